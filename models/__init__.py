@@ -1,0 +1,1 @@
+"""Domain data: SQLModel tables, enums and pure rules."""

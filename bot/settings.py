@@ -1,0 +1,60 @@
+"""Runtime settings: one pydantic-settings class, built at start-up and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the hotline reads from the environment (prefix HOTLINE_) or a .env file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    bot_token: SecretStr | None = Field(default=None, description="Telegram bot token")
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Bot API base URL"
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./hotline.db", description="async SQLAlchemy URL"
+    )
+    province: str | None = Field(default=None, description="2-digit province code (2025 list)")
+    media_dir: Path = Field(default=Path("./media"), description="where evidence is stored")
+    verify_hours: float = Field(default=24.0, gt=0, description="verification deadline, hours")
+    max_photos: int = Field(default=5, ge=1, le=10, description="photos per report")
+    max_file_mb: int = Field(default=20, ge=1, le=20, description="largest evidence file, MB")
+    log_level: str = Field(default="INFO", description="logging level")
+
+    @field_validator("province")
+    @classmethod
+    def _two_digits(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        value = value.strip()
+        if not value.isdigit() or len(value) > 2:
+            raise ValueError("HOTLINE_PROVINCE must be a 2-digit province code such as 20")
+        return value.zfill(2)
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def require_province(self) -> str:
+        """The province code, or a clear error when it is not configured."""
+        if not self.province:
+            raise SystemExit(
+                "HOTLINE_PROVINCE is not set: give the 2-digit code of your province "
+                "(for example HOTLINE_PROVINCE=20 for Lạng Sơn)."
+            )
+        return self.province
+
+    def require_token(self) -> str:
+        """The bot token, or a clear error when it is not configured."""
+        if self.bot_token is None or not self.bot_token.get_secret_value():
+            raise SystemExit("HOTLINE_BOT_TOKEN is not set: get a token from @BotFather.")
+        return self.bot_token.get_secret_value()
