@@ -23,6 +23,7 @@ class Reporter(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     user_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)  # the private chat where they hear back
     # 'vi' or 'en' once known; None until chosen, given by the client or detected.
     language: str | None = Field(default=None, max_length=8)
     language_chosen: bool = Field(default=False)

@@ -81,6 +81,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("chat_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("language_chosen", sa.Boolean(), nullable=False),
         sa.Column("phone", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),

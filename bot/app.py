@@ -1,0 +1,67 @@
+"""Assembly: settings to engine, dependencies, the outbox sender and per-chat ordering."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.db import make_engine, make_sessionmaker, session_scope
+from bot.geo import get_gazetteer
+from bot.media import MediaStore
+from bot.outbox import OutboxSender, Transport
+from bot.settings import Settings
+from handlers.context import HotlineDeps
+from handlers.core import handle_event
+from handlers.events import Event, FileFetcher, Reply
+
+log = logging.getLogger(__name__)
+
+
+class Hotline:
+    """The running hotline: one per process, shared by every channel adapter."""
+
+    def __init__(self, settings: Settings, *, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        province = settings.require_province()
+        self.engine = engine or make_engine(settings.database_url)
+        self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
+        self.media = MediaStore(settings.media_dir, settings.max_file_mb * 1024 * 1024)
+        self.deps = HotlineDeps(
+            province_code=province,
+            gazetteer=get_gazetteer(province),
+            media=self.media,
+            verify_hours=settings.verify_hours,
+            max_photos=settings.max_photos,
+            max_file_mb=settings.max_file_mb,
+        )
+        self.transports: dict[str, Transport] = {}
+        self.sender = OutboxSender(self.sessionmaker, self.transports)
+        self._chat_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def add_transport(self, transport: Transport) -> None:
+        """Register a channel's way of delivering outbox rows."""
+        self.transports[transport.channel] = transport
+
+    @asynccontextmanager
+    async def chat_turn(self, channel: str, chat_id: str) -> AsyncIterator[None]:
+        """Serialise the events of one chat, in arrival order (asyncio locks are FIFO)."""
+        async with self._chat_locks[(channel, chat_id)]:
+            yield
+
+    async def process(self, event: Event, fetcher: FileFetcher) -> Reply | None:
+        """Handle an event in its own transaction; the caller holds the chat's turn."""
+        async with session_scope(self.sessionmaker) as session:
+            reply = await handle_event(self.deps, session, event, fetcher)
+        self.sender.wake()
+        return reply
+
+    async def close(self) -> None:
+        """Stop sending and release the database."""
+        self.sender.stop()
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""The Telegram channel (aiogram): updates in, outbox rows out."""

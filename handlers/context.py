@@ -1,0 +1,82 @@
+"""What a handler needs besides the event: dependencies and a per-update turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import services
+from bot.geo import Gazetteer
+from bot.i18n import t
+from bot.media import MediaStore
+from handlers.events import Button, Event, FileFetcher, KeyButton, Outgoing, Reply
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+OFFICER_LOCALE = "vi"  # officer groups are shared rooms of Vietnamese civil servants
+
+
+@dataclass
+class HotlineDeps:
+    """Dependencies every handler may use, built once at start-up."""
+
+    province_code: str
+    gazetteer: Gazetteer
+    media: MediaStore
+    verify_hours: float = 24.0
+    max_photos: int = 5
+    max_file_mb: int = 20
+
+
+@dataclass
+class Turn:
+    """The handling of one event: its session, its sender and the answers it produces."""
+
+    deps: HotlineDeps
+    session: AsyncSession
+    event: Event
+    fetcher: FileFetcher
+    locale: str = "vi"
+    reply: Reply = field(default_factory=Reply)
+
+    def text(self, key: str, /, **params: object) -> str:
+        """A catalogue message in this turn's locale."""
+        return t(self.locale, key, **params)
+
+    async def send(
+        self,
+        key_or_text: str,
+        /,
+        *,
+        raw: bool = False,
+        buttons: list[list[Button]] | None = None,
+        keyboard: list[list[KeyButton]] | None = None,
+        remove_keyboard: bool = False,
+        chat_id: str | None = None,
+        **params: object,
+    ) -> None:
+        """Queue a message to the current chat (or `chat_id`) through the outbox."""
+        text = key_or_text if raw else self.text(key_or_text, **params)
+        await services.enqueue(
+            self.session,
+            self.event.channel,
+            Outgoing(
+                chat_id=chat_id or self.event.chat_id,
+                text=text,
+                buttons=buttons or [],
+                keyboard=keyboard or [],
+                remove_keyboard=remove_keyboard,
+            ),
+        )
+
+    def answer(self, key: str, /, *, alert: bool = False, **params: object) -> None:
+        """Answer the button press with a short notice."""
+        self.reply.callback_text = self.text(key, **params)
+        self.reply.callback_alert = alert
+
+
+def local_time(moment: datetime) -> str:
+    """A moment as people in Vietnam read it: HH:MM dd/mm/yyyy, Asia/Ho_Chi_Minh."""
+    return moment.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")

@@ -1,0 +1,37 @@
+"""One entry point for every channel: an event in, outbox rows and a button answer out."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import services
+from handlers import intake, officer
+from handlers.context import HotlineDeps, Turn
+from handlers.events import Event, FileFetcher, Reply
+from handlers.language import detect_language, normalize_locale, reply_locale
+
+
+async def handle_event(
+    deps: HotlineDeps, session: AsyncSession, event: Event, fetcher: FileFetcher
+) -> Reply | None:
+    """Handle one event inside the caller's transaction; None when it was a redelivery."""
+    if not await services.claim_update(session, event.channel, event.update_id):
+        return None
+    turn = Turn(deps=deps, session=session, event=event, fetcher=fetcher)
+    if event.chat_type == "group":
+        await officer.handle_group(turn)
+        return turn.reply
+    reporter = await services.get_reporter(
+        session, event.channel, event.user_id, chat_id=event.chat_id
+    )
+    client_locale = normalize_locale(event.language_code)
+    if not reporter.language_chosen:
+        if client_locale:
+            reporter.language = client_locale
+        elif reporter.language is None and event.kind == "text" and event.text:
+            # No /lang choice and the client did not say: learn it from the first free text.
+            if detect_language(event.text) != "und":
+                reporter.language = reply_locale(event.text)
+    turn.locale = intake.reporter_locale(reporter, event.language_code)
+    await intake.handle_private(turn, reporter)
+    return turn.reply

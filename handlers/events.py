@@ -1,0 +1,139 @@
+"""Channel-neutral inbound events and outbound messages.
+
+Every channel adapter translates its updates into an `Event` and renders `Outgoing`
+messages back; nothing here knows about Telegram or Zalo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+EventKind = Literal[
+    "command",
+    "text",
+    "location",
+    "media",
+    "contact",
+    "button",
+    "unsupported",  # stickers, polls, GIFs and anything else we cannot use
+    "bot_removed",
+]
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file the user sent, still on the channel's servers."""
+
+    file_id: str
+    kind: str  # photo | video | voice | audio | document
+    size: int | None = None
+    mime_type: str | None = None
+    file_name: str | None = None
+
+
+class FileFetcher(Protocol):
+    """Downloads a channel file to a local path (implemented by each channel)."""
+
+    async def fetch(self, ref: FileRef, destination: str) -> None:
+        """Write the file's bytes to `destination`."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a user did, as every channel can describe it."""
+
+    channel: str
+    chat_id: str
+    chat_type: Literal["private", "group"]
+    user_id: str
+    kind: EventKind
+    user_name: str | None = None
+    language_code: str | None = None
+    update_id: int | None = None
+    message_id: int | None = None
+    text: str | None = None  # text, caption, or the command's argument string
+    command: str | None = None  # without the slash, lower case
+    latitude: float | None = None
+    longitude: float | None = None
+    files: tuple[FileRef, ...] = ()
+    phone: str | None = None  # shared contact
+    contact_is_own: bool = True
+    button_data: str | None = None
+    reply_to_message_id: int | None = None
+    unsupported_kind: str | None = None  # sticker, animation, poll...
+
+
+@dataclass
+class Button:
+    """An inline button: a label and compact callback data."""
+
+    text: str
+    data: str
+
+
+@dataclass
+class KeyButton:
+    """A reply-keyboard button; may ask the client to share location or contact."""
+
+    text: str
+    request_location: bool = False
+    request_contact: bool = False
+
+
+@dataclass
+class Outgoing:
+    """A message for one chat; serialised into the outbox as JSON."""
+
+    chat_id: str
+    kind: Literal["message", "album", "location", "edit"] = "message"
+    text: str = ""
+    buttons: list[list[Button]] = field(default_factory=list)
+    keyboard: list[list[KeyButton]] = field(default_factory=list)
+    remove_keyboard: bool = False
+    force_reply: bool = False
+    html: bool = False
+    media: list[dict[str, Any]] = field(default_factory=list)  # [{"path", "kind"}]
+    latitude: float | None = None
+    longitude: float | None = None
+    case_id: int | None = None
+    # After sending, remember the message: {"purpose": "card"|"prompt", ...extra}
+    track: dict[str, Any] | None = None
+    # For kind == "edit": which remembered messages to edit.
+    edit_purpose: str | None = None
+    reply_to_message_id: int | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-ready form kept in the outbox."""
+        return {
+            "text": self.text,
+            "buttons": [[{"text": b.text, "data": b.data} for b in row] for row in self.buttons],
+            "keyboard": [
+                [
+                    {
+                        "text": k.text,
+                        "request_location": k.request_location,
+                        "request_contact": k.request_contact,
+                    }
+                    for k in row
+                ]
+                for row in self.keyboard
+            ],
+            "remove_keyboard": self.remove_keyboard,
+            "force_reply": self.force_reply,
+            "html": self.html,
+            "media": self.media,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "track": self.track,
+            "edit_purpose": self.edit_purpose,
+            "reply_to_message_id": self.reply_to_message_id,
+        }
+
+
+@dataclass
+class Reply:
+    """What handling an event produced besides outbox rows: the answer to a button press."""
+
+    callback_text: str | None = None
+    callback_alert: bool = False

@@ -1,0 +1,108 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when given), a hotline core."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot import db
+from bot.app import Hotline
+from bot.settings import Settings
+
+POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "")
+PROVINCE = "20"  # Lạng Sơn
+
+
+def _postgres_reason() -> str | None:
+    if not POSTGRES_URL:
+        return "HOTLINE_TEST_POSTGRES_URL is not set (no PostgreSQL to test against)"
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return "asyncpg is not installed"
+    return None
+
+
+def _reset_postgres(url: str) -> None:
+    """Drop everything in the public schema so each test starts from an empty database."""
+
+    async def _go() -> None:
+        engine = db.make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_go())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL: a fresh SQLite file, or the test PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
+        return
+    reason = _postgres_reason()
+    if reason:
+        pytest.skip(reason)
+    _reset_postgres(POSTGRES_URL)
+    yield POSTGRES_URL
+    _reset_postgres(POSTGRES_URL)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database URL (for tests that need only the embedded default)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
+
+
+def make_settings(url: str, media_dir: Path, **overrides: Any) -> Settings:
+    """Settings for tests, independent of the developer's environment and .env."""
+    values: dict[str, Any] = {
+        "database_url": url,
+        "province": PROVINCE,
+        "media_dir": media_dir,
+        "bot_token": "123456:TEST-TOKEN",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def hotline(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Hotline]:
+    """A hotline core over a migrated SQLite database."""
+    await db.upgrade_async(sqlite_url)
+    app = Hotline(make_settings(sqlite_url, tmp_path / "media"))
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+async def any_hotline(db_url: str, tmp_path: Path) -> AsyncIterator[Hotline]:
+    """A hotline core over each database (PostgreSQL skipped when absent)."""
+    await db.upgrade_async(db_url)
+    app = Hotline(make_settings(db_url, tmp_path / "media"))
+    yield app
+    await app.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep a developer's HOTLINE_* variables and .env out of the tests."""
+    for key in list(os.environ):
+        if key.startswith("HOTLINE_") and key != "HOTLINE_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key, raising=False)
+
+
+def copy_fixture_image(dest: Path) -> None:
+    """Helper for tests that need a real file on disk."""
+    shutil.copy(Path(__file__).parent / "data" / "tiny.jpg", dest)

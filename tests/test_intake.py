@@ -1,0 +1,428 @@
+"""The citizen's conversation, step by step, over the real core and a real SQLite database."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from sqlmodel import select
+
+from bot.app import Hotline
+from models.enums import CaseStatus
+from models.tables import Case, CaseEvent, Evidence, Reporter
+from tests.harness import JPEG, KY_LUA, Person, buttons, file_report
+
+
+async def test_whole_report_by_gps_files_one_case(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    code = await file_report(citizen, photos=2)
+    assert re.fullmatch(r"PA20-\d{6}", code)
+    async with hotline.sessionmaker() as s:
+        case = (await s.exec(select(Case))).one()
+        evidence = (await s.exec(select(Evidence))).all()
+        events = (await s.exec(select(CaseEvent))).all()
+    assert case.code == code == "PA20-000001"
+    assert case.ward_code == "06187"
+    assert case.status == CaseStatus.NEW
+    assert case.category == "emissions" and case.nature == "recurring"
+    assert (case.latitude, case.longitude) == KY_LUA
+    assert case.description_language == "vi"
+    assert not case.contact_shared and case.contact_phone is None
+    assert (case.verify_due_at - case.filed_at).total_seconds() == 24 * 3600
+    assert len(evidence) == 2 and all(len(e.sha256) == 64 for e in evidence)
+    assert [(e.action, e.to_status) for e in events] == [("file", "new")]
+    assert await citizen.state() is None
+
+
+async def test_filed_message_gives_code_ward_and_deadline(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await file_report(citizen)
+    await citizen.command("mycases")
+    (listing,) = await citizen.texts()
+    assert "PA20-000001" in listing and "Phường Kỳ Lừa" in listing and "Mới" in listing
+
+
+async def test_confirmation_text(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    for action, arg in [
+        ("press", "c1:cat:noise"),
+        ("location", KY_LUA),
+        ("press", "c1:ward:06187"),
+        ("press", "c1:ev:done"),
+        ("text", "Karaoke hát to đến 2 giờ sáng mỗi đêm."),
+        ("press", "c1:nat:now"),
+        ("text", "Quán karaoke ABC"),
+        ("text", "🙈 Ẩn danh"),
+    ]:
+        if action == "location":
+            await citizen.location(*arg)  # type: ignore[misc]
+        else:
+            await getattr(citizen, action)(arg)
+    await citizen.new_messages()
+    await citizen.press("c1:sum:ok")
+    texts = await citizen.texts()
+    filed = texts[-1]
+    assert "PA20-000001" in filed and "Phường Kỳ Lừa" in filed and "24" in filed
+    assert re.search(r"\d\d:\d\d \d\d/\d\d/\d{4}", filed)
+
+
+async def test_old_style_unaccented_address_is_converted_and_confirmed(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:wastewater")
+    await citizen.new_messages()
+    await citizen.text("so 12 duong Tran Dang Ninh, phuong Hoang Van Thu, thanh pho Lang Son")
+    ask = await citizen.last()
+    # Never routed silently: the reporter is asked, with Kỳ Lừa (the ward it became) first.
+    assert buttons(ask)[0] == "c1:ward:06187"
+    assert await citizen.state() == "ward"
+    await citizen.press("c1:ward:06187")
+    draft = await citizen.draft()
+    assert draft["ward_code"] == "06187" and draft["location_source"] == "address"
+    assert await citizen.state() == "evidence"
+
+
+async def test_reporter_can_type_another_ward(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:wother")
+    await citizen.new_messages()
+    await citizen.text("xa Cao Loc")
+    ask = await citizen.last()
+    assert buttons(ask)[0] == "c1:ward:06193"
+    await citizen.press("c1:ward:06193")
+    assert (await citizen.draft())["ward_code"] == "06193"
+
+
+async def test_unknown_ward_name_gets_a_clear_answer(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.new_messages()
+    await citizen.text("Phuong Khong Ton Tai Xyz")
+    (answer,) = await citizen.texts()
+    assert "Không tìm thấy" in answer
+    assert await citizen.state() == "ward"
+
+
+async def test_point_outside_the_province_is_explained(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.new_messages()
+    await citizen.location(21.0285, 105.8542)  # Hà Nội
+    texts = await citizen.texts()
+    assert "Hà Nội" in texts[0] and "Lạng Sơn" in texts[0]
+    assert await citizen.state() == "location"
+
+
+async def test_address_in_another_province_is_explained(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.new_messages()
+    await citizen.text("phuong An Bien, Hai Phong")
+    texts = await citizen.texts()
+    assert "Hải Phòng" in texts[0]
+    assert await citizen.state() == "location"
+
+
+async def test_forged_ward_button_is_refused(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    reply = await citizen.press("c1:ward:11407")  # a Hải Phòng ward never suggested
+    assert reply is not None and reply.callback_text
+    assert await citizen.state() == "ward"
+    assert "ward_code" not in await citizen.draft()
+
+
+async def test_sticker_where_a_photo_is_due(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.new_messages()
+    await citizen.sticker()
+    texts = await citizen.texts()
+    assert "nhãn dán" in texts[0]
+    assert await citizen.state() == "evidence"
+
+
+async def test_at_most_five_photos_are_kept(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.photos(JPEG, JPEG, JPEG)
+    await citizen.new_messages()
+    await citizen.photos(JPEG, JPEG, JPEG)
+    texts = await citizen.texts()
+    assert any("tối đa 5 ảnh" in t for t in texts)
+    draft = await citizen.draft()
+    assert len(draft["evidence"]) == 5
+
+
+async def test_file_over_20_mb_gets_a_clear_message(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.new_messages()
+    await citizen.file("video", b"x", size=25 * 1024 * 1024)
+    texts = await citizen.texts()
+    assert "20 MB" in texts[0]
+    assert (await citizen.draft()).get("evidence") == []
+
+
+async def test_media_files_are_private_and_randomly_named(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await file_report(citizen, photos=1, anonymous=False)
+    media_dir = hotline.settings.media_dir
+    assert oct(os.stat(media_dir).st_mode & 0o777) == "0o700"
+    (stored,) = list(media_dir.iterdir())
+    assert re.fullmatch(r"[0-9a-f]{32}\.jpg", stored.name)
+    assert "912345678" not in stored.name
+    assert stored.read_bytes() == JPEG
+
+
+async def test_video_voice_and_document_are_kept(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.file("video", b"video-bytes")
+    await citizen.file("voice", b"voice-bytes")
+    await citizen.file("document", b"%PDF-1.4")
+    kinds = [e["kind"] for e in (await citizen.draft())["evidence"]]
+    assert kinds == ["video", "voice", "document"]
+
+
+async def test_description_length_limits(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.press("c1:ev:done")
+    await citizen.new_messages()
+    await citizen.text("hôi")
+    assert "ít nhất 10" in (await citizen.texts())[0]
+    await citizen.text("x" * 10_000)
+    assert "3000" in (await citizen.texts())[0]
+    assert await citizen.state() == "description"
+    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    assert await citizen.state() == "nature"
+
+
+async def test_nature_requires_a_button(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.press("c1:ev:done")
+    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    await citizen.new_messages()
+    await citizen.text("hôm qua")
+    texts = await citizen.texts()
+    assert "chọn" in texts[0]
+    assert await citizen.state() == "nature"
+
+
+async def test_shared_phone_is_recorded_only_when_own(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.press("c1:ev:done")
+    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    await citizen.press("c1:nat:now")
+    await citizen.press("c1:src:skip")
+    await citizen.new_messages()
+    await citizen.contact("+84900000000", own=False)
+    assert "chính bạn" in (await citizen.texts())[0]
+    assert await citizen.state() == "contact"
+    await citizen.contact("+84912345678")
+    assert await citizen.state() == "summary"
+    await citizen.press("c1:sum:ok")
+    async with hotline.sessionmaker() as s:
+        case = (await s.exec(select(Case))).one()
+        reporter = (await s.exec(select(Reporter))).one()
+    assert case.contact_shared and case.contact_phone == "+84912345678"
+    assert reporter.phone == "+84912345678"
+
+
+async def test_change_a_field_from_the_summary_returns_to_it(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.press("c1:ev:done")
+    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    await citizen.press("c1:nat:now")
+    await citizen.press("c1:src:skip")
+    await citizen.text("🙈 Ẩn danh")
+    assert await citizen.state() == "summary"
+    await citizen.press("c1:edit:category")
+    await citizen.press("c1:cat:noise")
+    assert await citizen.state() == "summary"
+    await citizen.press("c1:edit:description")
+    await citizen.text("Tiếng ồn máy nghiền đá suốt đêm không ngủ được.")
+    assert await citizen.state() == "summary"
+    # Changing the location asks for the ward again before returning to the summary.
+    await citizen.press("c1:edit:location")
+    await citizen.text("xa Cao Loc")
+    assert await citizen.state() == "ward"
+    await citizen.press("c1:ward:06193")
+    assert await citizen.state() == "summary"
+    summary = (await citizen.new_messages())[-1].payload["text"]
+    assert "Tiếng ồn" in summary and "Xã Cao Lộc" in summary and "máy nghiền" in summary
+
+
+async def test_cancel_discards_the_draft_and_its_files(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.photos(JPEG)
+    assert len(list(hotline.settings.media_dir.iterdir())) == 1
+    await citizen.command("cancel")
+    assert await citizen.state() is None
+    assert list(hotline.settings.media_dir.iterdir()) == []
+    await citizen.command("cancel")
+    assert "không có" in (await citizen.texts())[-1]
+
+
+async def test_cancel_from_summary_files_nothing(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await citizen.press("c1:ward:06187")
+    await citizen.press("c1:ev:done")
+    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    await citizen.press("c1:nat:now")
+    await citizen.press("c1:src:skip")
+    await citizen.text("🙈 Ẩn danh")
+    await citizen.press("c1:sum:cancel")
+    async with hotline.sessionmaker() as s:
+        assert (await s.exec(select(Case))).all() == []
+    assert await citizen.state() is None
+
+
+async def test_restart_keeps_the_conversation(hotline: Hotline, sqlite_url: str) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.location(*KY_LUA)
+    await hotline.close()
+    # A new process over the same database: the draft is still there.
+    from tests.conftest import make_settings
+
+    again = Hotline(make_settings(sqlite_url, hotline.settings.media_dir))
+    try:
+        citizen2 = Person(again, "1001")
+        assert await citizen2.state() == "ward"
+        await citizen2.command("report")
+        ask = await citizen2.last()
+        assert buttons(ask) == ["c1:resume:go", "c1:resume:new"]
+        await citizen2.press("c1:resume:go")
+        await citizen2.press("c1:ward:06187")
+        assert (await citizen2.draft())["category"] == "odour"
+    finally:
+        await again.close()
+
+
+async def test_confirm_pressed_twice_files_once(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await file_report(citizen)
+    reply = await citizen.press("c1:sum:ok")
+    assert reply is not None and reply.callback_text
+    async with hotline.sessionmaker() as s:
+        assert len((await s.exec(select(Case))).all()) == 1
+
+
+async def test_same_update_delivered_twice_has_effect_once(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.send("button", button_data="c1:cat:odour", update_id=999_001)
+    assert await citizen.state() == "location"
+    again = await citizen.send("button", button_data="c1:cat:noise", update_id=999_001)
+    assert again is None
+    assert (await citizen.draft())["category"] == "odour"
+
+
+async def test_stale_button_is_answered(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    reply = await citizen.press("c1:cat:odour")
+    assert reply is not None and reply.callback_text == "Nút này không còn dùng được nữa."
+
+
+async def test_language_choice_and_client_language(hotline: Hotline) -> None:
+    english = Person(hotline, "2002", language_code="en-GB")
+    await english.command("help")
+    assert "hotline" in (await english.texts())[0]
+    await english.command("lang")
+    await english.press("c1:lang:vi")
+    await english.command("help")
+    assert "Đường dây nóng" in (await english.texts())[-1]
+
+
+async def test_language_detected_from_first_free_text(hotline: Hotline) -> None:
+    unknown = Person(hotline, "3003", language_code=None)
+    await unknown.text("There is black smoke from the factory every night")
+    assert "To report pollution" in (await unknown.texts())[0]
+    unaccented = Person(hotline, "3004", language_code=None)
+    await unaccented.text("khoi den bay mu mit tu nha may")
+    assert "Để gửi phản ánh" in (await unaccented.texts())[0]
+
+
+async def test_unknown_command_and_idle_text(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await citizen.command("frobnicate")
+    await citizen.text("xin chào")
+    texts = await citizen.texts()
+    assert "không hiểu" in texts[0] and "/report" in texts[1]
+
+
+async def test_every_step_answers_unexpected_input_and_stays(hotline: Hotline) -> None:
+    """A sticker, a stray button and an empty text at each step: a reply, no state change."""
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    steps = [
+        ("category", [("press", "c1:cat:odour")]),
+        ("location", [("location", KY_LUA)]),
+        ("ward", [("press", "c1:ward:06187")]),
+        ("evidence", [("press", "c1:ev:done")]),
+        ("description", [("text", "Mùi hôi thối từ bãi rác bốc lên nồng nặc.")]),
+        ("nature", [("press", "c1:nat:now")]),
+        ("source", [("press", "c1:src:skip")]),
+        ("contact", [("text", "🙈 Ẩn danh")]),
+    ]
+    for state, advance in steps:
+        assert await citizen.state() == state
+        await citizen.new_messages()
+        await citizen.sticker()
+        await citizen.press("c1:bogus:1")
+        await citizen.send("text", text="   ")
+        assert await citizen.state() == state, state
+        assert len(await citizen.new_messages()) >= 3, state
+        for action, arg in advance:
+            if action == "location":
+                await citizen.location(*arg)  # type: ignore[misc]
+            else:
+                await getattr(citizen, action)(arg)
+    assert await citizen.state() == "summary"
