@@ -1,0 +1,273 @@
+"""Officer groups: linking, the case card, acting on cases, and the reporter hearing back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from bot import db, services
+from bot.app import Hotline
+from models.enums import CaseStatus
+from models.tables import Case, CaseEvent, Evidence, GroupLink, MessageRef, Outbox
+from tests.harness import JPEG, Person, buttons, file_report
+
+
+async def link_group(hotline: Hotline, chat_id: str, ward: str | None = "06187") -> Person:
+    """An officer in a group linked to `ward` (None: the province group)."""
+    async with db.session_scope(hotline.sessionmaker) as s:
+        code = await services.create_link_code(s, "20", ward)
+    officer = Person(hotline, f"9{abs(int(chat_id))}", chat_id=chat_id, chat_type="group",
+                     name="Cán bộ Lan")
+    await officer.command("link", code)
+    await officer.new_messages()
+    return officer
+
+
+async def card_sent(hotline: Hotline, chat_id: str, case_id: int, message_id: int = 7001) -> None:
+    """What the sender does after delivering a card: remember its message id."""
+    async with db.session_scope(hotline.sessionmaker) as s:
+        await services.remember_message(s, "telegram", chat_id, message_id, case_id, "card")
+
+
+async def prompt_sent(hotline: Hotline, officer: Person, message_id: int) -> None:
+    """Remember the latest tracked prompt as sent with `message_id`."""
+    async with db.session_scope(hotline.sessionmaker) as s:
+        row = (
+            await s.exec(
+                select(Outbox)
+                .where(Outbox.chat_id == officer.chat_id)
+                .order_by(col(Outbox.id).desc())
+            )
+        ).first()
+        assert row is not None and row.payload["force_reply"]
+        track = row.payload["track"]
+        await services.remember_message(
+            s, "telegram", officer.chat_id, message_id, row.case_id or 0, "prompt",
+            {k: v for k, v in track.items() if k != "purpose"},
+        )
+
+
+async def the_case(hotline: Hotline) -> Case:
+    async with hotline.sessionmaker() as s:
+        return (await s.exec(select(Case))).one()
+
+
+async def test_link_code_binds_group_and_is_single_use(hotline: Hotline) -> None:
+    async with db.session_scope(hotline.sessionmaker) as s:
+        code = await services.create_link_code(s, "20", "06187")
+    officer = Person(hotline, "77", chat_id="-1001", chat_type="group")
+    await officer.command("link", code)
+    assert "Phường Kỳ Lừa" in (await officer.texts())[0]
+    other = Person(hotline, "78", chat_id="-1002", chat_type="group")
+    await other.command("link", code)
+    assert "không đúng, đã dùng hoặc đã hết hạn" in (await other.texts())[0]
+    await other.command("link", "WRONGCODE123")
+    assert "không đúng" in (await other.texts())[0]
+    await other.command("link")
+    assert "/link" in (await other.texts())[0]
+
+
+async def test_expired_link_code_is_refused(hotline: Hotline) -> None:
+    async with db.session_scope(hotline.sessionmaker) as s:
+        code = await services.create_link_code(
+            s, "20", "06187", now=services.utcnow() - timedelta(hours=25)
+        )
+    officer = Person(hotline, "77", chat_id="-1001", chat_type="group")
+    await officer.command("link", code)
+    assert "hết hạn" in (await officer.texts())[0]
+    async with hotline.sessionmaker() as s:
+        assert (await s.exec(select(GroupLink))).all() == []
+
+
+async def test_new_case_reaches_the_ward_group_as_card_album_and_pin(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    citizen = Person(hotline, "1001")
+    code = await file_report(citizen, photos=3)
+    card, album, pin = await officer.new_messages()
+    assert card.payload["html"] and code in card.payload["text"]
+    assert "Phường Kỳ Lừa" in card.payload["text"] and "ẩn danh" in card.payload["text"]
+    assert buttons(card)[:2] == [f"c1:ack:{card.case_id}", f"c1:vfy:{card.case_id}"]
+    assert card.payload["track"] == {"purpose": "card"}
+    assert album.kind == "album" and len(album.payload["media"]) == 3
+    assert pin.kind == "location" and pin.payload["latitude"] == 21.85926
+
+
+async def test_card_escapes_html_in_user_text(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    citizen = Person(hotline, "1001")
+    await citizen.command("report")
+    await citizen.press("c1:cat:odour")
+    await citizen.text("<b>so 1</b> & phuong Ky Lua")
+    await citizen.press("c1:ward:06187")
+    await citizen.press("c1:ev:done")
+    await citizen.text("<script>alert(1)</script> mùi hôi & khói")
+    await citizen.press("c1:nat:now")
+    await citizen.text("Công ty <X> & Y")
+    await citizen.text("🙈 Ẩn danh")
+    await citizen.press("c1:sum:ok")
+    (card,) = await officer.new_messages()
+    text = card.payload["text"]
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert "&lt;b&gt;so 1&lt;/b&gt; &amp; phuong" in text
+    assert "Công ty &lt;X&gt; &amp; Y" in text
+
+
+async def test_phone_shown_to_ward_only_when_shared(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    await file_report(Person(hotline, "1001"), photos=0, anonymous=False)
+    await file_report(Person(hotline, "1002"), photos=0, anonymous=True)
+    shared, anonymous = [m for m in await officer.new_messages() if m.kind == "message"]
+    assert "+84912345678" in shared.payload["text"]
+    assert "+84" not in anonymous.payload["text"] and "ẩn danh" in anonymous.payload["text"]
+
+
+async def test_case_without_ward_group_goes_to_province_group(hotline: Hotline) -> None:
+    province = await link_group(hotline, "-2000", ward=None)
+    await file_report(Person(hotline, "1001"), photos=0)
+    card, _pin = await province.new_messages()
+    assert "chưa liên kết nhóm cán bộ" in card.payload["text"]
+
+
+async def test_acknowledge_then_close_with_result_notifies_reporter(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    citizen = Person(hotline, "1001", language_code="en")
+    code = await file_report(citizen, photos=0)
+    case = await the_case(hotline)
+    await card_sent(hotline, "-1001", case.id or 0)
+    await officer.new_messages()
+
+    reply = await officer.press(f"c1:ack:{case.id}")
+    assert reply is not None and "Đã tiếp nhận" in (reply.callback_text or "")
+    edit, *_ = await officer.new_messages()
+    assert edit.kind == "edit" and "Cán bộ Lan" in edit.payload["text"]
+    assert f"c1:ack:{case.id}" not in buttons(edit)
+    (ack_note,) = await citizen.texts()
+    assert code in ack_note and "taken by an officer" in ack_note
+
+    await officer.press(f"c1:cls:{case.id}")
+    (prompt,) = await officer.new_messages()
+    assert prompt.payload["force_reply"] and code in prompt.payload["text"]
+    await prompt_sent(hotline, officer, 7002)
+    await officer.photos(JPEG, caption="Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng.",
+                         reply_to_message_id=7002)
+    case = await the_case(hotline)
+    assert case.status == CaseStatus.RESOLVED
+    assert case.result_text == "Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng."
+    messages = await citizen.new_messages()
+    assert "phạt 5 triệu" in messages[0].payload["text"] and "dealt with" in messages[0].payload["text"]
+    assert messages[1].kind == "album" and len(messages[1].payload["media"]) == 1
+    async with hotline.sessionmaker() as s:
+        events = (await s.exec(select(CaseEvent).order_by(col(CaseEvent.id)))).all()
+        officer_files = (await s.exec(select(Evidence).where(col(Evidence.from_officer)))).all()
+    assert [(e.action, e.from_status, e.to_status) for e in events] == [
+        ("file", None, "new"),
+        ("acknowledge", "new", "acknowledged"),
+        ("resolve", "acknowledged", "resolved"),
+    ]
+    assert events[1].actor.endswith("Cán bộ Lan") and len(officer_files) == 1
+    # Closed: buttons are gone and further presses change nothing.
+    reply = await officer.press(f"c1:ack:{case.id}")
+    assert reply is not None and reply.callback_alert
+    assert (await the_case(hotline)).status == CaseStatus.RESOLVED
+
+
+async def test_reject_with_reason_and_note(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    citizen = Person(hotline, "1001")
+    await file_report(citizen, photos=0)
+    case = await the_case(hotline)
+    await card_sent(hotline, "-1001", case.id or 0)
+    await officer.new_messages()
+    await officer.press(f"c1:rej:{case.id}")
+    (edit,) = await officer.new_messages()
+    assert f"c1:rjr:{case.id}:duplicate" in buttons(edit)
+    await officer.press(f"c1:rjr:{case.id}:duplicate")
+    await prompt_sent(hotline, officer, 7003)
+    await officer.text("Trùng với phản ánh PA20-000000 đã xử lý.", reply_to_message_id=7003)
+    case = await the_case(hotline)
+    assert case.status == CaseStatus.REJECTED and case.reject_reason == "duplicate"
+    notes = await citizen.texts()
+    assert any("Trùng với phản ánh khác" in n and "PA20-000000" in n for n in notes)
+
+
+async def test_too_short_result_asks_again(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    await file_report(Person(hotline, "1001"), photos=0)
+    case = await the_case(hotline)
+    await officer.press(f"c1:cls:{case.id}")
+    await prompt_sent(hotline, officer, 7004)
+    await officer.new_messages()
+    await officer.text("x", reply_to_message_id=7004)
+    texts = await officer.texts()
+    assert "từ 2 đến 3000" in texts[0] and case.code in texts[1]
+    assert (await the_case(hotline)).status == CaseStatus.NEW
+
+
+async def test_reassign_to_another_ward(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    other = await link_group(hotline, "-1003", ward="06193")  # Xã Cao Lộc
+    citizen = Person(hotline, "1001")
+    await file_report(citizen, photos=0)
+    case = await the_case(hotline)
+    await card_sent(hotline, "-1001", case.id or 0)
+    await officer.new_messages()
+    await officer.press(f"c1:rsg:{case.id}")
+    await prompt_sent(hotline, officer, 7005)
+    await officer.text("xa cao loc", reply_to_message_id=7005)
+    case = await the_case(hotline)
+    assert case.ward_code == "06193" and case.status == CaseStatus.NEW
+    old_card = [m for m in await officer.new_messages() if m.kind == "edit"][0]
+    assert "Đã chuyển cho Xã Cao Lộc" in old_card.payload["text"] and buttons(old_card) == []
+    new_card, _pin = await other.new_messages()
+    assert case.code in new_card.payload["text"] and "Được chuyển từ Phường Kỳ Lừa" in new_card.payload["text"]
+    assert any("Xã Cao Lộc" in t for t in await citizen.texts())
+    # The former ward may no longer act on it.
+    reply = await officer.press(f"c1:ack:{case.id}")
+    assert reply is not None and reply.callback_alert
+    assert (await the_case(hotline)).status == CaseStatus.NEW
+
+
+async def test_foreign_group_is_refused_and_changes_nothing(hotline: Hotline) -> None:
+    await link_group(hotline, "-1001")
+    foreign = await link_group(hotline, "-1009", ward="06193")
+    stranger = Person(hotline, "66", chat_id="-5555", chat_type="group")
+    await file_report(Person(hotline, "1001"), photos=0)
+    case = await the_case(hotline)
+    for group in (foreign, stranger):
+        reply = await group.press(f"c1:ack:{case.id}")
+        assert reply is not None and reply.callback_alert
+        assert reply.callback_text == "Nhóm này không có quyền xử lý phản ánh này."
+    # Forged and tampered data: unknown case, bad format, another verb.
+    for data in (f"c1:ack:{(case.id or 0) + 99}", "c1:ack:abc", "c0:ack:1", f"c1:zap:{case.id}"):
+        reply = await foreign.press(data)
+        assert reply is not None and reply.callback_alert
+    assert (await the_case(hotline)).status == CaseStatus.NEW
+    assert await stranger.new_messages() == []
+
+
+async def test_province_group_may_act_on_any_case(hotline: Hotline) -> None:
+    await link_group(hotline, "-1001")
+    province = await link_group(hotline, "-2000", ward=None)
+    await file_report(Person(hotline, "1001"), photos=0)
+    case = await the_case(hotline)
+    await province.press(f"c1:vfy:{case.id}")
+    assert (await the_case(hotline)).status == CaseStatus.VERIFYING
+
+
+async def test_unlinked_group_messages_are_ignored(hotline: Hotline) -> None:
+    stranger = Person(hotline, "66", chat_id="-5555", chat_type="group")
+    await stranger.command("help")
+    await stranger.text("hello bot")
+    assert await stranger.new_messages() == []
+
+
+async def test_bot_removed_from_group_stops_its_link(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    await officer.send("bot_removed")
+    await file_report(Person(hotline, "1001"), photos=0)
+    assert await officer.new_messages() == []
+    async with hotline.sessionmaker() as s:
+        link = (await s.exec(select(GroupLink))).one()
+        refs = (await s.exec(select(MessageRef))).all()
+    assert not link.active and refs == []
