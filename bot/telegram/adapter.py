@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from dataclasses import replace
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,8 +193,6 @@ class TelegramAdapter:
             for item in sorted(album.messages, key=lambda m: m.message_id):
                 files.extend(_files(item))
                 caption = caption or item.caption
-            from dataclasses import replace
-
             event = replace(first, kind="media", files=tuple(files), text=caption)
             await self.hotline.process(event, self.fetcher)
 
@@ -239,25 +239,47 @@ class TelegramAdapter:
                 await self.hotline.process(event, self.fetcher)
 
 
+class TelegramPolling:
+    """The Telegram channel with long polling: `run()` until `stop()`."""
+
+    def __init__(self, hotline: Hotline, token: str, api_url: str) -> None:
+        self.hotline = hotline
+        self.token = token
+        self.api_url = api_url
+        self._dp: Dispatcher | None = None
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        """Poll and deliver until stopped; the outbox sender runs alongside."""
+        from bot.telegram.transport import TelegramTransport
+
+        bot = make_bot(self.token, self.api_url)
+        try:
+            me = await bot.get_me()
+            adapter = TelegramAdapter(self.hotline, bot, me.username or "")
+            self.hotline.add_transport(TelegramTransport(bot, self.hotline.media))
+            self._dp = adapter.build_dispatcher()
+            sender_task = asyncio.create_task(self.hotline.sender.run(), name="outbox-sender")
+            self._dp.startup.register(self.started.set)
+            try:
+                await self._dp.start_polling(
+                    bot,
+                    handle_signals=False,
+                    allowed_updates=["message", "callback_query", "my_chat_member"],
+                )
+            finally:
+                self.hotline.sender.stop()
+                await sender_task
+        finally:
+            await bot.session.close()
+
+    async def stop(self) -> None:
+        """Stop polling; run() returns once the current updates are handled."""
+        if self._dp is not None:
+            with contextlib.suppress(RuntimeError):  # not polling (yet, or any more)
+                await self._dp.stop_polling()
+
+
 async def run_polling(hotline: Hotline, token: str, api_url: str) -> None:
     """Run the Telegram channel with long polling until cancelled."""
-    from bot.telegram.transport import TelegramTransport
-
-    bot = make_bot(token, api_url)
-    try:
-        me = await bot.get_me()
-        adapter = TelegramAdapter(hotline, bot, me.username or "")
-        hotline.add_transport(TelegramTransport(bot, hotline.media))
-        dp = adapter.build_dispatcher()
-        sender_task = asyncio.create_task(hotline.sender.run(), name="outbox-sender")
-        try:
-            await dp.start_polling(
-                bot,
-                handle_signals=False,
-                allowed_updates=["message", "callback_query", "my_chat_member"],
-            )
-        finally:
-            hotline.sender.stop()
-            await sender_task
-    finally:
-        await bot.session.close()
+    await TelegramPolling(hotline, token, api_url).run()

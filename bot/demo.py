@@ -1,0 +1,177 @@
+"""`hotline demo`: the whole life of a case, offline, with the real bot and a fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot import db, services
+from bot.app import Hotline
+from bot.fakeapi import ApiCall, FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.settings import Settings
+from bot.telegram.adapter import TelegramPolling
+
+DEMO_PROVINCE = "20"  # Lạng Sơn
+KY_LUA = (21.85926, 106.75417)
+
+
+@asynccontextmanager
+async def local_hotline(
+    api: FakeBotAPI, workdir: Path, **overrides: Any
+) -> AsyncIterator[Hotline]:
+    """The real bot (migrations, aiogram polling, outbox sender) against a fake Bot API."""
+    url = overrides.pop("database_url", f"sqlite+aiosqlite:///{workdir / 'hotline.db'}")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        province=overrides.pop("province", DEMO_PROVINCE),
+        media_dir=workdir / "media",
+        bot_token=api.token,
+        telegram_api_url=api.base_url,
+        **overrides,
+    )
+    await db.upgrade_async(url)
+    hotline = Hotline(settings)
+    polling = TelegramPolling(hotline, api.token, api.base_url)
+    task = asyncio.create_task(polling.run(), name="telegram-polling")
+    started = asyncio.create_task(polling.started.wait())
+    await asyncio.wait({task, started}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        started.cancel()
+        await hotline.close()
+        task.result()  # raises what went wrong
+        raise RuntimeError("the bot stopped during start-up")
+    try:
+        yield hotline
+    finally:
+        await polling.stop()
+        await asyncio.wait_for(task, 15)
+        await hotline.close()
+
+
+async def issue_link_code(hotline: Hotline, ward_code: str | None) -> str:
+    """A link code, as `hotline link-code` prints it."""
+    async with db.session_scope(hotline.sessionmaker) as session:
+        return await services.create_link_code(session, hotline.deps.province_code, ward_code)
+
+
+def _printer(api: FakeBotAPI, names: dict[int, str]) -> Callable[[ApiCall], None]:
+    """Print what the bot sends, as a chat transcript."""
+
+    def show(call: ApiCall) -> None:
+        if not call.ok or not call.method.startswith(("send", "edit")):
+            return
+        chat = names.get(int(call.params.get("chat_id", 0) or 0), "?")
+        verb = "edits card" if call.method.startswith("edit") else "→"
+        if call.method == "sendMediaGroup":
+            body = f"[album of {len(call.params.get('media', []))} photos]"
+        elif call.method == "sendPhoto":
+            body = f"[photo] {call.params.get('caption') or ''}"
+        elif call.method == "sendLocation":
+            body = f"[map pin {call.params.get('latitude')}, {call.params.get('longitude')}]"
+        else:
+            body = str(call.params.get("text") or call.params.get("caption") or "")
+            body = re.sub(r"<[^>]+>", "", body)
+        markup = call.params.get("reply_markup") or {}
+        buttons = [b.get("text") for row in markup.get("inline_keyboard", []) for b in row]
+        keys = [k.get("text") for row in markup.get("keyboard", []) for k in row]
+        lines = body.strip().splitlines() or [""]
+        print(f"  🤖 {verb} {chat}: {lines[0]}")
+        for line in lines[1:]:
+            print(f"      {line}")
+        if buttons:
+            print(f"      buttons: {' | '.join(buttons)}")
+        if keys:
+            print(f"      keyboard: {' | '.join(keys)}")
+
+    return show
+
+
+async def run_demo(verbose: bool = True) -> int:
+    """Play one report and its handling; 0 when the reporter heard the result."""
+    citizen = FakeUser(id=1001, first_name="Lan", language_code="vi")
+    officer = FakeUser(id=2001, first_name="Cán bộ", last_name="Minh", language_code="vi")
+    group = FakeChat(id=-100200300, type="supergroup", title="Tổ môi trường phường Kỳ Lừa")
+    names = {citizen.id: "Lan (citizen)", group.id: "officer group"}
+
+    def say(who: str, what: str) -> None:
+        if verbose:
+            print(f"{who}: {what}")
+
+    with tempfile.TemporaryDirectory(prefix="hotline-demo-") as tmp:
+        async with FakeBotAPI() as api:
+            if verbose:
+                api.on_call = _printer(api, names)
+            async with local_hotline(api, Path(tmp)) as hotline:
+                api.bot_added_to_group(officer, group)
+                code = await issue_link_code(hotline, "06187")
+                say("👮 Officer (group)", f"/link {code}")
+                api.send_command(officer, "link", code, chat=group)
+                await api.wait_for_message(group.id, lambda m: "Kỳ Lừa" in m.get("text", ""))
+
+                say("🙋 Lan", "/start")
+                api.send_command(citizen, "start")
+                ask = await api.wait_for_message(citizen.id, lambda m: "Bước 1/7" in m["text"])
+                say("🙋 Lan", "[presses] Khói, bụi, khí thải")
+                api.press_button(citizen, ask, "c1:cat:emissions")
+                await api.wait_for_message(citizen.id, lambda m: "Bước 2/7" in m["text"])
+                say("🙋 Lan", f"[shares GPS pin] {KY_LUA[0]}, {KY_LUA[1]}")
+                api.send_location(citizen, *KY_LUA)
+                ask = await api.wait_for_message(citizen.id, lambda m: "c1:ward" in str(m))
+                say("🙋 Lan", "[confirms] Phường Kỳ Lừa")
+                api.press_button(citizen, ask, "c1:ward:06187")
+                await api.wait_for_message(citizen.id, lambda m: "Bước 3/7" in m["text"])
+                say("🙋 Lan", "[sends a photo]")
+                api.send_photo(citizen, tiny_png(32, 24, (60, 60, 60)))
+                ask = await api.wait_for_message(citizen.id, lambda m: "Đã nhận" in m["text"])
+                say("🙋 Lan", "[presses] Xong")
+                api.press_button(citizen, ask, "c1:ev:done")
+                await api.wait_for_message(citizen.id, lambda m: "Bước 4/7" in m["text"])
+                description = "Lò gạch thả khói đen mù mịt mỗi tối, cả khu phố ho và ngạt thở."
+                say("🙋 Lan", description)
+                api.send_text(citizen, description)
+                ask = await api.wait_for_message(citizen.id, lambda m: "Bước 5/7" in m["text"])
+                say("🙋 Lan", "[presses] Lặp lại, kéo dài")
+                api.press_button(citizen, ask, "c1:nat:recurring")
+                ask = await api.wait_for_message(citizen.id, lambda m: "Bước 6/7" in m["text"])
+                say("🙋 Lan", "[presses] Bỏ qua")
+                api.press_button(citizen, ask, "c1:src:skip")
+                await api.wait_for_message(citizen.id, lambda m: "Bước 7/7" in m["text"])
+                say("🙋 Lan", "[presses] 🙈 Ẩn danh")
+                api.press_reply_button(citizen, "🙈 Ẩn danh")
+                ask = await api.wait_for_message(citizen.id, lambda m: "c1:sum:ok" in str(m))
+                say("🙋 Lan", "[presses] Xác nhận gửi")
+                api.press_button(citizen, ask, "c1:sum:ok")
+                filed = await api.wait_for_message(citizen.id, lambda m: "PA20-" in m["text"])
+                case_code = re.search(r"PA\d\d-\d{6}", filed["text"]).group(0)  # type: ignore[union-attr]
+
+                card = await api.wait_for_message(group.id, lambda m: case_code in m.get("text", ""))
+                await api.wait_for_message(group.id, lambda m: "location" in m)
+                ack = next(b["callback_data"] for b in api.inline_buttons(card)
+                           if b["callback_data"].startswith("c1:ack:"))
+                say("👮 Officer (group)", "[presses] 👀 Tiếp nhận")
+                api.press_button(officer, card, ack, chat=group)
+                await api.wait_for_message(citizen.id, lambda m: "đã được cán bộ tiếp nhận" in m["text"])
+                await api.wait_idle()
+                card = next(m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"])
+                close = next(b["callback_data"] for b in api.inline_buttons(card)
+                             if b["callback_data"].startswith("c1:cls:"))
+                say("👮 Officer (group)", "[presses] ✅ Đóng với kết quả")
+                api.press_button(officer, card, close, chat=group)
+                prompt = await api.wait_for_message(group.id, lambda m: "TRẢ LỜI" in m.get("text", ""))
+                result = "Đã kiểm tra, lập biên bản và yêu cầu lò gạch dừng đốt; sẽ giám sát tiếp."
+                say("👮 Officer (group)", f"[replies] {result}")
+                api.send_text(officer, result, chat=group, reply_to_message_id=prompt["message_id"])
+                done = await api.wait_for_message(citizen.id, lambda m: "Kết quả" in m["text"])
+                await api.wait_idle()
+    ok = result in done["text"]
+    print(
+        f"\nDemo {'finished' if ok else 'FAILED'}: case {case_code} filed, acknowledged and "
+        f"closed; the reporter {'was' if ok else 'was NOT'} told the result."
+    )
+    return 0 if ok else 1
