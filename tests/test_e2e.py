@@ -1,0 +1,185 @@
+"""End to end: the real aiogram client over HTTP against the fake Bot API server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from bot.app import Hotline
+from bot.demo import issue_link_code, local_hotline
+from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from models.enums import CaseStatus
+from models.tables import Case, Evidence
+
+KY_LUA = (21.85926, 106.75417)
+CITIZEN = FakeUser(id=1001, first_name="Lan", language_code="vi")
+OFFICER = FakeUser(id=2001, first_name="Minh", language_code="vi")
+WARD_GROUP = FakeChat(id=-1001, type="supergroup", title="Kỳ Lừa officers")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def hotline(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Hotline]:
+    async with local_hotline(api, tmp_path) as running:
+        yield running
+
+
+async def link(api: FakeBotAPI, hotline: Hotline, chat: FakeChat, ward: str | None) -> None:
+    api.bot_added_to_group(OFFICER, chat)
+    api.send_command(OFFICER, "link", await issue_link_code(hotline, ward), chat=chat)
+    await api.wait_for_message(chat.id, lambda m: "✅" in m.get("text", ""))
+
+
+def has(text: str):  # noqa: ANN201
+    return lambda m: text in (m.get("text") or m.get("caption") or "")
+
+
+async def press(api: FakeBotAPI, user: FakeUser, data: str, chat: FakeChat | None = None) -> None:
+    """Press the button with this callback data on the latest message that has it."""
+    chat_id = chat.id if chat else user.id
+    message = next(
+        m
+        for m in reversed(api.chat_messages(chat_id))
+        if any(b.get("callback_data") == data for b in api.inline_buttons(m))
+    )
+    api.press_button(user, message, data, chat=chat)
+
+
+async def to_evidence_step(api: FakeBotAPI, location: tuple[float, float] | str) -> None:
+    api.send_command(CITIZEN, "report")
+    await api.wait_for_message(CITIZEN.id, has("Bước 1/7"))
+    await press(api, CITIZEN, "c1:cat:wastewater")
+    await api.wait_for_message(CITIZEN.id, has("Bước 2/7"))
+    if isinstance(location, str):
+        api.send_text(CITIZEN, location)
+    else:
+        api.send_location(CITIZEN, *location)
+    await api.wait_for_message(CITIZEN.id, lambda m: "c1:ward:06187" in str(m))
+    await press(api, CITIZEN, "c1:ward:06187")
+    await api.wait_for_message(CITIZEN.id, has("Bước 3/7"))
+
+
+async def finish_report(api: FakeBotAPI) -> str:
+    await press(api, CITIZEN, "c1:ev:done")
+    await api.wait_for_message(CITIZEN.id, has("Bước 4/7"))
+    api.send_text(CITIZEN, "Nước thải đen ngòm từ xưởng nhuộm chảy thẳng ra suối <gần chợ>.")
+    await api.wait_for_message(CITIZEN.id, has("Bước 5/7"))
+    await press(api, CITIZEN, "c1:nat:now")
+    await api.wait_for_message(CITIZEN.id, has("Bước 6/7"))
+    api.send_text(CITIZEN, "Xưởng nhuộm A&B")
+    await api.wait_for_message(CITIZEN.id, has("Bước 7/7"))
+    api.press_reply_button(CITIZEN, "🙈 Ẩn danh")
+    await api.wait_for_message(CITIZEN.id, lambda m: "c1:sum:ok" in str(m))
+    await press(api, CITIZEN, "c1:sum:ok")
+    filed = await api.wait_for_message(CITIZEN.id, has("Mã phản ánh"))
+    match = re.search(r"PA20-\d{6}", filed["text"])
+    assert match
+    return match.group(0)
+
+
+async def the_case(hotline: Hotline) -> Case:
+    async with hotline.sessionmaker() as s:
+        return (await s.exec(select(Case))).one()
+
+
+async def test_gps_report_reaches_the_ward_group(api: FakeBotAPI, hotline: Hotline) -> None:
+    await link(api, hotline, WARD_GROUP, "06187")
+    await to_evidence_step(api, KY_LUA)
+    api.send_photo(CITIZEN, tiny_png(8, 8))
+    await api.wait_for_message(CITIZEN.id, has("Đã nhận: 1/5"))
+    code = await finish_report(api)
+    card = await api.wait_for_message(WARD_GROUP.id, has(code))
+    # The fake parses HTML as Telegram does: escaped user text shows as typed.
+    assert "<gần chợ>" in card["text"] and "Xưởng nhuộm A&B" in card["text"]
+    photo = await api.wait_for_message(WARD_GROUP.id, lambda m: "photo" in m)
+    pin = await api.wait_for_message(WARD_GROUP.id, lambda m: "location" in m)
+    assert photo["caption"] == code
+    assert pin["location"]["latitude"] == pytest.approx(KY_LUA[0])
+
+
+async def test_old_style_unaccented_address(api: FakeBotAPI, hotline: Hotline) -> None:
+    await to_evidence_step(
+        api, "so 12 duong Tran Dang Ninh, phuong Hoang Van Thu, thanh pho Lang Son, Lang Son"
+    )
+    await finish_report(api)
+    case = await the_case(hotline)
+    assert case.ward_code == "06187" and case.location_source == "address"
+    assert case.address and "Hoang Van Thu" in case.address
+
+
+async def test_album_of_three_photos_all_kept(api: FakeBotAPI, hotline: Hotline) -> None:
+    await link(api, hotline, WARD_GROUP, "06187")
+    await to_evidence_step(api, KY_LUA)
+    blobs = [tiny_png(4, 4, (i * 40, 10, 10)) for i in range(1, 4)]
+    for blob in blobs:  # one album: three updates sharing a media_group_id, no end marker
+        api.send_photo(CITIZEN, blob, media_group_id="album-1")
+    received = await api.wait_for_message(CITIZEN.id, has("Đã nhận"))
+    assert "3/5" in received["text"]
+    await finish_report(api)
+    async with hotline.sessionmaker() as s:
+        evidence = (await s.exec(select(Evidence))).all()
+    media_dir = hotline.settings.media_dir
+    assert sorted((media_dir / e.path).read_bytes() for e in evidence) == sorted(blobs)
+    call = await api.wait_for_call("sendMediaGroup")
+    assert len(call.params["media"]) == 3
+
+
+async def test_officer_acknowledges_and_closes_and_reporter_hears(
+    api: FakeBotAPI, hotline: Hotline
+) -> None:
+    await link(api, hotline, WARD_GROUP, "06187")
+    await to_evidence_step(api, KY_LUA)
+    code = await finish_report(api)
+    card = await api.wait_for_message(WARD_GROUP.id, has(code))
+    case = await the_case(hotline)
+
+    await press(api, OFFICER, f"c1:ack:{case.id}", chat=WARD_GROUP)
+    note = await api.wait_for_message(CITIZEN.id, has("đã được cán bộ tiếp nhận"))
+    assert code in note["text"]
+    await api.wait_until(
+        lambda: "Đã tiếp nhận" in next(
+            m for m in api.chat_messages(WARD_GROUP.id) if m["message_id"] == card["message_id"]
+        )["text"],
+        what="card edited to acknowledged",
+    )
+    await press(api, OFFICER, f"c1:cls:{case.id}", chat=WARD_GROUP)
+    prompt = await api.wait_for_message(WARD_GROUP.id, has("TRẢ LỜI"))
+    assert prompt["reply_markup"]["force_reply"] if "reply_markup" in prompt else True
+    api.send_photo(
+        OFFICER, tiny_png(6, 6), chat=WARD_GROUP, caption="Đã xử lý: xưởng dừng xả thải.",
+        reply_to_message_id=prompt["message_id"],
+    )
+    result = await api.wait_for_message(CITIZEN.id, has("Kết quả"))
+    assert "xưởng dừng xả thải" in result["text"]
+    await api.wait_for_message(CITIZEN.id, lambda m: "photo" in m)
+    assert (await the_case(hotline)).status == CaseStatus.RESOLVED
+    answers = [a for a in api.callback_answers.values() if a.get("text")]
+    assert any("Đã tiếp nhận" in a["text"] for a in answers)
+
+
+async def test_foreign_group_is_refused(api: FakeBotAPI, hotline: Hotline) -> None:
+    await link(api, hotline, WARD_GROUP, "06187")
+    other = FakeChat(id=-1009, type="supergroup", title="Cao Lộc officers")
+    await link(api, hotline, other, "06193")
+    await to_evidence_step(api, KY_LUA)
+    code = await finish_report(api)
+    await api.wait_for_message(WARD_GROUP.id, has(code))
+    case = await the_case(hotline)
+    # A client in the foreign group forges the Kỳ Lừa card's data on a bot message of its own.
+    own_message = api.chat_messages(other.id)[-1]
+    api.press_button(OFFICER, own_message, f"c1:ack:{case.id}", chat=other, check=False)
+    await api.wait_until(lambda: any(
+        "không có quyền" in (a.get("text") or "") for a in api.callback_answers.values()
+    ), what="refusal answer")
+    await api.wait_idle()
+    assert (await the_case(hotline)).status == CaseStatus.NEW
+    assert not any(code in (m.get("text") or "") for m in api.chat_messages(other.id))
