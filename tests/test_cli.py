@@ -1,0 +1,98 @@
+"""The `hotline` command line, run as a newcomer would run it (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hotline(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True, text=True, env={**base, **(env or {})}, input=stdin,
+        cwd=cwd or ROOT, timeout=120,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "HOTLINE_PROVINCE": "20",
+        "HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def test_link_code_prints_a_code_as_the_last_line(env: dict[str, str], tmp_path: Path) -> None:
+    out = hotline("link-code", "--ward", "06187", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert "Phường Kỳ Lừa" in lines[0]
+    assert re.fullmatch(r"[A-Z2-9]{12}", lines[-1])
+    province = hotline("link-code", "--province", env=env, cwd=tmp_path)
+    assert province.returncode == 0 and re.fullmatch(
+        r"[A-Z2-9]{12}", province.stdout.strip().splitlines()[-1]
+    )
+    assert lines[-1] != province.stdout.strip().splitlines()[-1]
+
+
+def test_link_code_rejects_a_ward_of_another_province(env: dict[str, str], tmp_path: Path) -> None:
+    out = hotline("link-code", "--ward", "11407", env=env, cwd=tmp_path)
+    assert out.returncode == 2 and "No ward 11407" in out.stderr
+
+
+def test_locate_prints_json_lines_best_first(env: dict[str, str]) -> None:
+    out = hotline("locate", "so 5 duong Tran Dang Ninh, phuong Hoang Van Thu, tp Lang Son", env=env)
+    assert out.returncode == 0, out.stderr
+    first = json.loads(out.stdout.splitlines()[0])
+    assert first["code"] == "06187" and first["name"] == "Phường Kỳ Lừa"
+    gps = hotline("locate", "21.85926,106.75417", env=env)
+    assert json.loads(gps.stdout.splitlines()[0])["code"] == "06187"
+
+
+def test_locate_reads_stdin_one_array_per_line(env: dict[str, str]) -> None:
+    out = hotline("locate", env=env, stdin="ky lua\nxa Cao Loc\n")
+    arrays = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a[0]["code"] for a in arrays] == ["06187", "06193"]
+
+
+def test_detect_language(env: dict[str, str]) -> None:
+    out = hotline("detect-language", "khoi den bay mu mit tu nha may", env=env)
+    assert out.stdout.strip() == "vi"
+    out = hotline("detect-language", env=env, stdin="black smoke every night\n工厂排放黑烟\n")
+    assert out.stdout.split() == ["en", "zh-cn"]
+
+
+def test_run_without_token_says_what_is_missing(env: dict[str, str], tmp_path: Path) -> None:
+    out = hotline("run", env=env, cwd=tmp_path)
+    assert out.returncode != 0 and "HOTLINE_BOT_TOKEN" in out.stderr
+
+
+def test_province_is_required(tmp_path: Path) -> None:
+    out = hotline("locate", "ky lua", env={"PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert out.returncode != 0 and "HOTLINE_PROVINCE" in out.stderr
+
+
+def test_db_upgrade(env: dict[str, str], tmp_path: Path) -> None:
+    out = hotline("db", "upgrade", env=env, cwd=tmp_path)
+    assert out.returncode == 0 and "head" in out.stdout
+    assert (tmp_path / "cli.db").exists()
+
+
+def test_demo_shows_a_case_whole_life(tmp_path: Path) -> None:
+    out = hotline("demo", env={"PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    for expected in ("/start", "PA20-000001", "Tiếp nhận", "Đã xử lý xong", "Kết quả"):
+        assert expected in out.stdout
+    assert "Demo finished" in out.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing left behind in the working directory
