@@ -139,9 +139,7 @@ def locate(
             }
             for s in result.suggestions
         ] or (
-            [{"outside": True, "other_province": result.other_province}]
-            if result.outside
-            else []
+            [{"outside": True, "other_province": result.other_province}] if result.outside else []
         )
 
     if query is not None:

@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from bot import db, services
 from bot.app import Hotline
 from bot.fakeapi import ApiCall, FakeBotAPI, FakeChat, FakeUser, tiny_png
@@ -31,7 +33,7 @@ async def local_hotline(
         database_url=url,
         province=overrides.pop("province", DEMO_PROVINCE),
         media_dir=workdir / "media",
-        bot_token=api.token,
+        bot_token=SecretStr(api.token),
         telegram_api_url=api.base_url,
         **overrides,
     )
@@ -150,23 +152,39 @@ async def run_demo(verbose: bool = True) -> int:
                 filed = await api.wait_for_message(citizen.id, lambda m: "PA20-" in m["text"])
                 case_code = re.search(r"PA\d\d-\d{6}", filed["text"]).group(0)  # type: ignore[union-attr]
 
-                card = await api.wait_for_message(group.id, lambda m: case_code in m.get("text", ""))
+                card = await api.wait_for_message(
+                    group.id, lambda m: case_code in m.get("text", "")
+                )
                 await api.wait_for_message(group.id, lambda m: "location" in m)
-                ack = next(b["callback_data"] for b in api.inline_buttons(card)
-                           if b["callback_data"].startswith("c1:ack:"))
+                ack = next(
+                    b["callback_data"]
+                    for b in api.inline_buttons(card)
+                    if b["callback_data"].startswith("c1:ack:")
+                )
                 say("👮 Officer (group)", "[presses] 👀 Tiếp nhận")
                 api.press_button(officer, card, ack, chat=group)
-                await api.wait_for_message(citizen.id, lambda m: "đã được cán bộ tiếp nhận" in m["text"])
+                await api.wait_for_message(
+                    citizen.id, lambda m: "đã được cán bộ tiếp nhận" in m["text"]
+                )
                 await api.wait_idle()
-                card = next(m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"])
-                close = next(b["callback_data"] for b in api.inline_buttons(card)
-                             if b["callback_data"].startswith("c1:cls:"))
+                card = next(
+                    m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
+                )
+                close = next(
+                    b["callback_data"]
+                    for b in api.inline_buttons(card)
+                    if b["callback_data"].startswith("c1:cls:")
+                )
                 say("👮 Officer (group)", "[presses] ✅ Đóng với kết quả")
                 api.press_button(officer, card, close, chat=group)
-                prompt = await api.wait_for_message(group.id, lambda m: "TRẢ LỜI" in m.get("text", ""))
+                prompt = await api.wait_for_message(
+                    group.id, lambda m: "TRẢ LỜI" in m.get("text", "")
+                )
                 result = "Đã kiểm tra, lập biên bản và yêu cầu lò gạch dừng đốt; sẽ giám sát tiếp."
                 say("👮 Officer (group)", f"[replies] {result}")
-                api.send_text(officer, result, chat=group, reply_to_message_id=prompt["message_id"])
+                api.send_text(
+                    officer, result, chat=group, reply_to_message_id=prompt["message_id"]
+                )
                 done = await api.wait_for_message(citizen.id, lambda m: "Kết quả" in m["text"])
                 await api.wait_idle()
     ok = result in done["text"]

@@ -1934,8 +1934,8 @@ class FakeBotAPI:
         if ref.startswith(("http://", "https://")):
             if kind == "photo":
                 return self._photo_sizes(b"")
-            name = ref.rsplit("/", 1)[-1] or None
-            if kind == "document":
+            name = ref.rsplit("/", 1)[-1]
+            if kind == "document" and name:
                 meta.setdefault("file_name", name)
             return self._media_object(self._register_file(b"", kind, meta=meta))
         stored = self._files.get(ref)
@@ -2020,9 +2020,9 @@ class FakeBotAPI:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         elif offset < 0:
             self._updates = self._updates[offset:]
-        for waiter in list(self._poll_waiters):
-            if not waiter.done():
-                waiter.set_result("conflict")
+        for other in list(self._poll_waiters):
+            if not other.done():
+                other.set_result("conflict")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

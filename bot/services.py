@@ -363,7 +363,9 @@ async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
     return list((await session.exec(stmt)).all())
 
 
-async def cases_of_reporter(session: AsyncSession, reporter_id: int, limit: int = 20) -> list[Case]:
+async def cases_of_reporter(
+    session: AsyncSession, reporter_id: int, limit: int = 20
+) -> list[Case]:
     """The reporter's latest cases."""
     stmt = (
         select(Case)
@@ -500,9 +502,11 @@ async def ward_groups_of_province(session: AsyncSession, province_code: str) -> 
 
 async def chats_with_card(session: AsyncSession, case: Case) -> list[str]:
     """Chats holding the case's card that may still act on it (a former ward's may not)."""
-    stmt = select(MessageRef.channel, MessageRef.chat_id).where(
-        MessageRef.case_id == case.id, MessageRef.purpose == "card"
-    ).distinct()
+    stmt = (
+        select(MessageRef.channel, MessageRef.chat_id)
+        .where(MessageRef.case_id == case.id, MessageRef.purpose == "card")
+        .distinct()
+    )
     chats: list[str] = []
     for channel, chat_id in (await session.exec(stmt)).all():
         if can_act_on(await link_of_chat(session, channel, chat_id), case):

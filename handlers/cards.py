@@ -29,9 +29,7 @@ def _evidence_line(locale: str, kinds: list[str]) -> str:
     if not kinds:
         return t(locale, "card.no_evidence")
     counts = Counter(kinds)
-    return ", ".join(
-        t(locale, f"evidence.{kind}", n=n) for kind, n in sorted(counts.items())
-    )
+    return ", ".join(t(locale, f"evidence.{kind}", n=n) for kind, n in sorted(counts.items()))
 
 
 def _where(data_or_case: Any) -> str:
@@ -118,9 +116,7 @@ def render_card(
         key = "card.result" if status == CaseStatus.RESOLVED else "card.reject_note"
         lines.append(t(loc, key, value=escape(case.result_text)))
     if case.reject_reason:
-        lines.append(
-            t(loc, "card.reject_reason", value=t(loc, f"reject.{case.reject_reason}"))
-        )
+        lines.append(t(loc, "card.reject_reason", value=t(loc, f"reject.{case.reject_reason}")))
     if note:
         lines.append(f"<i>{escape(note)}</i>")
     head = "\n".join(lines)

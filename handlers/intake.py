@@ -208,7 +208,11 @@ async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
     """Ask the question of `state`."""
     if state == "category":
         rows = [
-            [Button(f"{CATEGORY_EMOJI[c]} {turn.text(f'category.{c.value}')}", f"c1:cat:{c.value}")]
+            [
+                Button(
+                    f"{CATEGORY_EMOJI[c]} {turn.text(f'category.{c.value}')}", f"c1:cat:{c.value}"
+                )
+            ]
             for c in Category
         ]
         await turn.send("intake.ask_category", buttons=rows, remove_keyboard=True)
@@ -233,7 +237,9 @@ async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
     elif state == "nature":
         await turn.send(
             "intake.ask_nature",
-            buttons=[[Button(turn.text(f"nature.{n.value}"), f"c1:nat:{n.value}")] for n in Nature],
+            buttons=[
+                [Button(turn.text(f"nature.{n.value}"), f"c1:nat:{n.value}")] for n in Nature
+            ],
         )
     elif state == "source":
         await turn.send(
@@ -269,11 +275,11 @@ async def _advance(turn: Turn, data: dict[str, Any], finished: str) -> None:
     await _prompt(turn, nxt, data)
 
 
-async def _refuse(turn: Turn, key: str, state: str, data: dict[str, Any], **params: object) -> None:
+async def _refuse(turn: Turn, key: str, state: str, data: dict[str, Any]) -> None:
     """Explain what is wrong and ask the same question again."""
     if turn.event.kind == "button":
-        turn.answer(key, **params)
-    await turn.send(key, **params)
+        turn.answer(key)
+    await turn.send(key)
     await _prompt(turn, state, data)
 
 

@@ -15,7 +15,9 @@ from models.enums import CaseAction, CaseStatus, RejectReason
 from models.tables import Case, GroupLink, Reporter
 from models.transitions import IllegalTransition
 
-CALLBACK_RE = re.compile(r"^c1:(ack|vfy|cls|rej|rjr|back|rsg|rsw):(\d{1,12})(?::([a-z_0-9]{1,24}))?$")
+CALLBACK_RE = re.compile(
+    r"^c1:(ack|vfy|cls|rej|rjr|back|rsg|rsw):(\d{1,12})(?::([a-z_0-9]{1,24}))?$"
+)
 RESULT_MIN = 2
 RESULT_MAX = 3000
 
@@ -57,15 +59,14 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
             track={"purpose": "card"},
         ),
     )
-    visual = [
-        {"path": e.path, "kind": e.kind} for e in evidence if not e.from_officer
-    ]
+    visual = [{"path": e.path, "kind": e.kind} for e in evidence if not e.from_officer]
     if visual:
         await services.enqueue(
             session,
             group.channel,
-            Outgoing(chat_id=group.chat_id, kind="album", media=visual, text=case.code,
-                     case_id=case.id),
+            Outgoing(
+                chat_id=group.chat_id, kind="album", media=visual, text=case.code, case_id=case.id
+            ),
         )
     if case.latitude is not None and case.longitude is not None:
         await services.enqueue(
@@ -207,9 +208,7 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
                 turn, case, buttons=cards.reject_reason_buttons(case), chat_id=turn.event.chat_id
             )
         elif op == "rjr" and arg in {r.value for r in RejectReason}:
-            await _ask_for_text(
-                turn, case, "reject", "officer.prompt_reject", reason=arg
-            )
+            await _ask_for_text(turn, case, "reject", "officer.prompt_reject", reason=arg)
         elif op == "back":
             turn.answer("officer.ok")
             await _refresh_cards(turn, case, chat_id=turn.event.chat_id)
@@ -233,9 +232,7 @@ async def _transition(turn: Turn, case: Case, action: CaseAction, note: str | No
         await _notify_reporter(turn, case, "notify.verifying")
 
 
-async def _ask_for_text(
-    turn: Turn, case: Case, action: str, key: str, **extra: Any
-) -> None:
+async def _ask_for_text(turn: Turn, case: Case, action: str, key: str, **extra: Any) -> None:
     """Ask the officer for the text with a ForceReply prompt (groups run in privacy mode)."""
     turn.answer("officer.reply_needed")
     reason = extra.get("reason")
@@ -301,7 +298,10 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
             case.reject_reason = reason
             case.result_text = text
             await services.apply_action(
-                turn.session, case, CaseAction.REJECT, actor=actor_of(turn),
+                turn.session,
+                case,
+                CaseAction.REJECT,
+                actor=actor_of(turn),
                 note=f"{reason}: {text}",
             )
             await _refresh_cards(turn, case)

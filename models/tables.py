@@ -12,8 +12,6 @@ from models.enums import CaseStatus, OutboxStatus
 from models.types import UTCDateTime, utcnow
 
 
-
-
 class Reporter(SQLModel, table=True):
     """A citizen known to the hotline on one channel."""
 

@@ -14,13 +14,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def hotline(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def hotline(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        capture_output=True, text=True, env={**base, **(env or {})}, input=stdin,
-        cwd=cwd or ROOT, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        input=stdin,
+        cwd=cwd or ROOT,
+        timeout=120,
     )
 
 
@@ -52,7 +61,9 @@ def test_link_code_rejects_a_ward_of_another_province(env: dict[str, str], tmp_p
 
 
 def test_locate_prints_json_lines_best_first(env: dict[str, str]) -> None:
-    out = hotline("locate", "so 5 duong Tran Dang Ninh, phuong Hoang Van Thu, tp Lang Son", env=env)
+    out = hotline(
+        "locate", "so 5 duong Tran Dang Ninh, phuong Hoang Van Thu, tp Lang Son", env=env
+    )
     assert out.returncode == 0, out.stderr
     first = json.loads(out.stdout.splitlines()[0])
     assert first["code"] == "06187" and first["name"] == "Phường Kỳ Lừa"

@@ -146,16 +146,24 @@ async def test_officer_acknowledges_and_closes_and_reporter_hears(
     note = await api.wait_for_message(CITIZEN.id, has("đã được cán bộ tiếp nhận"))
     assert code in note["text"]
     await api.wait_until(
-        lambda: "Đã tiếp nhận" in next(
-            m for m in api.chat_messages(WARD_GROUP.id) if m["message_id"] == card["message_id"]
-        )["text"],
+        lambda: (
+            "Đã tiếp nhận"
+            in next(
+                m
+                for m in api.chat_messages(WARD_GROUP.id)
+                if m["message_id"] == card["message_id"]
+            )["text"]
+        ),
         what="card edited to acknowledged",
     )
     await press(api, OFFICER, f"c1:cls:{case.id}", chat=WARD_GROUP)
     prompt = await api.wait_for_message(WARD_GROUP.id, has("TRẢ LỜI"))
     assert prompt["reply_markup"]["force_reply"] if "reply_markup" in prompt else True
     api.send_photo(
-        OFFICER, tiny_png(6, 6), chat=WARD_GROUP, caption="Đã xử lý: xưởng dừng xả thải.",
+        OFFICER,
+        tiny_png(6, 6),
+        chat=WARD_GROUP,
+        caption="Đã xử lý: xưởng dừng xả thải.",
         reply_to_message_id=prompt["message_id"],
     )
     result = await api.wait_for_message(CITIZEN.id, has("Kết quả"))
@@ -177,9 +185,12 @@ async def test_foreign_group_is_refused(api: FakeBotAPI, hotline: Hotline) -> No
     # A client in the foreign group forges the Kỳ Lừa card's data on a bot message of its own.
     own_message = api.chat_messages(other.id)[-1]
     api.press_button(OFFICER, own_message, f"c1:ack:{case.id}", chat=other, check=False)
-    await api.wait_until(lambda: any(
-        "không có quyền" in (a.get("text") or "") for a in api.callback_answers.values()
-    ), what="refusal answer")
+    await api.wait_until(
+        lambda: any(
+            "không có quyền" in (a.get("text") or "") for a in api.callback_answers.values()
+        ),
+        what="refusal answer",
+    )
     await api.wait_idle()
     assert (await the_case(hotline)).status == CaseStatus.NEW
     assert not any(code in (m.get("text") or "") for m in api.chat_messages(other.id))

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot.i18n import MissingMessage, catalogue, placeholders, t
-from models.enums import Category, CaseStatus, EvidenceKind, Nature, RejectReason
+from models.enums import CaseStatus, Category, EvidenceKind, Nature, RejectReason
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_RE = re.compile(r"\"((?:intake|btn|officer|notify|card|summary)\.[a-z_]+)\"")
-VIETNAMESE_LETTERS = re.compile(r"[ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]")
+VIETNAMESE_LETTERS = re.compile(
+    r"[ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]"
+)
 
 
 def _keys_in_code() -> set[str]:

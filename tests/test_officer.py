@@ -17,8 +17,9 @@ async def link_group(hotline: Hotline, chat_id: str, ward: str | None = "06187")
     """An officer in a group linked to `ward` (None: the province group)."""
     async with db.session_scope(hotline.sessionmaker) as s:
         code = await services.create_link_code(s, "20", ward)
-    officer = Person(hotline, f"9{abs(int(chat_id))}", chat_id=chat_id, chat_type="group",
-                     name="Cán bộ Lan")
+    officer = Person(
+        hotline, f"9{abs(int(chat_id))}", chat_id=chat_id, chat_type="group", name="Cán bộ Lan"
+    )
     await officer.command("link", code)
     await officer.new_messages()
     return officer
@@ -43,7 +44,12 @@ async def prompt_sent(hotline: Hotline, officer: Person, message_id: int) -> Non
         assert row is not None and row.payload["force_reply"]
         track = row.payload["track"]
         await services.remember_message(
-            s, "telegram", officer.chat_id, message_id, row.case_id or 0, "prompt",
+            s,
+            "telegram",
+            officer.chat_id,
+            message_id,
+            row.case_id or 0,
+            "prompt",
             {k: v for k, v in track.items() if k != "purpose"},
         )
 
@@ -149,13 +155,17 @@ async def test_acknowledge_then_close_with_result_notifies_reporter(hotline: Hot
     (prompt,) = await officer.new_messages()
     assert prompt.payload["force_reply"] and code in prompt.payload["text"]
     await prompt_sent(hotline, officer, 7002)
-    await officer.photos(JPEG, caption="Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng.",
-                         reply_to_message_id=7002)
+    await officer.photos(
+        JPEG, caption="Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng.", reply_to_message_id=7002
+    )
     case = await the_case(hotline)
     assert case.status == CaseStatus.RESOLVED
     assert case.result_text == "Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng."
     messages = await citizen.new_messages()
-    assert "phạt 5 triệu" in messages[0].payload["text"] and "dealt with" in messages[0].payload["text"]
+    assert (
+        "phạt 5 triệu" in messages[0].payload["text"]
+        and "dealt with" in messages[0].payload["text"]
+    )
     assert messages[1].kind == "album" and len(messages[1].payload["media"]) == 1
     async with hotline.sessionmaker() as s:
         events = (await s.exec(select(CaseEvent).order_by(col(CaseEvent.id)))).all()
@@ -220,7 +230,10 @@ async def test_reassign_to_another_ward(hotline: Hotline) -> None:
     old_card = [m for m in await officer.new_messages() if m.kind == "edit"][0]
     assert "Đã chuyển cho Xã Cao Lộc" in old_card.payload["text"] and buttons(old_card) == []
     new_card, _pin = await other.new_messages()
-    assert case.code in new_card.payload["text"] and "Được chuyển từ Phường Kỳ Lừa" in new_card.payload["text"]
+    assert (
+        case.code in new_card.payload["text"]
+        and "Được chuyển từ Phường Kỳ Lừa" in new_card.payload["text"]
+    )
     assert any("Xã Cao Lộc" in t for t in await citizen.texts())
     # The former ward may no longer act on it.
     reply = await officer.press(f"c1:ack:{case.id}")

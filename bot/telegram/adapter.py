@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import replace
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -202,7 +201,9 @@ class TelegramAdapter:
         if message is None or query.data is None:
             await query.answer()
             return
-        chat_type = "private" if message.chat.type == "private" else "group"
+        chat_type: Literal["private", "group"] = (
+            "private" if message.chat.type == "private" else "group"
+        )
         event = Event(
             channel=CHANNEL,
             chat_id=str(message.chat.id),

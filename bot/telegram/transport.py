@@ -15,8 +15,8 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import (
-    FSInputFile,
     ForceReply,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
