@@ -8,6 +8,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from handlers.events import FileFetcher, FileRef
 
@@ -27,6 +28,16 @@ class StoredFile:
     size: int
     kind: str
     mime_type: str | None
+
+    def as_record(self) -> dict[str, Any]:
+        """The JSON form kept in a draft and turned into an evidence row."""
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "sha256": self.sha256,
+            "size": self.size,
+            "mime_type": self.mime_type,
+        }
 
 
 class MediaStore:

@@ -260,17 +260,7 @@ async def create_case(
     session.add(case)
     await session.flush()
     for item in evidence:
-        session.add(
-            Evidence(
-                case_id=case.id or 0,
-                kind=item["kind"],
-                path=item["path"],
-                sha256=item["sha256"],
-                size=item["size"],
-                mime_type=item.get("mime_type"),
-                created_at=now,
-            )
-        )
+        session.add(_evidence_row(case.id or 0, item, from_officer=False, now=now))
     session.add(
         CaseEvent(
             case_id=case.id or 0,
@@ -339,11 +329,10 @@ async def case_evidence(session: AsyncSession, case_id: int) -> list[Evidence]:
     return list((await session.exec(stmt)).all())
 
 
-async def add_evidence(
-    session: AsyncSession, case_id: int, item: dict[str, Any], *, from_officer: bool
+def _evidence_row(
+    case_id: int, item: dict[str, Any], *, from_officer: bool, now: datetime
 ) -> Evidence:
-    """Attach one more file to a case."""
-    ev = Evidence(
+    return Evidence(
         case_id=case_id,
         kind=item["kind"],
         path=item["path"],
@@ -351,7 +340,15 @@ async def add_evidence(
         size=item["size"],
         mime_type=item.get("mime_type"),
         from_officer=from_officer,
+        created_at=now,
     )
+
+
+async def add_evidence(
+    session: AsyncSession, case_id: int, item: dict[str, Any], *, from_officer: bool
+) -> Evidence:
+    """Attach one more file to a case."""
+    ev = _evidence_row(case_id, item, from_officer=from_officer, now=utcnow())
     session.add(ev)
     await session.flush()
     return ev

@@ -453,15 +453,7 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
         except Exception:  # noqa: BLE001  (a failed download must not lose the conversation)
             failed += 1
             continue
-        evidence.append(
-            {
-                "kind": stored.kind,
-                "path": stored.path,
-                "sha256": stored.sha256,
-                "size": stored.size,
-                "mime_type": stored.mime_type,
-            }
-        )
+        evidence.append(stored.as_record())
     data["evidence"] = evidence
     await _save(turn, "evidence", data)
     if too_large:

@@ -321,14 +321,9 @@ async def _store_officer_files(turn: Turn, case: Case) -> list[dict[str, Any]]:
         except FileTooLarge:
             await turn.send("officer.file_too_large", max_mb=turn.deps.max_file_mb)
             continue
-        record = {
-            "kind": item.kind,
-            "path": item.path,
-            "sha256": item.sha256,
-            "size": item.size,
-            "mime_type": item.mime_type,
-        }
-        await services.add_evidence(turn.session, case.id or 0, record, from_officer=True)
+        await services.add_evidence(
+            turn.session, case.id or 0, item.as_record(), from_officer=True
+        )
         stored.append({"path": item.path, "kind": item.kind})
     return stored
 

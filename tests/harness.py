@@ -197,3 +197,23 @@ async def file_report(citizen: Person, *, photos: int = 1, anonymous: bool = Tru
         if match:
             return match.group(0)
     raise AssertionError(f"no case code in {texts}")
+
+
+async def advance_to(citizen: Person, state: str) -> None:
+    """Start a report and answer each step with a valid choice until `state` is asked."""
+    steps: list[tuple[str, Any]] = [
+        ("category", lambda: citizen.press("c1:cat:odour")),
+        ("location", lambda: citizen.location(*KY_LUA)),
+        ("ward", lambda: citizen.press("c1:ward:06187")),
+        ("evidence", lambda: citizen.press("c1:ev:done")),
+        ("description", lambda: citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")),
+        ("nature", lambda: citizen.press("c1:nat:now")),
+        ("source", lambda: citizen.press("c1:src:skip")),
+        ("contact", lambda: citizen.text("🙈 Ẩn danh")),
+    ]
+    await citizen.command("report")
+    for name, answer in steps:
+        if name == state:
+            return
+        await answer()
+    assert state == "summary", f"unknown step {state}"

@@ -10,7 +10,7 @@ from sqlmodel import select
 from bot.app import Hotline
 from models.enums import CaseStatus
 from models.tables import Case, CaseEvent, Evidence, Reporter
-from tests.harness import JPEG, KY_LUA, Person, buttons, file_report
+from tests.harness import JPEG, KY_LUA, Person, advance_to, buttons, file_report
 
 
 async def test_whole_report_by_gps_files_one_case(hotline: Hotline) -> None:
@@ -85,9 +85,7 @@ async def test_old_style_unaccented_address_is_converted_and_confirmed(hotline: 
 
 async def test_reporter_can_type_another_ward(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
+    await advance_to(citizen, "ward")
     await citizen.press("c1:wother")
     await citizen.new_messages()
     await citizen.text("xa Cao Loc")
@@ -99,9 +97,7 @@ async def test_reporter_can_type_another_ward(hotline: Hotline) -> None:
 
 async def test_unknown_ward_name_gets_a_clear_answer(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
+    await advance_to(citizen, "ward")
     await citizen.new_messages()
     await citizen.text("Phuong Khong Ton Tai Xyz")
     (answer,) = await citizen.texts()
@@ -133,9 +129,7 @@ async def test_address_in_another_province_is_explained(hotline: Hotline) -> Non
 
 async def test_forged_ward_button_is_refused(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
+    await advance_to(citizen, "ward")
     reply = await citizen.press("c1:ward:11407")  # a Hải Phòng ward never suggested
     assert reply is not None and reply.callback_text
     assert await citizen.state() == "ward"
@@ -144,10 +138,7 @@ async def test_forged_ward_button_is_refused(hotline: Hotline) -> None:
 
 async def test_sticker_where_a_photo_is_due(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
+    await advance_to(citizen, "evidence")
     await citizen.new_messages()
     await citizen.sticker()
     texts = await citizen.texts()
@@ -157,10 +148,7 @@ async def test_sticker_where_a_photo_is_due(hotline: Hotline) -> None:
 
 async def test_at_most_five_photos_are_kept(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
+    await advance_to(citizen, "evidence")
     await citizen.photos(JPEG, JPEG, JPEG)
     await citizen.new_messages()
     await citizen.photos(JPEG, JPEG, JPEG)
@@ -172,10 +160,7 @@ async def test_at_most_five_photos_are_kept(hotline: Hotline) -> None:
 
 async def test_file_over_20_mb_gets_a_clear_message(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
+    await advance_to(citizen, "evidence")
     await citizen.new_messages()
     await citizen.file("video", b"x", size=25 * 1024 * 1024)
     texts = await citizen.texts()
@@ -196,10 +181,7 @@ async def test_media_files_are_private_and_randomly_named(hotline: Hotline) -> N
 
 async def test_video_voice_and_document_are_kept(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
+    await advance_to(citizen, "evidence")
     await citizen.file("video", b"video-bytes")
     await citizen.file("voice", b"voice-bytes")
     await citizen.file("document", b"%PDF-1.4")
@@ -209,11 +191,7 @@ async def test_video_voice_and_document_are_kept(hotline: Hotline) -> None:
 
 async def test_description_length_limits(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
-    await citizen.press("c1:ev:done")
+    await advance_to(citizen, "description")
     await citizen.new_messages()
     await citizen.text("hôi")
     assert "ít nhất 10" in (await citizen.texts())[0]
@@ -226,12 +204,7 @@ async def test_description_length_limits(hotline: Hotline) -> None:
 
 async def test_nature_requires_a_button(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
-    await citizen.press("c1:ev:done")
-    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    await advance_to(citizen, "nature")
     await citizen.new_messages()
     await citizen.text("hôm qua")
     texts = await citizen.texts()
@@ -241,14 +214,7 @@ async def test_nature_requires_a_button(hotline: Hotline) -> None:
 
 async def test_shared_phone_is_recorded_only_when_own(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
-    await citizen.press("c1:ev:done")
-    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
-    await citizen.press("c1:nat:now")
-    await citizen.press("c1:src:skip")
+    await advance_to(citizen, "contact")
     await citizen.new_messages()
     await citizen.contact("+84900000000", own=False)
     assert "chính bạn" in (await citizen.texts())[0]
@@ -265,15 +231,7 @@ async def test_shared_phone_is_recorded_only_when_own(hotline: Hotline) -> None:
 
 async def test_change_a_field_from_the_summary_returns_to_it(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
-    await citizen.press("c1:ev:done")
-    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
-    await citizen.press("c1:nat:now")
-    await citizen.press("c1:src:skip")
-    await citizen.text("🙈 Ẩn danh")
+    await advance_to(citizen, "summary")
     assert await citizen.state() == "summary"
     await citizen.press("c1:edit:category")
     await citizen.press("c1:cat:noise")
@@ -293,10 +251,7 @@ async def test_change_a_field_from_the_summary_returns_to_it(hotline: Hotline) -
 
 async def test_cancel_discards_the_draft_and_its_files(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
+    await advance_to(citizen, "evidence")
     await citizen.photos(JPEG)
     assert len(list(hotline.settings.media_dir.iterdir())) == 1
     await citizen.command("cancel")
@@ -308,15 +263,7 @@ async def test_cancel_discards_the_draft_and_its_files(hotline: Hotline) -> None
 
 async def test_cancel_from_summary_files_nothing(hotline: Hotline) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
-    await citizen.press("c1:ward:06187")
-    await citizen.press("c1:ev:done")
-    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
-    await citizen.press("c1:nat:now")
-    await citizen.press("c1:src:skip")
-    await citizen.text("🙈 Ẩn danh")
+    await advance_to(citizen, "summary")
     await citizen.press("c1:sum:cancel")
     async with hotline.sessionmaker() as s:
         assert (await s.exec(select(Case))).all() == []
@@ -325,9 +272,7 @@ async def test_cancel_from_summary_files_nothing(hotline: Hotline) -> None:
 
 async def test_restart_keeps_the_conversation(hotline: Hotline, sqlite_url: str) -> None:
     citizen = Person(hotline, "1001")
-    await citizen.command("report")
-    await citizen.press("c1:cat:odour")
-    await citizen.location(*KY_LUA)
+    await advance_to(citizen, "ward")
     await hotline.close()
     # A new process over the same database: the draft is still there.
     from tests.conftest import make_settings
