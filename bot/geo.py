@@ -126,7 +126,7 @@ class LocateResult:
 # ----------------------------------------------------------------------------- text helpers
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Lower-case, strip Vietnamese accents and punctuation, collapse spaces."""
     decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
@@ -150,14 +150,14 @@ def _tone_key(text: str) -> str:
 
 def _squash(text: str) -> str:
     """Folded text without spaces, as used for vietnamadminunits keywords."""
-    return _fold(text).replace(" ", "")
+    return fold(text).replace(" ", "")
 
 
 def _split_ward_type(name: str) -> tuple[str, str]:
     """Split an official ward name into folded type ('phuong'|'xa'|'dac khu') and short name."""
     for prefix in ("Phường ", "Xã ", "Đặc khu "):
         if name.startswith(prefix):
-            return _fold(prefix), name[len(prefix) :]
+            return fold(prefix), name[len(prefix) :]
     return "", name
 
 
@@ -176,7 +176,7 @@ def _segments(text: str) -> list[str]:
 
 def _marker_fold(segment: str) -> str:
     """Fold a segment for marker detection ('q.1' -> 'q 1', 'tt.Đồng Đăng' -> 'tt dong dang')."""
-    return _fold(segment.replace(".", " "))
+    return fold(segment.replace(".", " "))
 
 
 # ----------------------------------------------------------------------------- national data
@@ -218,18 +218,18 @@ def _match_vam_wards(
     by_fold: dict[str, list[WardInfo]] = defaultdict(list)
     for w in official:
         by_tone[_tone_key(w.name)].append(w)
-        by_fold[_fold(w.name)].append(w)
+        by_fold[fold(w.name)].append(w)
     result: dict[str, str] = {}
     for key, entry in entries:
         name, code = entry["ward"], str(entry["wardCode"]).zfill(5)
         same = by_code.get(code)
         if same is not None and (
             _tone_key(same.name) == _tone_key(name)
-            or (_fold(same.name) == _fold(name) and len(by_fold[_fold(name)]) == 1)
+            or (fold(same.name) == fold(name) and len(by_fold[fold(name)]) == 1)
         ):
             result[key] = same.code
             continue
-        candidates = by_tone.get(_tone_key(name)) or by_fold.get(_fold(name)) or []
+        candidates = by_tone.get(_tone_key(name)) or by_fold.get(fold(name)) or []
         if len(candidates) == 1:
             result[key] = candidates[0].code
     return result
@@ -297,7 +297,7 @@ def _national() -> _National:
                 legacy_keywords[pc].add(kw)
     for pc, name in province_names.items():
         province_keywords.setdefault(_squash(name), pc)
-        province_keywords.setdefault(_squash(_PROVINCE_PREFIX.sub("", _fold(name))), pc)
+        province_keywords.setdefault(_squash(_PROVINCE_PREFIX.sub("", fold(name))), pc)
         keywords_2025[pc].add(_squash(name))
     # Names of centrally-run cities, current or pre-2025: 'thành phố X' is then a province.
     municipality_keywords = {
@@ -309,7 +309,7 @@ def _national() -> _National:
     for name in province_names.values():
         if name.startswith("Thành phố"):
             municipality_keywords.add(_squash(name))
-            municipality_keywords.add(_squash(_PROVINCE_PREFIX.sub("", _fold(name))))
+            municipality_keywords.add(_squash(_PROVINCE_PREFIX.sub("", fold(name))))
 
     centroids = tuple(
         (w.lat, w.lon, w.province_code, w.code)
@@ -392,10 +392,10 @@ class Gazetteer:
                 _NameEntry(
                     ward=w,
                     kind=kind,
-                    fold=_fold(short),
+                    fold=fold(short),
                     squashed=_squash(short),
                     tone=_tone_key(short),
-                    sort_key=(_fold(w.name), w.name),
+                    sort_key=(fold(w.name), w.name),
                 )
             )
         entries.sort(key=lambda e: e.sort_key)
@@ -459,8 +459,8 @@ class Gazetteer:
                         name = entry.get("ward")
                         old_key = f"{province_key}_{district_key}_{ward_key}"
                         if isinstance(name, str) and old_key in self._conversion:
-                            if old_key not in index[_fold(name)]:
-                                index[_fold(name)].append(old_key)
+                            if old_key not in index[fold(name)]:
+                                index[fold(name)].append(old_key)
         return {k: tuple(v) for k, v in index.items()}
 
     # ------------------------------------------------------------------------- basic access
@@ -528,12 +528,12 @@ class Gazetteer:
         variants: list[tuple[str | None, str]] = [(None, cleaned)]
         prefix = _WARD_PREFIX.match(cleaned)
         if prefix and cleaned[prefix.end() :].strip():
-            kind = _WARD_TYPE_BY_PREFIX.get(_fold(prefix.group(1)))
+            kind = _WARD_TYPE_BY_PREFIX.get(fold(prefix.group(1)))
             variants.insert(0, (kind, cleaned[prefix.end() :]))
 
         best: dict[str, float] = {}
         for kind, name in variants:
-            folded = _fold(name)
+            folded = fold(name)
             if not folded:
                 continue
             squashed = folded.replace(" ", "")
@@ -686,7 +686,7 @@ class Gazetteer:
     def _type_conflict(self, code: str, text: str) -> bool:
         """Whether the text names this ward with another unit type ('phuong X' for 'Xã X')."""
         kind, short = _split_ward_type(self._by_code[code].name)
-        name = _fold(short)
+        name = fold(short)
         folded = f" {_marker_fold(text)} "
         found = {
             canonical
@@ -717,8 +717,8 @@ class Gazetteer:
                 short, kind = entry.get("wardShort"), entry.get("wardType")
                 if not isinstance(short, str) or not isinstance(kind, str):
                     continue
-                aliases = _OLD_WARD_TYPE_ALIASES.get(_fold(kind), (_fold(kind),))
-                if not any(f" {alias} {_fold(short)} " in folded for alias in aliases):
+                aliases = _OLD_WARD_TYPE_ALIASES.get(fold(kind), (fold(kind),))
+                if not any(f" {alias} {fold(short)} " in folded for alias in aliases):
                     continue
                 bucket = exact if f" {_tone_key(short)}" in f" {tone}" else loose
                 if key not in bucket:
@@ -728,7 +728,7 @@ class Gazetteer:
     def locate_address(self, text: str, limit: int = 5) -> LocateResult:
         """Suggest wards for a free-text address, new (2025) or old (pre-2025) style."""
         text = unicodedata.normalize("NFC", text or "").strip()
-        if not _fold(text):
+        if not fold(text):
             return LocateResult([], False, None)
         mention = self._province_mention(text)
         if mention.code is not None and mention.code != self.province_code:
@@ -741,7 +741,7 @@ class Gazetteer:
         # Nothing is left when only former districts were given ('huyen Cao Loc').
         text_2025 = self._strip_old_districts(text) if old_style else text
         new_code = None
-        if _fold(text_2025):
+        if fold(text_2025):
             if not names_province:
                 text_2025 = f"{text_2025}, {self._vam_name}"
             elif mention.keyword not in self._nat.keywords_2025[self.province_code]:

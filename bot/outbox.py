@@ -94,15 +94,16 @@ class OutboxSender:
     async def run(self) -> None:
         """Deliver until stopped."""
         while not self._stopping:
+            # Clear before looking, so a wake() or stop() that lands while we look is kept.
+            self._wake.clear()
             try:
                 delivered = await self.deliver_due()
+                timeout = 0.0 if delivered else await self._sleep_time()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
-                delivered = 0
-            if delivered:
-                continue  # more may have become due (the next message of a chat)
-            timeout = await self._sleep_time()
-            self._wake.clear()
+                timeout = 1.0
+            if self._stopping:
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             except TimeoutError:

@@ -7,11 +7,10 @@ the next question. The flow diagram lives next to this file in `intake.mmd`.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 from bot import services
-from bot.geo import LocateResult
+from bot.geo import LocateResult, fold
 from bot.i18n import SUPPORTED, t
 from bot.media import FileTooLarge
 from handlers import cards
@@ -53,12 +52,6 @@ def reporter_locale(reporter: Reporter, language_code: str | None) -> str:
     if reporter.language_chosen and reporter.language:
         return reporter.language
     return normalize_locale(language_code) or reporter.language or "vi"
-
-
-def _fold(text: str) -> str:
-    """Lower case without accents, for forgiving comparisons of typed words."""
-    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn").strip()
 
 
 # ---------------------------------------------------------------- entry point
@@ -310,10 +303,10 @@ async def _on_category(turn: Turn, data: dict[str, Any]) -> None:
 
 
 def _category_from_text(turn: Turn, text: str) -> str | None:
-    folded = _fold(text)
+    folded = fold(text)
     for c in Category:
         for loc in SUPPORTED:
-            if _fold(t(loc, f"category.{c.value}")) == folded:
+            if fold(t(loc, f"category.{c.value}")) == folded:
                 return c.value
     return None
 
@@ -541,9 +534,9 @@ async def _on_contact(turn: Turn, data: dict[str, Any]) -> None:
 
 def _is_anonymous_choice(text: str) -> bool:
     """The reporter pressed 'stay anonymous' (in either language) or typed it."""
-    labels = {_fold(t(loc, "btn.anonymous")) for loc in SUPPORTED}
-    folded = _fold(text)
-    return folded in labels or folded.strip("🙈 ") in {_fold(w) for w in ANONYMOUS_WORDS}
+    labels = {fold(t(loc, "btn.anonymous")) for loc in SUPPORTED}
+    folded = fold(text)
+    return folded in labels or folded in {fold(w) for w in ANONYMOUS_WORDS}
 
 
 async def _send_summary(turn: Turn, data: dict[str, Any]) -> None:

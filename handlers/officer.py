@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bot import services
+from bot.geo import fold
 from bot.i18n import t
 from bot.media import FileTooLarge
 from handlers import cards
@@ -335,7 +336,7 @@ async def _on_reassign_reply(turn: Turn, case: Case, text: str) -> None:
         await turn.send("officer.ward_not_found", name=text[:100], province=gaz.province_name)
         await _ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
         return
-    exact = [w for w in matches if cards_fold(w.name) == cards_fold(text)]
+    exact = [w for w in matches if _ward_key(w.name) == _ward_key(text)]
     if len(matches) == 1 or len(exact) == 1:
         await _reassign(turn, case, (exact or matches)[0].code)
         return
@@ -352,15 +353,12 @@ async def _on_reassign_reply(turn: Turn, case: Case, text: str) -> None:
     )
 
 
-def cards_fold(text: str) -> str:
-    """Compare ward names without case, accents or type prefix."""
-    import unicodedata
-
-    folded = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
-    folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Mn")
+def _ward_key(name: str) -> str:
+    """A ward name without case, accents or type prefix, to spot an exact match."""
+    folded = fold(name)
     for prefix in ("phuong ", "xa ", "dac khu "):
         folded = folded.removeprefix(prefix)
-    return folded.strip()
+    return folded
 
 
 async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
