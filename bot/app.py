@@ -13,12 +13,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import make_engine, make_sessionmaker, session_scope
 from bot.geo import get_gazetteer
+from bot.i18n import t
 from bot.media import MediaStore
 from bot.outbox import OutboxSender, Transport
+from bot.services import enqueue
 from bot.settings import Settings
 from handlers.context import HotlineDeps
 from handlers.core import handle_event
-from handlers.events import Event, FileFetcher, Reply
+from handlers.events import Event, FileFetcher, Outgoing, Reply
+from handlers.language import normalize_locale
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,37 @@ class Hotline:
             yield
 
     async def process(self, event: Event, fetcher: FileFetcher) -> Reply | None:
-        """Handle an event in its own transaction; the caller holds the chat's turn."""
-        async with session_scope(self.sessionmaker) as session:
-            reply = await handle_event(self.deps, session, event, fetcher)
+        """Handle an event in its own transaction; the caller holds the chat's turn.
+
+        If handling fails, the transaction is rolled back (the conversation stays where it
+        was) and the person is told politely to try again, instead of hearing nothing.
+        """
+        try:
+            async with session_scope(self.sessionmaker) as session:
+                reply = await handle_event(self.deps, session, event, fetcher)
+        except Exception:
+            # Only ids go to the log: never the text, names or numbers people sent.
+            log.exception(
+                "handling failed: channel=%s update=%s kind=%s",
+                event.channel,
+                event.update_id,
+                event.kind,
+            )
+            reply = await self._apologise(event)
         self.sender.wake()
         return reply
+
+    async def _apologise(self, event: Event) -> Reply:
+        text = t(normalize_locale(event.language_code), "error.generic")
+        if event.chat_type == "private" or event.kind == "command":
+            try:
+                async with session_scope(self.sessionmaker) as session:
+                    await enqueue(
+                        session, event.channel, Outgoing(chat_id=event.chat_id, text=text)
+                    )
+            except Exception:
+                log.exception("could not queue the apology for update %s", event.update_id)
+        return Reply(callback_text=text, callback_alert=False)
 
     async def close(self) -> None:
         """Stop sending and release the database."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from typing import Annotated
 
 import typer
 
+from bot.logs import configure_logging
 from bot.settings import Settings
 
 app = typer.Typer(
@@ -23,20 +23,11 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiogram logs every update at INFO, with user data; keep that out of our logs.
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-
-
 @app.command()
 def run() -> None:
     """Apply migrations, then run the Telegram bot with long polling."""
     settings = _settings()
-    _setup_logging(settings.log_level)
+    configure_logging(settings.log_level)
     token = settings.require_token()
     settings.require_province()
 

@@ -23,6 +23,7 @@ from models.tables import Reporter
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 3000
 SOURCE_MAX = 200
+MAX_OTHER_FILES = 5  # videos, voice notes and documents, besides the photos
 PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,20}$")
 
 # The order of the steps; `summary` is where a changed field returns to.
@@ -428,15 +429,16 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
         return
     evidence: list[dict[str, Any]] = list(data.get("evidence", []))
     too_large = 0
-    over_limit = 0
+    photos_over = 0
+    files_over = 0
     failed = 0
     for ref in ev.files:
         photos = sum(1 for item in evidence if item["kind"] == "photo")
         if ref.kind == "photo" and photos >= deps.max_photos:
-            over_limit += 1
+            photos_over += 1
             continue
-        if len(evidence) >= deps.max_photos + 5:
-            over_limit += 1
+        if ref.kind != "photo" and len(evidence) - photos >= MAX_OTHER_FILES:
+            files_over += 1
             continue
         try:
             stored = await deps.media.store(turn.fetcher, ref)
@@ -451,8 +453,10 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
     await _save(turn, "evidence", data)
     if too_large:
         await turn.send("intake.file_too_large", max_mb=deps.max_file_mb)
-    if over_limit:
+    if photos_over:
         await turn.send("intake.too_many_photos", max_photos=deps.max_photos)
+    if files_over:
+        await turn.send("intake.too_many_files", max_files=MAX_OTHER_FILES)
     if failed:
         await turn.send("intake.download_failed")
     photos = sum(1 for item in evidence if item["kind"] == "photo")

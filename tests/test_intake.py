@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 from sqlmodel import select
 
 from bot.app import Hotline
@@ -371,3 +372,55 @@ async def test_every_step_answers_unexpected_input_and_stays(hotline: Hotline) -
             else:
                 await getattr(citizen, action)(arg)
     assert await citizen.state() == "summary"
+
+
+async def test_a_failure_mid_conversation_loses_nothing_and_apologises(
+    hotline: Hotline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    citizen = Person(hotline, "1001")
+    await advance_to(citizen, "description")
+    await citizen.new_messages()
+
+    def broken(text: str) -> str:
+        raise RuntimeError("detector exploded")
+
+    monkeypatch.setattr("handlers.intake.detect_language", broken)
+    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    (apology,) = await citizen.texts()
+    assert "Xin lỗi" in apology
+    assert await citizen.state() == "description"  # rolled back, nothing half-written
+    monkeypatch.undo()
+    await citizen.text("Mùi hôi thối từ bãi rác bốc lên nồng nặc.")
+    assert await citizen.state() == "nature"
+
+
+async def test_other_files_are_capped_with_their_own_message(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await advance_to(citizen, "evidence")
+    for _ in range(6):
+        await citizen.file("document", b"%PDF-1.4")
+    texts = await citizen.texts()
+    assert any("tối đa 5 tệp" in t for t in texts)
+    assert len((await citizen.draft())["evidence"]) == 5
+
+
+async def test_reporter_phone_never_reaches_the_logs(
+    hotline: Hotline, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from bot.logs import quiet_user_data_loggers
+    from tests.test_officer import link_group
+
+    caplog.set_level(logging.DEBUG)
+    quiet_user_data_loggers()  # what `hotline run` does, whatever HOTLINE_LOG_LEVEL says
+    await link_group(hotline, "-1001")
+    citizen = Person(hotline, "1001", name="Trần Thị Bí Mật")
+    await file_report(citizen, photos=1, anonymous=False)
+    from tests.test_outbox import ScriptedTransport
+
+    hotline.add_transport(ScriptedTransport())
+    while await hotline.sender.deliver_due():
+        pass
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "912345678" not in logged and "Bí Mật" not in logged
