@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from bot.app import Hotline
 from bot.demo import issue_link_code, local_hotline
 from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from models.enums import CaseStatus
-from models.tables import Case, Evidence
+from models.tables import Case, Conversation, Evidence, Outbox, Reporter
 
 KY_LUA = (21.85926, 106.75417)
 CITIZEN = FakeUser(id=1001, first_name="Lan", language_code="vi")
@@ -194,3 +195,89 @@ async def test_foreign_group_is_refused(api: FakeBotAPI, hotline: Hotline) -> No
     await api.wait_idle()
     assert (await the_case(hotline)).status == CaseStatus.NEW
     assert not any(code in (m.get("text") or "") for m in api.chat_messages(other.id))
+
+
+async def test_done_pressed_right_after_an_album_waits_for_it(
+    api: FakeBotAPI, hotline: Hotline
+) -> None:
+    """An album has no end marker; a press sent right after it must not overtake it."""
+    await to_evidence_step(api, KY_LUA)
+    evidence_prompt = api.chat_messages(CITIZEN.id)[-1]
+    for i in range(3):
+        api.send_photo(CITIZEN, tiny_png(4, 4, (10, i * 50, 10)), media_group_id="album-2")
+    api.press_button(CITIZEN, evidence_prompt, "c1:ev:done")
+    await api.wait_for_message(CITIZEN.id, has("Bước 4/7"))
+    async with hotline.sessionmaker() as s:
+        conv = (await s.exec(select(Conversation))).one()
+    assert len(conv.data["evidence"]) == 3
+
+
+async def test_telegram_faults_are_retried_and_retry_after_honoured(
+    api: FakeBotAPI, hotline: Hotline
+) -> None:
+    api.fail_next(
+        "sendMessage", status=429, description="Too Many Requests: retry after 1", retry_after=1
+    )
+    api.fail_next("sendMessage", status=502, description="Bad Gateway")
+    api.send_command(CITIZEN, "help")
+    helped = await api.wait_for_message(CITIZEN.id, has("/report"), timeout=15)
+    failures = [c for c in api.calls if c.method == "sendMessage" and not c.ok]
+    assert [c.status for c in failures] == [429, 502]
+    # The retry came no sooner than Telegram asked.
+    assert helped["date"] >= int(failures[0].time)
+    ok = next(c for c in api.calls if c.method == "sendMessage" and c.ok)
+    assert ok.time - failures[0].time >= 1.0
+
+
+async def test_blocked_reporter_is_marked_unreachable(api: FakeBotAPI, hotline: Hotline) -> None:
+    api.blocked_users.add(CITIZEN.id)
+    api.send_command(CITIZEN, "help")
+    await api.wait_for_call("sendMessage", lambda c: c.status == 403)
+
+    async def settled() -> bool:
+        async with hotline.sessionmaker() as s:
+            row = (await s.exec(select(Outbox))).one()
+            reporter = (await s.exec(select(Reporter))).one()
+        return row.status == "failed" and reporter.unreachable
+
+    for _ in range(100):
+        if await settled():
+            break
+        await asyncio.sleep(0.05)
+    assert await settled()
+
+
+async def test_officer_closes_with_an_album_and_reporter_gets_the_photos(
+    api: FakeBotAPI, hotline: Hotline
+) -> None:
+    await link(api, hotline, WARD_GROUP, "06187")
+    await to_evidence_step(api, KY_LUA)
+    code = await finish_report(api)
+    await api.wait_for_message(WARD_GROUP.id, has(code))
+    case = await the_case(hotline)
+    await press(api, OFFICER, f"c1:cls:{case.id}", chat=WARD_GROUP)
+    prompt = await api.wait_for_message(WARD_GROUP.id, has("TRẢ LỜI"))
+    for i in range(2):
+        api.send_photo(
+            OFFICER,
+            tiny_png(5, 5, (i * 90, 90, 90)),
+            chat=WARD_GROUP,
+            media_group_id="res-1",
+            caption="Đã khắc phục xong." if i == 0 else None,
+            reply_to_message_id=prompt["message_id"],
+        )
+    await api.wait_for_message(CITIZEN.id, has("Đã khắc phục xong."))
+    album = await api.wait_for_call("sendMediaGroup", lambda c: c.chat_id == CITIZEN.id)
+    assert len(album.params["media"]) == 2
+
+
+async def test_province_group_links_and_receives_cases_of_unlinked_wards(
+    api: FakeBotAPI, hotline: Hotline
+) -> None:
+    province = FakeChat(id=-3000, type="supergroup", title="Sở NN&MT")
+    await link(api, hotline, province, None)
+    assert "Sở Nông nghiệp và Môi trường" in api.chat_messages(province.id)[-1]["text"]
+    await to_evidence_step(api, KY_LUA)
+    code = await finish_report(api)
+    card = await api.wait_for_message(province.id, has(code))
+    assert "chưa liên kết nhóm cán bộ" in card["text"]
