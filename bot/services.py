@@ -295,8 +295,10 @@ async def apply_action(
     if target in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
         case.closed_at = now
     if action == CaseAction.REASSIGN:
+        # The new ward starts afresh: nobody there has taken it yet.
         case.acknowledged_at = None
-    if action != CaseAction.REASSIGN:
+        case.handled_by = None
+    else:
         case.handled_by = actor
     session.add(
         CaseEvent(

@@ -281,3 +281,29 @@ async def test_province_group_links_and_receives_cases_of_unlinked_wards(
     code = await finish_report(api)
     card = await api.wait_for_message(province.id, has(code))
     assert "chưa liên kết nhóm cán bộ" in card["text"]
+
+
+def test_anonymous_group_admin_messages_are_kept() -> None:
+    """Anonymous admins post as GroupAnonymousBot for the group; other bots are ignored."""
+    from aiogram.types import Message
+
+    from bot.telegram.adapter import message_to_event
+
+    base = {
+        "message_id": 5,
+        "date": 0,
+        "chat": {"id": -1001, "type": "supergroup", "title": "Kỳ Lừa officers"},
+        "text": "Đã xử lý",
+        "reply_to_message": {
+            "message_id": 4,
+            "date": 0,
+            "chat": {"id": -1001, "type": "supergroup"},
+        },
+    }
+    anon_bot = {"id": 1087968824, "is_bot": True, "first_name": "Group"}
+    anonymous = Message.model_validate({**base, "from": anon_bot, "sender_chat": base["chat"]})
+    event = message_to_event(anonymous, 1, "hotline_test_bot")
+    assert event is not None and event.user_name == "Kỳ Lừa officers"
+    assert event.reply_to_message_id == 4
+    other_bot = Message.model_validate({**base, "from": {**anon_bot, "id": 42}})
+    assert message_to_event(other_bot, 2, "hotline_test_bot") is None

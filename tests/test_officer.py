@@ -284,3 +284,17 @@ async def test_bot_removed_from_group_stops_its_link(hotline: Hotline) -> None:
         link = (await s.exec(select(GroupLink))).one()
         refs = (await s.exec(select(MessageRef))).all()
     assert not link.active and refs == []
+
+
+async def test_reassigned_case_is_nobodys_until_the_new_ward_takes_it(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    await link_group(hotline, "-1003", ward="06193")
+    await file_report(Person(hotline, "1001"), photos=0)
+    case = await the_case(hotline)
+    await officer.press(f"c1:ack:{case.id}")
+    assert (await the_case(hotline)).handled_by
+    await officer.press(f"c1:rsg:{case.id}")
+    await prompt_sent(hotline, officer, 7010)
+    await officer.text("Cao Lộc", reply_to_message_id=7010)
+    case = await the_case(hotline)
+    assert case.ward_code == "06193" and case.handled_by is None and case.acknowledged_at is None

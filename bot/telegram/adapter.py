@@ -72,15 +72,19 @@ def _files(message: Message) -> tuple[FileRef, ...]:
 def message_to_event(message: Message, update_id: int | None, bot_username: str) -> Event | None:
     """Translate a Telegram message into a neutral event (None: not for us)."""
     chat_type = _chat_type(message)
-    if chat_type is None or message.from_user is None or message.from_user.is_bot:
+    if chat_type is None or message.from_user is None:
         return None
     user = message.from_user
+    # Anonymous group admins post as GroupAnonymousBot on behalf of the group itself.
+    anonymous_admin = message.sender_chat is not None and message.sender_chat.id == message.chat.id
+    if user.is_bot and not anonymous_admin:
+        return None
     base: dict[str, Any] = {
         "channel": CHANNEL,
         "chat_id": str(message.chat.id),
         "chat_type": chat_type,
         "user_id": str(user.id),
-        "user_name": user.full_name,
+        "user_name": (message.chat.title or "") if anonymous_admin else user.full_name,
         "language_code": user.language_code,
         "update_id": update_id,
         "message_id": message.message_id,
