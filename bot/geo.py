@@ -831,13 +831,13 @@ class Gazetteer:
 
     def locate(self, text: str, limit: int = 5) -> LocateResult:
         """Locate 'lat,lon' / 'lat lon' coordinates or else a free-text address."""
-        point = _parse_coordinates(text or "")
+        point = parse_coordinates(text or "")
         if point is not None:
             return self.locate_point(point[0], point[1], limit=limit)
         return self.locate_address(text, limit=limit)
 
 
-def _parse_coordinates(text: str) -> tuple[float, float] | None:
+def parse_coordinates(text: str) -> tuple[float, float] | None:
     """Parse decimal 'lat,lon', 'lat lon' or 'lat;lon' (also '21,85 106,76'); None otherwise."""
     match = _COORDS_DOT.match(text)
     if match and "." in text:

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from bot import services
-from bot.geo import LocateResult, fold
+from bot.geo import LocateResult, fold, parse_coordinates
 from bot.i18n import SUPPORTED, t
 from bot.media import FileTooLarge
 from handlers import cards
@@ -315,15 +315,18 @@ def _category_from_text(turn: Turn, text: str) -> str | None:
 async def _on_location(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     gaz = turn.deps.gazetteer
+    point: tuple[float, float] | None = None
     if ev.kind == "location" and ev.latitude is not None and ev.longitude is not None:
-        result = gaz.locate_point(ev.latitude, ev.longitude)
+        point = (ev.latitude, ev.longitude)
+    elif ev.kind == "text" and ev.text:
+        point = parse_coordinates(ev.text)  # coordinates typed or pasted from a map app
+    if point is not None:
+        lat, lon = point
+        result = gaz.locate_point(lat, lon)
         if await _explain_outside(turn, result, "location", data):
             return
         data.update(
-            location_source=LocationSource.GPS.value,
-            latitude=ev.latitude,
-            longitude=ev.longitude,
-            address=None,
+            location_source=LocationSource.GPS.value, latitude=lat, longitude=lon, address=None
         )
     elif ev.kind == "text" and ev.text and ev.text.strip():
         address = ev.text.strip()[:500]

@@ -424,3 +424,12 @@ async def test_reporter_phone_never_reaches_the_logs(
         pass
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "912345678" not in logged and "Bí Mật" not in logged
+
+
+async def test_typed_coordinates_count_as_a_pin(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await advance_to(citizen, "location")
+    await citizen.text("21.85926, 106.75417")
+    draft = await citizen.draft()
+    assert draft["location_source"] == "gps" and draft["latitude"] == 21.85926
+    assert draft["suggestions"][0] == "06187"
