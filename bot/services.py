@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.events import Outgoing
-from models.enums import OPEN_STATUSES, CaseAction, CaseStatus, OutboxStatus
+from models.enums import CaseAction, CaseStatus, OutboxStatus
 from models.tables import (
     Case,
     CaseEvent,
@@ -320,11 +320,6 @@ async def get_case(session: AsyncSession, case_id: int) -> Case | None:
     return await session.get(Case, case_id)
 
 
-async def get_case_by_code(session: AsyncSession, code: str) -> Case | None:
-    """A case by its public code."""
-    return (await session.exec(select(Case).where(Case.code == code.upper()))).first()
-
-
 async def case_evidence(session: AsyncSession, case_id: int) -> list[Evidence]:
     """A case's files, oldest first."""
     stmt = select(Evidence).where(Evidence.case_id == case_id).order_by(col(Evidence.id))
@@ -356,12 +351,6 @@ async def add_evidence(
     return ev
 
 
-async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
-    """A case's log book, oldest first."""
-    stmt = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))
-    return list((await session.exec(stmt)).all())
-
-
 async def cases_of_reporter(
     session: AsyncSession, reporter_id: int, limit: int = 20
 ) -> list[Case]:
@@ -373,14 +362,6 @@ async def cases_of_reporter(
         .limit(limit)
     )
     return list((await session.exec(stmt)).all())
-
-
-async def open_cases_count(session: AsyncSession, ward_code: str) -> int:
-    """How many open cases a ward has."""
-    stmt = select(func.count()).where(
-        Case.ward_code == ward_code, col(Case.status).in_([s.value for s in OPEN_STATUSES])
-    )
-    return int((await session.exec(stmt)).one())
 
 
 # ---------------------------------------------------------------- group links

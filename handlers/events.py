@@ -101,7 +101,6 @@ class Outgoing:
     track: dict[str, Any] | None = None
     # For kind == "edit": which remembered messages to edit.
     edit_purpose: str | None = None
-    reply_to_message_id: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-ready form kept in the outbox."""
@@ -127,7 +126,6 @@ class Outgoing:
             "longitude": self.longitude,
             "track": self.track,
             "edit_purpose": self.edit_purpose,
-            "reply_to_message_id": self.reply_to_message_id,
         }
 
 
