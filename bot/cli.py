@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import signal
 import sys
 from typing import Annotated
 
@@ -11,6 +13,8 @@ import typer
 
 from bot.logs import configure_logging
 from bot.settings import Settings
+
+log = logging.getLogger("bot")
 
 app = typer.Typer(
     help="Environmental-pollution hotline bot.", no_args_is_help=True, add_completion=False
@@ -34,15 +38,22 @@ def run() -> None:
     async def _main() -> None:
         from bot import db
         from bot.app import Hotline
-        from bot.telegram.adapter import run_polling
+        from bot.telegram.adapter import TelegramPolling
 
         await db.upgrade_async(settings.database_url)
         hotline = Hotline(settings)
         hotline.media.ensure_dir()
+        polling = TelegramPolling(hotline, token, settings.telegram_api_url)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Stop taking updates, finish the ones in hand, then exit.
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(polling.stop()))
+        log.info("hotline running for province %s", settings.province)
         try:
-            await run_polling(hotline, token, settings.telegram_api_url)
+            await polling.run()
         finally:
             await hotline.close()
+        log.info("hotline stopped")
 
     try:
         asyncio.run(_main())

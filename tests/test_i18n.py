@@ -11,7 +11,7 @@ from bot.i18n import MissingMessage, catalogue, placeholders, t
 from models.enums import CaseStatus, Category, EvidenceKind, Nature, RejectReason
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY_RE = re.compile(r"\"((?:intake|btn|officer|notify|card|summary|error)\.[a-z_]+)\"")
+KEY_RE = re.compile(r"\"((?:intake|btn|officer|notify|card|summary|error|cmd)\.[a-z_]+)\"")
 VIETNAMESE_LETTERS = re.compile(
     r"[ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]"
 )

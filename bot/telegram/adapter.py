@@ -11,9 +11,18 @@ from typing import Any, Literal
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    CallbackQuery,
+    ChatMemberUpdated,
+    Message,
+    Update,
+)
 
 from bot.app import Hotline
+from bot.i18n import t
 from handlers.events import Event, FileRef
 
 log = logging.getLogger(__name__)
@@ -244,6 +253,35 @@ class TelegramAdapter:
                 await self.hotline.process(event, self.fetcher)
 
 
+PRIVATE_COMMANDS = ("report", "mycases", "cancel", "help", "lang")
+GROUP_COMMANDS = (("link", "cmd.link"), ("help", "cmd.group_help"))
+
+
+async def register_commands(bot: Bot) -> None:
+    """Fill Telegram's command menu: citizens' commands in private chats, officers' in groups.
+
+    Vietnamese is the default list; English for clients set to English. A failure here is
+    logged and the bot runs on: the menu is a convenience.
+    """
+    try:
+        for locale, language_code in (("vi", None), ("en", "en")):
+            await bot.set_my_commands(
+                [
+                    BotCommand(command=c, description=t(locale, f"cmd.{c}"))
+                    for c in PRIVATE_COMMANDS
+                ],
+                scope=BotCommandScopeAllPrivateChats(),
+                language_code=language_code,
+            )
+            await bot.set_my_commands(
+                [BotCommand(command=c, description=t(locale, key)) for c, key in GROUP_COMMANDS],
+                scope=BotCommandScopeAllGroupChats(),
+                language_code=language_code,
+            )
+    except Exception:  # noqa: BLE001
+        log.warning("could not set the command menu", exc_info=True)
+
+
 class TelegramPolling:
     """The Telegram channel with long polling: `run()` until `stop()`."""
 
@@ -261,6 +299,7 @@ class TelegramPolling:
         bot = make_bot(self.token, self.api_url)
         try:
             me = await bot.get_me()
+            await register_commands(bot)
             adapter = TelegramAdapter(self.hotline, bot, me.username or "")
             self.hotline.add_transport(TelegramTransport(bot, self.hotline.media))
             self._dp = adapter.build_dispatcher()
@@ -283,8 +322,3 @@ class TelegramPolling:
         if self._dp is not None:
             with contextlib.suppress(RuntimeError):  # not polling (yet, or any more)
                 await self._dp.stop_polling()
-
-
-async def run_polling(hotline: Hotline, token: str, api_url: str) -> None:
-    """Run the Telegram channel with long polling until cancelled."""
-    await TelegramPolling(hotline, token, api_url).run()

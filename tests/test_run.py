@@ -1,0 +1,58 @@
+"""`hotline run` as a newcomer starts it: a real process, configured only by environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from bot.fakeapi import FakeBotAPI, FakeUser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_hotline_run_serves_citizens_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    async with FakeBotAPI() as api:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        env.update(
+            HOTLINE_BOT_TOKEN=api.token,
+            HOTLINE_TELEGRAM_API_URL=api.base_url,
+            HOTLINE_PROVINCE="20",
+            HOTLINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}",
+            HOTLINE_MEDIA_DIR=str(tmp_path / "media"),
+            PYTHONPATH=str(ROOT),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await api.wait_for_call("getUpdates", timeout=60)
+            citizen = FakeUser(id=1001, language_code="en")
+            api.send_command(citizen, "start")
+            first = await api.wait_for_message(
+                citizen.id, lambda m: "Step 1/7" in m.get("text", ""), timeout=20
+            )
+            assert "c1:cat:noise" in str(first)
+            menus = {key: [c["command"] for c in cmds] for key, cmds in api.commands.items()}
+            assert any("report" in cmds for cmds in menus.values())
+            assert any("link" in cmds for cmds in menus.values())
+            proc.send_signal(signal.SIGTERM)
+            returncode = await asyncio.wait_for(proc.wait(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert returncode == 0, stderr
+    assert "hotline stopped" in stderr
+    assert (tmp_path / "hotline.db").exists()  # migrations applied on start
+    assert oct((tmp_path / "media").stat().st_mode & 0o777) == "0o700"
