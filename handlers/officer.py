@@ -13,7 +13,7 @@ from handlers import cards
 from handlers.context import OFFICER_LOCALE, Turn
 from handlers.events import Button, Outgoing
 from models.enums import CaseAction, CaseStatus, RejectReason
-from models.tables import Case, GroupLink, Reporter
+from models.tables import Case, Evidence, GroupLink, Reporter
 from models.transitions import IllegalTransition
 
 CALLBACK_RE = re.compile(
@@ -36,18 +36,17 @@ def actor_of(turn: Turn) -> str:
 async def dispatch_new_case(turn: Turn, case: Case, *, note: str | None = None) -> None:
     """Send a new (or reassigned) case to its ward's groups, else to the province groups."""
     groups = await services.ward_groups(turn.session, case.ward_code)
-    fallback_note = None
     if not groups:
         groups = await services.ward_groups_of_province(turn.session, case.province_code)
-        fallback_note = t(OFFICER_LOCALE, "card.no_ward_group")
+        note = " ".join(filter(None, [note, t(OFFICER_LOCALE, "card.no_ward_group")]))
     for group in groups:
-        await _send_card(turn, case, group, note=note or fallback_note)
+        await _send_card(turn, case, group, note=note)
 
 
 async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None) -> None:
     session = turn.session
     evidence = await services.case_evidence(session, case.id or 0)
-    text = await _card_text(turn, case, note=note)
+    text = await _card_text(turn, case, note=note, evidence=evidence)
     await services.enqueue(
         session,
         group.channel,
@@ -60,13 +59,13 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
             track={"purpose": "card"},
         ),
     )
-    visual = [{"path": e.path, "kind": e.kind} for e in evidence if not e.from_officer]
-    if visual:
+    files = [{"path": e.path, "kind": e.kind} for e in evidence if not e.from_officer]
+    if files:  # photos and videos as an album, other files one by one (see the transport)
         await services.enqueue(
             session,
             group.channel,
             Outgoing(
-                chat_id=group.chat_id, kind="album", media=visual, text=case.code, case_id=case.id
+                chat_id=group.chat_id, kind="album", media=files, text=case.code, case_id=case.id
             ),
         )
     if case.latitude is not None and case.longitude is not None:
@@ -83,7 +82,9 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
         )
 
 
-async def _card_text(turn: Turn, case: Case, note: str | None = None) -> str:
+async def _card_text(
+    turn: Turn, case: Case, note: str | None = None, evidence: list[Evidence] | None = None
+) -> str:
     ward = turn.deps.gazetteer.ward(case.ward_code)
     reporter_name = None
     if case.contact_shared:
@@ -92,7 +93,11 @@ async def _card_text(turn: Turn, case: Case, note: str | None = None) -> str:
     return cards.render_card(
         case,
         ward_name=ward.name if ward else case.ward_code,
-        evidence=await services.case_evidence(turn.session, case.id or 0),
+        evidence=(
+            evidence
+            if evidence is not None
+            else await services.case_evidence(turn.session, case.id or 0)
+        ),
         reporter_name=reporter_name,
         note=note,
     )
@@ -193,7 +198,9 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
     if case is None:
         return
     if CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
-        turn.answer("officer.already_closed", alert=True, status=t("vi", f"status.{case.status}"))
+        turn.answer(
+            "officer.already_closed", alert=True, status=turn.text(f"status.{case.status}")
+        )
         await _refresh_cards(turn, case, chat_id=turn.event.chat_id)
         return
     try:
@@ -220,12 +227,13 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
         else:
             turn.answer("officer.stale_button", alert=True)
     except IllegalTransition:
-        turn.answer("officer.illegal", alert=True, status=t("vi", f"status.{case.status}"))
+        turn.answer("officer.illegal", alert=True, status=turn.text(f"status.{case.status}"))
 
 
-async def _transition(turn: Turn, case: Case, action: CaseAction, note: str | None = None) -> None:
-    await services.apply_action(turn.session, case, action, actor=actor_of(turn), note=note)
-    turn.answer("officer.done", status=t("vi", f"status.{case.status}"))
+async def _transition(turn: Turn, case: Case, action: CaseAction) -> None:
+    """Apply a one-press action, update the cards, and tell the reporter."""
+    await services.apply_action(turn.session, case, action, actor=actor_of(turn))
+    turn.answer("officer.done", status=turn.text(f"status.{case.status}"))
     await _refresh_cards(turn, case)
     if action == CaseAction.ACKNOWLEDGE:
         await _notify_reporter(turn, case, "notify.acknowledged")
@@ -267,7 +275,7 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
         await turn.send("officer.not_allowed")
         return
     if CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
-        await turn.send("officer.already_closed", status=t("vi", f"status.{case.status}"))
+        await turn.send("officer.already_closed", status=turn.text(f"status.{case.status}"))
         return
     action = ref.extra.get("action")
     text = (ev.text or "").strip()
@@ -311,7 +319,7 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
                 turn, case, "notify.rejected", result=text, reason_key=f"reject.{reason}"
             )
     except IllegalTransition:
-        await turn.send("officer.illegal", status=t("vi", f"status.{case.status}"))
+        await turn.send("officer.illegal", status=turn.text(f"status.{case.status}"))
 
 
 async def _store_officer_files(turn: Turn, case: Case) -> list[dict[str, Any]]:
