@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.db import make_engine, make_sessionmaker, session_scope
 from bot.geo import get_gazetteer
 from bot.i18n import t
-from bot.media import MediaStore
+from bot.media import MediaStore, PrefetchedFiles
 from bot.outbox import OutboxSender, Transport
 from bot.services import enqueue
 from bot.settings import Settings
@@ -63,6 +63,10 @@ class Hotline:
         If handling fails, the transaction is rolled back (the conversation stays where it
         was) and the person is told politely to try again, instead of hearing nothing.
         """
+        if event.files:
+            prefetched = PrefetchedFiles(self.media)
+            await prefetched.prefetch(fetcher, event.files)
+            fetcher = prefetched
         try:
             async with session_scope(self.sessionmaker) as session:
                 reply = await handle_event(self.deps, session, event, fetcher)
@@ -75,6 +79,9 @@ class Hotline:
                 event.kind,
             )
             reply = await self._apologise(event)
+        finally:
+            if isinstance(fetcher, PrefetchedFiles):
+                fetcher.cleanup()
         self.sender.wake()
         return reply
 

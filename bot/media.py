@@ -40,6 +40,48 @@ class StoredFile:
         }
 
 
+class PrefetchedFiles:
+    """A FileFetcher over files already downloaded: `fetch` only moves them into place.
+
+    The channel's download (seconds, for a large video) then happens before the database
+    transaction opens instead of inside it, where it would hold SQLite's write lock.
+    """
+
+    def __init__(self, store: MediaStore) -> None:
+        self._store = store
+        self._ready: dict[str, Path] = {}
+        self._failed: dict[str, BaseException] = {}
+
+    async def prefetch(self, fetcher: FileFetcher, refs: tuple[FileRef, ...]) -> None:
+        """Download every file that is within the size limit; remember failures."""
+        for ref in refs:
+            if ref.size is not None and ref.size > self._store.max_bytes:
+                continue  # the handler refuses it from the declared size, no download
+            target = self._store.incoming_dir() / secrets.token_hex(16)
+            try:
+                await fetcher.fetch(ref, str(target))
+            except Exception as exc:  # noqa: BLE001  (the handler reports it to the person)
+                target.unlink(missing_ok=True)
+                self._failed[ref.file_id] = exc
+            else:
+                self._ready[ref.file_id] = target
+
+    async def fetch(self, ref: FileRef, destination: str) -> None:
+        """Move the downloaded file to `destination` (or raise its download error)."""
+        if ref.file_id in self._failed:
+            raise self._failed[ref.file_id]
+        path = self._ready.pop(ref.file_id, None)
+        if path is None:
+            raise FileNotFoundError(f"file {ref.file_id} was not prefetched")
+        os.replace(path, destination)
+
+    def cleanup(self) -> None:
+        """Delete downloads that no handler took (a photo sent at the wrong step)."""
+        for path in self._ready.values():
+            path.unlink(missing_ok=True)
+        self._ready.clear()
+
+
 class MediaStore:
     """Downloads evidence into `root` under unguessable names."""
 
@@ -82,6 +124,13 @@ class MediaStore:
             target.unlink(missing_ok=True)
             raise FileTooLarge(size)
         return StoredFile(name, digest.hexdigest(), size, ref.kind, ref.mime_type)
+
+    def incoming_dir(self) -> Path:
+        """Where files wait between download and their handler (same filesystem: cheap moves)."""
+        path = self.root / ".incoming"
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        return path
 
     def discard(self, relative: str) -> None:
         """Delete a stored file that will not become evidence (a cancelled draft)."""

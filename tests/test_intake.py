@@ -174,7 +174,7 @@ async def test_media_files_are_private_and_randomly_named(hotline: Hotline) -> N
     await file_report(citizen, photos=1, anonymous=False)
     media_dir = hotline.settings.media_dir
     assert oct(os.stat(media_dir).st_mode & 0o777) == "0o700"
-    (stored,) = list(media_dir.iterdir())
+    (stored,) = [p for p in media_dir.iterdir() if p.is_file()]
     assert re.fullmatch(r"[0-9a-f]{32}\.jpg", stored.name)
     assert "912345678" not in stored.name
     assert stored.read_bytes() == JPEG
@@ -254,10 +254,11 @@ async def test_cancel_discards_the_draft_and_its_files(hotline: Hotline) -> None
     citizen = Person(hotline, "1001")
     await advance_to(citizen, "evidence")
     await citizen.photos(JPEG)
-    assert len(list(hotline.settings.media_dir.iterdir())) == 1
+    media = hotline.settings.media_dir
+    assert len([p for p in media.rglob("*") if p.is_file()]) == 1
     await citizen.command("cancel")
     assert await citizen.state() is None
-    assert list(hotline.settings.media_dir.iterdir()) == []
+    assert [p for p in media.rglob("*") if p.is_file()] == []
     await citizen.command("cancel")
     assert "không có" in (await citizen.texts())[-1]
 
@@ -433,3 +434,39 @@ async def test_typed_coordinates_count_as_a_pin(hotline: Hotline) -> None:
     draft = await citizen.draft()
     assert draft["location_source"] == "gps" and draft["latitude"] == 21.85926
     assert draft["suggestions"][0] == "06187"
+
+
+async def test_a_slow_download_does_not_hold_up_other_chats(hotline: Hotline) -> None:
+    """Files are fetched before the transaction opens, so no database lock waits on them."""
+    import asyncio
+
+    from handlers.events import FileRef
+    from tests.harness import FakeFetcher
+
+    gate = asyncio.Event()
+
+    class SlowFetcher(FakeFetcher):
+        async def fetch(self, ref: FileRef, destination: str) -> None:
+            await gate.wait()
+            await super().fetch(ref, destination)
+
+    slow = Person(hotline, "1001", fetcher=SlowFetcher())
+    fast = Person(hotline, "1002")
+    await advance_to(slow, "evidence")
+    upload = asyncio.create_task(slow.photos(JPEG))
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(fast.command("help"), timeout=5)
+    assert "/report" in (await fast.texts())[0]
+    gate.set()
+    await upload
+    assert len((await slow.draft())["evidence"]) == 1
+    leftovers = list((hotline.settings.media_dir / ".incoming").iterdir())
+    assert leftovers == []
+
+
+async def test_a_photo_at_the_wrong_step_leaves_no_file_behind(hotline: Hotline) -> None:
+    citizen = Person(hotline, "1001")
+    await advance_to(citizen, "description")
+    await citizen.photos(JPEG)
+    media = hotline.settings.media_dir
+    assert [p for p in media.rglob("*") if p.is_file()] == []
