@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,12 @@ def test_importing_the_core_loads_no_framework_transitively() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.strip()
     assert out == "[]", out
+
+
+def test_flow_diagram_names_every_intake_state() -> None:
+    """handlers/intake.mmd is kept next to the code; it must show every state the code has."""
+    from handlers.intake import _STATE_HANDLERS
+
+    diagram = (ROOT / "handlers" / "intake.mmd").read_text(encoding="utf-8")
+    states = set(re.findall(r"^\s+(\w+) -->", diagram, re.M)) - {"[*]"}
+    assert states == set(_STATE_HANDLERS), states ^ set(_STATE_HANDLERS)
