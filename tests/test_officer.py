@@ -298,3 +298,32 @@ async def test_reassigned_case_is_nobodys_until_the_new_ward_takes_it(hotline: H
     await officer.text("Cao Lộc", reply_to_message_id=7010)
     case = await the_case(hotline)
     assert case.ward_code == "06193" and case.handled_by is None and case.acknowledged_at is None
+
+
+def test_every_callback_payload_fits_telegrams_64_bytes() -> None:
+    from handlers import cards
+    from models.enums import CaseStatus as S
+
+    huge = Case(
+        id=999_999_999_999,
+        code="PA20-999999",
+        province_code="20",
+        seq=999_999,
+        ward_code="06187",
+        category="other",
+        status=S.NEW.value,
+        location_source="gps",
+        nature="now",
+        description="x",
+        description_language="vi",
+        reporter_id=1,
+        channel="telegram",
+        verify_due_at=services.utcnow(),
+    )
+    datas = [b.data for row in cards.card_buttons(huge) for b in row]
+    datas += [b.data for row in cards.reject_reason_buttons(huge) for b in row]
+    datas.append(f"c1:rsw:{huge.id}:06187")
+    assert all(len(d.encode()) <= 64 for d in datas), max(datas, key=len)
+    from handlers.officer import CALLBACK_RE
+
+    assert all(CALLBACK_RE.match(d) for d in datas)
