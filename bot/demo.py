@@ -94,6 +94,15 @@ def _printer(api: FakeBotAPI, names: dict[int, str]) -> Callable[[ApiCall], None
     return show
 
 
+def _button_data(api: FakeBotAPI, message: dict[str, Any], prefix: str) -> str:
+    """The callback data of the message's button whose data starts with `prefix`."""
+    return next(
+        b["callback_data"]
+        for b in api.inline_buttons(message)
+        if b["callback_data"].startswith(prefix)
+    )
+
+
 async def run_demo(verbose: bool = True) -> int:
     """Play one report and its handling; 0 when the reporter heard the result."""
     citizen = FakeUser(id=1001, first_name="Lan", language_code="vi")
@@ -156,11 +165,7 @@ async def run_demo(verbose: bool = True) -> int:
                     group.id, lambda m: case_code in m.get("text", "")
                 )
                 await api.wait_for_message(group.id, lambda m: "location" in m)
-                ack = next(
-                    b["callback_data"]
-                    for b in api.inline_buttons(card)
-                    if b["callback_data"].startswith("c1:ack:")
-                )
+                ack = _button_data(api, card, "c1:ack:")
                 say("👮 Officer (group)", "[presses] 👀 Tiếp nhận")
                 api.press_button(officer, card, ack, chat=group)
                 await api.wait_for_message(
@@ -170,11 +175,7 @@ async def run_demo(verbose: bool = True) -> int:
                 card = next(
                     m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
                 )
-                close = next(
-                    b["callback_data"]
-                    for b in api.inline_buttons(card)
-                    if b["callback_data"].startswith("c1:cls:")
-                )
+                close = _button_data(api, card, "c1:cls:")
                 say("👮 Officer (group)", "[presses] ✅ Đóng với kết quả")
                 api.press_button(officer, card, close, chat=group)
                 prompt = await api.wait_for_message(
