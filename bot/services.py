@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,10 +28,10 @@ from models.tables import (
     Conversation,
     Evidence,
     GroupLink,
+    InboundUpdate,
     LinkCode,
     MessageRef,
     Outbox,
-    ProcessedUpdate,
     Reporter,
 )
 from models.transitions import next_status
@@ -44,16 +46,95 @@ _LINK_LENGTH = 12
 # ---------------------------------------------------------------- updates and reporters
 
 
-async def claim_update(session: AsyncSession, channel: str, update_id: int | None) -> bool:
-    """Record an inbound update; False when it was already handled (a redelivery)."""
+async def store_inbound(
+    session: AsyncSession, channel: str, update_id: int, payload: dict[str, Any] | None
+) -> None:
+    """Put an arriving update in the inbox (once: a redelivery leaves the row as it is)."""
+    table = InboundUpdate.__table__  # type: ignore[attr-defined]
+    values = {
+        "channel": channel,
+        "update_id": update_id,
+        "payload": payload,
+        "received_at": utcnow(),
+        "failures": 0,
+    }
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert_fn(table).values(**values).on_conflict_do_nothing()
+    await session.exec(stmt)  # type: ignore[call-overload]
+
+
+async def claim_update(
+    session: AsyncSession, channel: str, update_id: int | None, *more_ids: int
+) -> bool:
+    """Mark an update (and an album's other updates) processed, with the caller's effects.
+
+    False when it was already processed: a redelivery, which must have no effect. Only
+    one transaction can flip `processed_at` from NULL, so concurrent handling of the same
+    update has effect once.
+    """
     if update_id is None:
         return True
-    existing = await session.get(ProcessedUpdate, (channel, update_id))
-    if existing is not None:
-        return False
-    session.add(ProcessedUpdate(channel=channel, update_id=update_id))
-    await session.flush()
+    now = utcnow()
+    ids = [update_id, *more_ids]
+    for uid in ids:
+        existing = await session.get(InboundUpdate, (channel, uid))
+        if existing is None:
+            session.add(InboundUpdate(channel=channel, update_id=uid, processed_at=now))
+            try:
+                async with session.begin_nested():
+                    await session.flush()
+            except IntegrityError:
+                return False
+            continue
+        claimed = await session.exec(  # type: ignore[call-overload]
+            update(InboundUpdate)
+            .where(
+                col(InboundUpdate.channel) == channel,
+                col(InboundUpdate.update_id) == uid,
+                col(InboundUpdate.processed_at).is_(None),
+            )
+            .values(processed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:
+            return False
     return True
+
+
+async def finish_inbound(
+    session: AsyncSession, channel: str, update_ids: Sequence[int], *, failed: bool = False
+) -> None:
+    """Mark updates processed outside of handling (ignored noise, or a poison update)."""
+    if not update_ids:
+        return
+    values: dict[str, Any] = {"processed_at": utcnow()}
+    if failed:
+        values["failures"] = InboundUpdate.failures + 1
+    await session.exec(  # type: ignore[call-overload]
+        update(InboundUpdate)
+        .where(
+            col(InboundUpdate.channel) == channel,
+            col(InboundUpdate.update_id).in_(list(update_ids)),
+            col(InboundUpdate.processed_at).is_(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def pending_inbound(session: AsyncSession, channel: str) -> list[InboundUpdate]:
+    """Updates received but never processed (the process stopped), oldest first."""
+    stmt = (
+        select(InboundUpdate)
+        .where(
+            InboundUpdate.channel == channel,
+            col(InboundUpdate.processed_at).is_(None),
+            col(InboundUpdate.payload).is_not(None),
+        )
+        .order_by(col(InboundUpdate.update_id))
+    )
+    return list((await session.exec(stmt)).all())
 
 
 async def get_reporter(

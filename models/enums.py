@@ -74,6 +74,7 @@ class OutboxStatus(StrEnum):
     """Delivery state of an outbox row."""
 
     PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; back to pending if its claim runs out
     SENT = "sent"
     FAILED = "failed"  # gave up after the retry budget or a permanent error
 

@@ -175,6 +175,8 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # While a sender is delivering the row (status 'sending'): until when it holds it.
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
 class MessageRef(SQLModel, table=True):
@@ -193,11 +195,35 @@ class MessageRef(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
-class ProcessedUpdate(SQLModel, table=True):
-    """Inbound updates already handled, so a redelivered update has effect once."""
+class InboundUpdate(SQLModel, table=True):
+    """The inbox: every inbound update, stored before it is handled.
 
-    __tablename__ = "processed_update"
+    A row is written as soon as an update arrives (with its raw payload) and marked
+    processed in the same transaction as its effects. Rows still unprocessed when the bot
+    starts are handled then, so a crash never loses what people sent; a redelivered
+    update has effect once.
+    """
+
+    __tablename__ = "inbound_update"
+    __table_args__ = (Index("ix_inbound_update_pending", "channel", "processed_at"),)
 
     channel: str = Field(primary_key=True, max_length=16)
     update_id: int = Field(primary_key=True, sa_type=BigInteger)
-    processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # Times handling was tried and failed; a poison update is given up after a few.
+    failures: int = Field(default=0)
+
+
+class LinkAttempt(SQLModel, table=True):
+    """A /link attempt from a chat, kept to slow down guessing of link codes."""
+
+    __tablename__ = "link_attempt"
+    __table_args__ = (Index("ix_link_attempt_chat_at", "channel", "chat_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    ok: bool = Field(default=False)
