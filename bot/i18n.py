@@ -19,11 +19,25 @@ class MissingMessage(KeyError):
 
 @functools.cache
 def catalogue(locale: str) -> dict[str, str]:
-    """All messages of `locale`, keyed by their symbolic msgid."""
-    path = LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as fh:
-        cat = read_po(fh, locale=locale)
-    return {str(m.id): str(m.string) for m in cat if m.id and m.string}
+    """All messages of `locale`, keyed by their symbolic msgid.
+
+    A locale's messages may be split over several .po files (one per area of the product,
+    `messages.po` first); a key defined twice is an error, not a silent override.
+    """
+    folder = LOCALES_DIR / locale / "LC_MESSAGES"
+    paths = sorted(folder.glob("*.po"), key=lambda p: (p.name != "messages.po", p.name))
+    messages: dict[str, str] = {}
+    for path in paths:
+        with path.open("rb") as fh:
+            cat = read_po(fh, locale=locale)
+        for m in cat:
+            if not (m.id and m.string):
+                continue
+            key = str(m.id)
+            if key in messages:
+                raise ValueError(f"{path.name}: message {key!r} is already defined")
+            messages[key] = str(m.string)
+    return messages
 
 
 def t(locale: str | None, key: str, /, **params: object) -> str:
