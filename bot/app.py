@@ -42,6 +42,10 @@ class Hotline:
             verify_hours=settings.verify_hours,
             max_photos=settings.max_photos,
             max_file_mb=settings.max_file_mb,
+            user_messages_per_minute=settings.user_messages_per_minute,
+            user_cases_per_hour=settings.user_cases_per_hour,
+            link_max_failures=settings.link_max_failures,
+            link_failure_window_min=settings.link_failure_window_min,
         )
         self.transports: dict[str, Transport] = {}
         self.sender = OutboxSender(self.sessionmaker, self.transports)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,25 @@ class Settings(BaseSettings):
     max_photos: int = Field(default=5, ge=1, le=10, description="photos per report")
     max_file_mb: int = Field(default=20, ge=1, le=20, description="largest evidence file, MB")
     log_level: str = Field(default="INFO", description="logging level")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text lines, or JSON lines for log collectors"
+    )
+    # Per-user limits (citizens): a polite message when exceeded.
+    user_messages_per_minute: int = Field(default=30, ge=1, description="messages per minute")
+    user_cases_per_hour: int = Field(default=5, ge=1, description="filed cases per hour")
+    # Wrong /link codes from one chat before further attempts are refused for a while.
+    link_max_failures: int = Field(default=5, ge=1, description="wrong link codes per window")
+    link_failure_window_min: float = Field(
+        default=15.0, gt=0, description="window for wrong link codes, minutes"
+    )
+    # Outbound rate limits, kept below Telegram's so it never has to enforce them.
+    send_chat_interval_s: float = Field(
+        default=1.0, ge=0, description="seconds between messages to one chat"
+    )
+    send_group_per_minute: int = Field(default=20, ge=1, description="messages per group/min")
+    send_global_per_second: int = Field(default=30, ge=1, description="messages per second")
+    # A sender holds a row it is delivering this long; after a crash the row is retried.
+    outbox_claim_s: float = Field(default=60.0, gt=0, description="delivery claim, seconds")
 
     @field_validator("province")
     @classmethod

@@ -28,6 +28,10 @@ class HotlineDeps:
     verify_hours: float = 24.0
     max_photos: int = 5
     max_file_mb: int = 20
+    user_messages_per_minute: int = 30
+    user_cases_per_hour: int = 5
+    link_max_failures: int = 5
+    link_failure_window_min: float = 15.0
 
 
 @dataclass
