@@ -12,6 +12,18 @@ The real aiogram client talks to it over HTTP on 127.0.0.1::
 Behaviour follows the real Bot API where it matters for bugs: HTML/MarkdownV2 parse errors,
 "message is not modified", text/caption length limits, 64-byte callback_data, unknown chats,
 blocked users, file size limits for getFile and the persistent ``allowed_updates`` filter.
+
+Faults, for testing delivery (none applies the call, so "exactly once" can be checked):
+
+- ``fail_next(method, status=..., description=...)``: the next calls of a method fail with
+  that error; ``kind="timeout"`` holds the request until the client gives up (never
+  answering it), ``kind="disconnect"`` drops the connection without an answer.
+- ``fault_rate`` / ``fault_seed`` / ``fault_kinds``: that share of send*/edit* calls fails
+  at random, drawn from a seeded generator, with the kinds weighted as in ``fault_kinds``
+  (``"5xx"``, ``"429"``, ``"timeout"``, ``"disconnect"``). ``faults`` counts them by kind.
+- ``enforce_rate_limits(...)``: Telegram's flood control: too many messages to one chat,
+  one group or overall are refused with 429 and a retry_after (``rate_limited`` counts
+  them). An album of N items counts as N messages; edits count as messages.
 """
 
 from __future__ import annotations
@@ -21,13 +33,14 @@ import copy
 import inspect
 import json
 import logging
+import math
 import mimetypes
 import random
 import re
 import struct
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -38,7 +51,7 @@ from aiohttp import BodyPartReader, web
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
 
-__all__ = ["ApiCall", "FakeBotAPI", "FakeChat", "FakeUser", "tiny_png"]
+__all__ = ["FAULT_KINDS", "ApiCall", "FakeBotAPI", "FakeChat", "FakeUser", "tiny_png"]
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +194,9 @@ _NOT_MODIFIED = (
     "are exactly the same as a current content and reply markup of the message"
 )
 _WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
+FAULT_KINDS = ("5xx", "429", "timeout", "disconnect")
+# Methods that send or change a message: subject to random faults and to flood control.
+_NOT_MESSAGES = frozenset({"sendchataction"})
 
 
 # --------------------------------------------------------------------------- public models
@@ -265,14 +281,81 @@ class ApiCall:
 
 
 class ApiError(Exception):
-    """An error answer of the fake API (``ok: false``)."""
+    """An error answer of the fake API (``ok: false``), or a fault with no answer at all."""
 
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
-        """Store the HTTP status / error_code, description and optional retry_after."""
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        kind: str = "error",
+    ) -> None:
+        """Store the HTTP status / error_code, description and optional retry_after.
+
+        ``kind``: ``"error"`` (an answer), ``"timeout"`` (the request is held until the
+        client gives up) or ``"disconnect"`` (the connection is dropped).
+        """
         super().__init__(f"{status} {description}")
         self.status = status
         self.description = description
         self.retry_after = retry_after
+        self.kind = kind
+
+
+class _FloodControl:
+    """Telegram's flood limits, as ``enforce_rate_limits`` configures them.
+
+    Per chat: a message every ``interval`` seconds, ``burst`` of them back to back. Per group
+    chat (negative id) and overall: at most n messages in any window of w seconds.
+    """
+
+    def __init__(
+        self,
+        interval: float | None,
+        burst: int,
+        group: tuple[int, float] | None,
+        overall: tuple[int, float] | None,
+    ) -> None:
+        self.interval = interval
+        self.burst = burst
+        self.group = group
+        self.overall = overall
+        self._next_free: dict[int, float] = {}  # chat -> theoretical time of its next message
+        self._group_log: dict[int, list[float]] = {}
+        self._overall_log: list[float] = []
+
+    @staticmethod
+    def _window_wait(log: list[float], limit: tuple[int, float], cost: int, now: float) -> float:
+        size, window = limit
+        log[:] = [stamp for stamp in log if stamp > now - window]
+        if not log or len(log) + cost <= size:
+            return 0.0
+        drop = len(log) if cost > size else len(log) + cost - size
+        return sorted(log)[drop - 1] + window - now
+
+    def wait(self, chat_id: int, cost: int, now: float) -> float:
+        """Seconds until this send would be allowed (0: allowed now)."""
+        waits = [0.0]
+        if self.interval:
+            due = self._next_free.get(chat_id, -math.inf) - (self.burst - 1) * self.interval
+            waits.append(due - now - 1e-6)
+        if self.group and chat_id < 0:
+            log = self._group_log.setdefault(chat_id, [])
+            waits.append(self._window_wait(log, self.group, cost, now))
+        if self.overall:
+            waits.append(self._window_wait(self._overall_log, self.overall, cost, now))
+        return max(waits)
+
+    def count(self, chat_id: int, cost: int, now: float) -> None:
+        """Count an applied send of ``cost`` messages."""
+        if self.interval:
+            free = max(self._next_free.get(chat_id, -math.inf), now)
+            self._next_free[chat_id] = free + cost * self.interval
+        if self.group and chat_id < 0:
+            self._group_log.setdefault(chat_id, []).extend([now] * cost)
+        if self.overall:
+            self._overall_log.extend([now] * cost)
 
 
 def _bad(description: str) -> ApiError:
@@ -924,6 +1007,13 @@ class FakeBotAPI:
         self.blocked_users: set[int] = set()
         self.fault_rate = 0.0
         self.fault_retry_after = 1
+        # Kinds of random faults and their weights (FAULT_KINDS); timeouts and disconnects
+        # need a client with a short request timeout, so only answers are on by default.
+        self.fault_kinds: dict[str, float] = {"5xx": 1.0, "429": 1.0}
+        self.fault_hold_s = 30.0  # how long a "timeout" holds a request the client left
+        self.faults: Counter[str] = Counter()  # faults given, by kind (queued and random)
+        self.rate_limited = 0  # 429s given by flood control (enforce_rate_limits)
+        self._flood: _FloodControl | None = None
         self._fault_seed = 0
         self._rng = random.Random(0)
         self._faults: dict[str, deque[ApiError]] = {}
@@ -934,6 +1024,9 @@ class FakeBotAPI:
         self._log: dict[int, list[_Entry]] = {}
         self._next_message_id: dict[int, int] = {}
         self._keyboards: dict[int, dict[str, Any] | None] = {}
+        # forum topics: (chat id, message_thread_id) -> {"name", "closed"}
+        self.topics: dict[tuple[int, int], dict[str, Any]] = {}
+        self._next_thread_id = 1000
         self._files: dict[str, _StoredFile] = {}
         self._paths: dict[str, _StoredFile] = {}
         self._file_seq = 0
@@ -1051,10 +1144,17 @@ class FakeBotAPI:
                 if entry is None:
                     raise ApiError(404, "Not Found")
                 call.method, handler = entry
-                self._inject_fault(call.method)
+                fault = self._inject_fault(call.method)
+                if fault is not None and fault.kind != "error":
+                    return await self._no_answer(request, call, fault, started)
+                if fault is not None:
+                    raise fault
+                flood = self._flood_check(call.method, params)
                 result = handler(params)
                 if inspect.isawaitable(result):
                     result = await result
+                if flood is not None:
+                    self._flood_count(*flood)
                 call.result = result
                 body: dict[str, Any] = {"ok": True, "result": result}
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -1124,22 +1224,113 @@ class FakeBotAPI:
             except Exception:
                 logger.exception("on_call hook failed")
 
-    def _inject_fault(self, method: str) -> None:
-        """Raise a queued or random fault for ``method``, if any."""
+    def _inject_fault(self, method: str) -> ApiError | None:
+        """A queued or random fault for ``method``, if any (counted in ``faults``)."""
+        fault: ApiError | None = None
         for key in (method.lower(), "*"):
             queue = self._faults.get(key)
             if queue:
-                raise queue.popleft()
-        lowered = method.lower()
-        if self.fault_rate > 0 and lowered.startswith(("send", "edit")):
+                fault = queue.popleft()
+                break
+        if fault is None and self.fault_rate > 0 and self._is_message_call(method):
             if self._rng.random() < self.fault_rate:
-                if self._rng.random() < 0.5:
-                    raise ApiError(500, "Internal Server Error")
-                raise ApiError(
-                    429,
-                    f"Too Many Requests: retry after {self.fault_retry_after}",
-                    retry_after=self.fault_retry_after,
-                )
+                kinds = [k for k, w in self.fault_kinds.items() if w > 0]
+                weights = [self.fault_kinds[k] for k in kinds]
+                fault = self._make_fault(self._rng.choices(kinds, weights)[0])
+        if fault is not None:
+            self.faults[self._fault_kind(fault)] += 1
+        return fault
+
+    @staticmethod
+    def _is_message_call(method: str) -> bool:
+        lowered = method.lower()
+        return lowered.startswith(("send", "edit")) and lowered not in _NOT_MESSAGES
+
+    @staticmethod
+    def _fault_kind(fault: ApiError) -> str:
+        if fault.kind != "error":
+            return fault.kind
+        return "429" if fault.status == 429 else ("5xx" if fault.status >= 500 else "4xx")
+
+    def _make_fault(self, kind: str) -> ApiError:
+        if kind == "5xx":
+            return ApiError(500, "Internal Server Error")
+        if kind == "429":
+            return ApiError(
+                429,
+                f"Too Many Requests: retry after {self.fault_retry_after}",
+                retry_after=self.fault_retry_after,
+            )
+        if kind in ("timeout", "disconnect"):
+            return ApiError(0, kind, kind=kind)
+        raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+
+    async def _no_answer(
+        self, request: web.Request, call: ApiCall, fault: ApiError, started: float
+    ) -> web.Response:
+        """Serve a fault that gets no answer: hold the request, or drop the connection."""
+        call.ok, call.status, call.error = False, 0, fault.kind
+        call.duration = time.monotonic() - started
+        self._record(call)
+        if fault.kind == "timeout":
+            # The client gives up first; closing its connection cancels this handler.
+            await asyncio.sleep(self.fault_hold_s)
+        elif request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # no response: the connection is gone or abandoned
+
+    # ------------------------------------------------------------------ flood control
+
+    def enforce_rate_limits(
+        self,
+        *,
+        per_chat_interval: float | None = None,
+        per_chat_burst: int = 1,
+        per_group_per_window: tuple[int, float] | None = None,
+        global_per_second: int | None = None,
+        global_per_window: tuple[int, float] | None = None,
+    ) -> None:
+        """Refuse messages over these limits with 429 and retry_after, as Telegram does.
+
+        ``per_chat_interval``: seconds between messages to one chat (``per_chat_burst`` may
+        go back to back); ``per_group_per_window``: (n, seconds) for each group chat;
+        ``global_per_second`` or ``global_per_window``: for all chats together. An album of
+        N items counts as N messages; only calls that were applied count. Call with no
+        arguments to stop enforcing.
+        """
+        overall = global_per_window or (
+            (global_per_second, 1.0) if global_per_second is not None else None
+        )
+        if per_chat_interval is None and per_group_per_window is None and overall is None:
+            self._flood = None
+            return
+        self._flood = _FloodControl(
+            per_chat_interval, per_chat_burst, per_group_per_window, overall
+        )
+
+    def _flood_check(self, method: str, params: _Params) -> tuple[int, int, float] | None:
+        """Raise 429 if this message is over a limit; else what to count once it applied."""
+        if self._flood is None or not self._is_message_call(method):
+            return None
+        try:
+            chat_id = int(params.get("chat_id"))
+        except (TypeError, ValueError):
+            return None
+        media = params.get("media")
+        cost = len(media) if method.lower() == "sendmediagroup" and isinstance(media, list) else 1
+        now = time.monotonic()
+        wait = self._flood.wait(chat_id, cost, now)
+        if wait > 0:
+            self.rate_limited += 1
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError(
+                429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+            )
+        return chat_id, cost, now
+
+    def _flood_count(self, chat_id: int, cost: int, now: float) -> None:
+        if self._flood is not None:
+            self._flood.count(chat_id, cost, now)
 
     # ------------------------------------------------------------------ faults
 
@@ -1157,15 +1348,22 @@ class FakeBotAPI:
         self,
         method: str,
         *,
-        status: int,
-        description: str,
+        status: int = 500,
+        description: str = "Internal Server Error",
         retry_after: int | None = None,
         count: int = 1,
+        kind: str = "error",
     ) -> None:
-        """Make the next ``count`` calls of ``method`` (``"*"`` = any) fail with this error."""
+        """Make the next ``count`` calls of ``method`` (``"*"`` = any) fail with this error.
+
+        ``kind="timeout"``: hold the request (``fault_hold_s``) so the client times out;
+        ``kind="disconnect"``: drop the connection. Neither applies the call.
+        """
+        if kind not in ("error", "timeout", "disconnect"):
+            raise ValueError(f"unknown fault kind {kind!r}")
         queue = self._faults.setdefault(method.lower(), deque())
         for _ in range(count):
-            queue.append(ApiError(status, description, retry_after))
+            queue.append(ApiError(status, description, retry_after, kind=kind))
 
     # ------------------------------------------------------------------ simulated people
 
@@ -1356,6 +1554,169 @@ class FakeBotAPI:
         else:
             contact["first_name"] = "Liên hệ"
         return self._user_message(user, chat, {"contact": contact}, None)
+
+    def send_animation(
+        self, user: FakeUser, data: bytes = b"GIF89a", *, chat: FakeChat | None = None
+    ) -> dict[str, Any]:
+        """Simulate a user sending a GIF (Telegram sends it as both animation and document)."""
+        meta = {"file_name": "animation.mp4", "mime_type": "video/mp4"}
+        stored = self._register_file(
+            data, "animation", meta={**meta, "width": 320, "height": 240, "duration": 2}
+        )
+        animation = self._media_object(stored)
+        document = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.file_size,
+            **meta,
+        }
+        content = {"animation": animation, "document": document}
+        return self._user_message(user, chat, content, None)
+
+    def send_poll(
+        self,
+        user: FakeUser,
+        question: str = "?",
+        options: tuple[str, ...] = ("A", "B"),
+        *,
+        chat: FakeChat | None = None,
+    ) -> dict[str, Any]:
+        """Simulate a user sending a poll."""
+        self._file_seq += 1
+        poll = {
+            "id": str(5_000_000 + self._file_seq),
+            "question": question,
+            "options": [
+                {"persistent_id": str(i), "text": o, "voter_count": 0}
+                for i, o in enumerate(options)
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": True,
+            "members_only": False,
+        }
+        return self._user_message(user, chat, {"poll": poll}, None)
+
+    def send_dice(
+        self, user: FakeUser, *, chat: FakeChat | None = None, emoji: str = "🎲"
+    ) -> dict[str, Any]:
+        """Simulate a user throwing a dice (or another animated emoji game)."""
+        return self._user_message(user, chat, {"dice": {"emoji": emoji, "value": 4}}, None)
+
+    def send_venue(
+        self,
+        user: FakeUser,
+        lat: float,
+        lon: float,
+        *,
+        title: str = "Chợ",
+        address: str = "",
+        chat: FakeChat | None = None,
+    ) -> dict[str, Any]:
+        """Simulate a user sending a venue (a named place; it carries a location too)."""
+        location = {"latitude": lat, "longitude": lon}
+        venue = {"location": location, "title": title, "address": address}
+        return self._user_message(user, chat, {"venue": venue, "location": location}, None)
+
+    def send_forwarded(
+        self,
+        user: FakeUser,
+        origin: FakeUser | FakeChat,
+        *,
+        text: str | None = None,
+        photo: bytes | None = None,
+        contact_phone: str | None = None,
+        chat: FakeChat | None = None,
+    ) -> dict[str, Any]:
+        """Simulate a user forwarding a text, photo or contact that ``origin`` sent first.
+
+        ``origin`` is a person (a contact forwarded from them carries their user id) or a
+        channel."""
+        content: dict[str, Any] = {}
+        if text is not None:
+            content["text"] = text
+        if photo is not None:
+            content["photo"] = self._photo_sizes(photo)
+        if contact_phone is not None:
+            content["contact"] = {"phone_number": contact_phone, "first_name": "Liên hệ"}
+            if isinstance(origin, FakeUser):
+                content["contact"]["user_id"] = origin.id
+        date = int(time.time()) - 60
+        if isinstance(origin, FakeUser):
+            content["forward_origin"] = {
+                "type": "user",
+                "date": date,
+                "sender_user": origin.to_dict(),
+            }
+        else:
+            content["forward_origin"] = {
+                "type": "channel",
+                "date": date,
+                "chat": origin.to_dict(),
+                "message_id": 1,
+            }
+        return self._user_message(user, chat, content, None)
+
+    def edit_user_message(
+        self,
+        user: FakeUser,
+        message: dict[str, Any],
+        *,
+        text: str | None = None,
+        caption: str | None = None,
+        location: tuple[float, float] | None = None,
+    ) -> dict[str, Any]:
+        """Simulate ``user`` editing a message they sent (an ``edited_message`` update).
+
+        ``message`` is the one a ``send_*`` call queued (its update's ``"message"``);
+        ``location`` moves a live location, which Telegram also reports as an edit."""
+        chat_id = message["chat"]["id"]
+        entry = self._find_entry(chat_id, message["message_id"])
+        if entry is None or entry.from_bot or entry.message["from"]["id"] != user.id:
+            raise ValueError(f"{user.id} sent no message {message['message_id']} in {chat_id}")
+        edited = copy.deepcopy(entry.message)
+        if text is not None:
+            edited["text"] = text
+        if caption is not None:
+            edited["caption"] = caption
+        if location is not None:
+            edited["location"] = {"latitude": location[0], "longitude": location[1]}
+        edited["edit_date"] = int(time.time())
+        entry.message = copy.deepcopy(edited)
+        return self.push_update({"edited_message": edited})
+
+    def send_as_channel(
+        self, channel: FakeChat, group: FakeChat, text: str, *, automatic_forward: bool = False
+    ) -> dict[str, Any]:
+        """A message in ``group`` on behalf of ``channel``: posted as the channel by one of its
+        admins, or (``automatic_forward``) a channel post copied by Telegram into the
+        channel's linked discussion group."""
+        chat_data = self._chats.get(group.id) or self.register_chat(group)
+        if automatic_forward:
+            sender = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+        else:
+            sender = {"id": 136817688, "is_bot": True, "first_name": "Channel"}
+        content: dict[str, Any] = {"text": text, "sender_chat": channel.to_dict()}
+        if automatic_forward:
+            content["is_automatic_forward"] = True
+            content["forward_origin"] = {
+                "type": "channel",
+                "date": int(time.time()),
+                "chat": channel.to_dict(),
+                "message_id": 1,
+            }
+        message = self._new_message(chat_data, sender, content)
+        return self.push_update({"message": message})
+
+    def post_to_channel(self, channel: FakeChat, text: str) -> dict[str, Any]:
+        """A post in a channel the bot is a member of (a ``channel_post`` update)."""
+        chat_data = self._chats.get(channel.id) or self.register_chat(channel)
+        message = self._new_message(chat_data, {}, {"text": text, "sender_chat": chat_data})
+        message.pop("from")
+        return self.push_update({"channel_post": message})
 
     def press_button(
         self,
@@ -1860,6 +2221,7 @@ class FakeBotAPI:
         reply_to: dict[str, Any] | None,
     ) -> dict[str, Any]:
         """Store a message sent by the bot and return it as the API shows it."""
+        content = {**content, **self._thread_content(chat, p)}
         markup = self._check_markup(p.get("reply_markup"))
         if markup is not None:
             content = {**content, "reply_markup": markup}
@@ -1871,6 +2233,41 @@ class FakeBotAPI:
         self._log.setdefault(chat["id"], []).append(_Entry(message, from_bot=True))
         self._notify()
         return _api_view(message)
+
+    def _thread_content(self, chat: dict[str, Any], p: _Params) -> dict[str, Any]:
+        """message_thread_id checked like Telegram: a forum, an existing, open topic."""
+        thread = p.get("message_thread_id")
+        if thread in (None, "", 0):
+            return {}
+        topic = self.topics.get((chat["id"], int(thread)))
+        if not chat.get("is_forum") or topic is None:
+            raise _bad("message thread not found")
+        if topic["closed"]:
+            raise _bad("TOPIC_CLOSED")
+        return {"message_thread_id": int(thread), "is_topic_message": True}
+
+    def _create_forum_topic(self, p: _Params) -> dict[str, Any]:
+        """createForumTopic (forum supergroups only)."""
+        chat = self._target_chat(p)
+        if not chat.get("is_forum"):
+            raise _bad("the chat is not a forum")
+        name = str(p.require("name"))
+        if not 1 <= len(name) <= 128:
+            raise _bad("TOPIC_NAME_INVALID")
+        self._next_thread_id += 1
+        thread = self._next_thread_id
+        self.topics[(chat["id"], thread)] = {"name": name, "closed": False}
+        return {"message_thread_id": thread, "name": name, "icon_color": 7322096}
+
+    def _set_topic_closed(self, p: _Params, closed: bool) -> bool:
+        chat = self._target_chat(p)
+        topic = self.topics.get((chat["id"], int(p.require("message_thread_id"))))
+        if topic is None:
+            raise _bad("message thread not found")
+        if topic["closed"] == closed:
+            raise _bad("TOPIC_NOT_MODIFIED")
+        topic["closed"] = closed
+        return True
 
     def _text_content(self, p: _Params) -> dict[str, Any]:
         """Parse and check the text of sendMessage / editMessageText."""
@@ -1979,6 +2376,9 @@ class FakeBotAPI:
             "getChat": self._get_chat,
             "leaveChat": self._leave_chat,
             "deleteMessage": self._delete_message,
+            "createForumTopic": self._create_forum_topic,
+            "closeForumTopic": lambda p: self._set_topic_closed(p, True),
+            "reopenForumTopic": lambda p: self._set_topic_closed(p, False),
         }
         for name, kind in _MEDIA_SENDS.items():
             table[name] = self._make_media_sender(kind)
@@ -2122,9 +2522,11 @@ class FakeBotAPI:
             )
             contents.append(content)
         group_id = str(13_000_000_000_000_000 + len(self.calls))
+        thread = self._thread_content(chat, p)
         results = []
         for content in contents:
             content["media_group_id"] = group_id
+            content.update(thread)
             message = self._new_message(chat, self.bot_user, content, reply_to)
             self._log.setdefault(chat["id"], []).append(_Entry(message, from_bot=True))
             results.append(_api_view(message))

@@ -1,40 +1,105 @@
-"""The outbox sender: delivers queued messages in order per chat, with retries.
+"""The outbox sender: delivers queued messages in order per chat, within rate limits.
 
 Every message to a person is first committed to the outbox with the change that causes it;
-this loop sends it through the channel's transport, records the outcome, retries transient
-failures with exponential backoff and honours the channel's retry_after.
+this sender delivers it through the channel's transport and records the outcome.
+
+A delivery goes in three steps, and only the middle one talks to the channel:
+
+1. Claim: in its own committed transaction, one conditional UPDATE turns the row from
+   'pending' (and due) to 'sending' with `claimed_until = now + claim_s`. If it changes no
+   row, another sender got there first and this one moves on.
+2. Send, outside any transaction (a slow channel never holds the database), within the
+   rate limits (`bot.ratelimit`): a chat whose budget is spent waits, the others go on.
+3. Record, again with a conditional UPDATE that holds only while the claim is still ours:
+   'sent'; or back to 'pending' with a later `next_attempt_at` (transient failures back off
+   exponentially, a 429's retry_after is honoured and pauses the chat); or 'failed'
+   (a permanent error, or MAX_ATTEMPTS used up). The claim is cleared.
+
+A sender that dies between 1 and 3 leaves its row in 'sending'. Once the claim runs out the
+row is due again and another sender (or this one, restarted) takes it over, logs
+"interrupted delivery, resending" and counts the interrupted try as an attempt. That is
+the one at-least-once window: if the channel had accepted the message before the process
+died, it arrives twice. Everywhere else a message goes out once.
+
+Because claims are decided by the database, several sender processes may share one
+PostgreSQL database: each row is sent by the one sender that claimed it, and a chat whose
+first undelivered row is claimed is busy for everyone, which keeps the per-chat order. On
+SQLite every transaction begins IMMEDIATE, which serialises the claims as well. Rate limits
+are counted per process: give each of N senders 1/N of them.
+
+Within one process up to `concurrency` chats are served at once (one row per chat at a
+time), so a slow upload or a timeout in one chat holds up no other chat.
+
+When a message to a reporter is refused for good (blocked, account deleted) or given up
+after MAX_ATTEMPTS, the officers of the case's ward are told, in the same transaction that
+records the failure, that the reporter could not be reached for that case (no personal
+data). They are told once per case, reporter and reason until a message reaches that
+reporter again: a reporter who blocked the bot fails every later message too, and the group
+hears it once per case.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import services
+from bot import failpoints, services
 from bot.db import session_scope
+from bot.i18n import t
+from bot.ratelimit import RateLimiter, Reservation
+from handlers.context import OFFICER_LOCALE
+from handlers.events import Outgoing
 from models.enums import OutboxStatus
-from models.tables import Outbox, Reporter
+from models.tables import Case, Outbox
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+BASE_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 300.0
+ChatKey = tuple[str, str]  # (channel, chat_id)
+
+# Why officers are told that a reporter is out of reach (the outbox payload's alert reason).
+ALERT_UNREACHABLE = "unreachable"  # blocked the bot, deactivated or deleted the account
+ALERT_UNDELIVERED = "undelivered"  # transient failures until the retry budget ran out
+_ALERT_KEYS = {
+    ALERT_UNREACHABLE: "officer.reporter_unreachable",
+    ALERT_UNDELIVERED: "officer.reporter_undelivered",
+}
 
 
 class RetryLater(Exception):
-    """A transient failure (rate limit, 5xx, network); try again after `delay` seconds."""
+    """A transient failure (rate limit, 5xx, timeout, network); try again after `delay` s.
 
-    def __init__(self, reason: str, delay: float | None = None) -> None:
+    `rate_limited`: the channel refused for sending too fast (Telegram's 429); the chat is
+    paused for `delay`, everything if `whole_channel`. `progress`: what a row of several
+    calls (an album with documents) already delivered, so a retry does not repeat it.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        delay: float | None = None,
+        *,
+        rate_limited: bool = False,
+        whole_channel: bool = False,
+        progress: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.delay = delay
+        self.rate_limited = rate_limited
+        self.whole_channel = whole_channel
+        self.progress = progress
 
 
 class PermanentFailure(Exception):
@@ -45,6 +110,17 @@ class PermanentFailure(Exception):
         self.unreachable = unreachable
 
 
+class SenderStopping(RetryLater):
+    """The sender stops before this call went out: the row waits for the next start."""
+
+    def __init__(self) -> None:
+        super().__init__("sender stopping", 0.0)
+
+
+class ClaimLost(Exception):
+    """This sender's claim ran out during a long delivery and another sender took over."""
+
+
 @dataclass
 class Sent:
     """What the transport reports back: ids of the messages it created."""
@@ -52,18 +128,55 @@ class Sent:
     message_ids: list[int]
 
 
+class Pace(Protocol):
+    """Wraps each call to the channel: waits for the rate limits, then counts the call.
+
+    ``async with pace(messages):`` around every API call of a row (an album of N items is
+    N messages).
+    """
+
+    def __call__(self, messages: int = 1, /) -> AbstractAsyncContextManager[None]:
+        """A context for one call that sends `messages` messages."""
+        ...
+
+
+@asynccontextmanager
+async def no_pace(messages: int = 1, /) -> AsyncIterator[None]:
+    """A Pace that never waits (for transports used outside the sender)."""
+    yield
+
+
 class Transport(Protocol):
     """One channel's way of delivering an outbox row."""
 
     channel: str
 
-    async def deliver(self, row: Outbox, edit_targets: list[int]) -> Sent:
-        """Send the row (editing `edit_targets` for edits); raise RetryLater/PermanentFailure."""
+    def is_group(self, chat_id: str) -> bool:
+        """Whether the chat is a group (groups have a rate limit of their own)."""
+        ...
+
+    async def deliver(self, row: Outbox, edit_targets: list[int], pace: Pace) -> Sent:
+        """Send the row (editing `edit_targets` for edits), each call inside `pace`.
+
+        Raise RetryLater or PermanentFailure when it cannot be delivered now or ever.
+        """
+        ...
 
 
-def backoff(attempts: int) -> float:
+def backoff(attempts: int, base: float = BASE_BACKOFF_S, cap: float = MAX_BACKOFF_S) -> float:
     """Seconds to wait before attempt number `attempts + 1`."""
-    return float(min(MAX_BACKOFF_S, 2 ** max(attempts - 1, 0)))
+    return float(min(cap, base * 2 ** max(attempts - 1, 0)))
+
+
+@dataclass
+class _Claim:
+    """A row this sender holds, and until when."""
+
+    row: Outbox
+    key: ChatKey
+    group: bool
+    until: datetime
+    targets: list[int]  # for an edit: the ids of the messages to edit
 
 
 class OutboxSender:
@@ -74,21 +187,44 @@ class OutboxSender:
         sessionmaker: async_sessionmaker[AsyncSession],
         transports: dict[str, Transport],
         *,
+        limiter: RateLimiter | None = None,
+        claim_s: float = 60.0,
+        concurrency: int = 4,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_base_s: float = BASE_BACKOFF_S,
+        max_backoff_s: float = MAX_BACKOFF_S,
         idle_poll_s: float = 5.0,
     ) -> None:
+        if claim_s <= 0 or concurrency < 1 or max_attempts < 1:
+            raise ValueError("claim_s > 0, concurrency >= 1 and max_attempts >= 1 required")
         self._sessionmaker = sessionmaker
         self._transports = transports
-        self._idle_poll_s = idle_poll_s
+        self.limiter = limiter or RateLimiter.unlimited()
+        self.claim_s = claim_s
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.max_backoff_s = max_backoff_s
+        self.idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stopped = asyncio.Event()  # set by stop(): waits for the limits end at once
+        self._in_flight: dict[ChatKey, asyncio.Task[bool]] = {}
+        self.batch = 100  # due rows looked at per pass
+        # What the last pass found: chats the limiter held back (-> when they may go), the
+        # next moment a row becomes due, whether every slot is taken.
+        self._held_back: dict[ChatKey, float] = {}
+        self._upcoming: datetime | None = None
+        self._full = False
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
         self._wake.set()
 
     def stop(self) -> None:
-        """Finish the current batch and return from run()."""
+        """Finish the calls on the wire, put back what still waits, return from run()."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
     async def run(self) -> None:
@@ -97,8 +233,8 @@ class OutboxSender:
             # Clear before looking, so a wake() or stop() that lands while we look is kept.
             self._wake.clear()
             try:
-                delivered = await self.deliver_due()
-                timeout = 0.0 if delivered else await self._sleep_time()
+                await self._start_due()
+                timeout = self._sleep_time()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
                 timeout = 1.0
@@ -108,100 +244,305 @@ class OutboxSender:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             except TimeoutError:
                 pass
-
-    async def _sleep_time(self) -> float:
-        async with self._sessionmaker() as session:
-            due = await services.next_outbox_due_at(session)
-        if due is None:
-            return self._idle_poll_s
-        return max(0.0, min(self._idle_poll_s, (due - utcnow()).total_seconds()))
+        await self._drain()
 
     async def deliver_due(self) -> int:
-        """One pass: try every chat's oldest due row once; returns how many were sent."""
-        async with self._sessionmaker() as session:
-            rows = await services.due_outbox(session, utcnow())
-            ids = [row.id for row in rows if row.id is not None]
-        sent = 0
-        for row_id in ids:
-            if self._stopping:
-                break
-            if await self._deliver_one(row_id):
-                sent += 1
-        return sent
+        """One pass: start each due chat's first row that the limits allow, wait for them.
 
-    async def _deliver_one(self, row_id: int) -> bool:
-        # Read, send, record: the network call happens outside any transaction so a slow
-        # channel never holds the database (SQLite has one writer at a time).
+        Returns how many were delivered. A chat whose budget is spent is left for a later
+        pass; so is everything beyond `concurrency` chats.
+        """
+        started = await self._start_due()
+        return sum(await asyncio.gather(*started))
+
+    async def _drain(self) -> None:
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    # ------------------------------------------------------------ choosing and claiming
+
+    async def _start_due(self) -> list[asyncio.Task[bool]]:
+        """Claim and start each due chat's first row that the limits allow.
+
+        Looking and claiming share one short transaction (on SQLite every transaction
+        takes the write lock, so fewer of them leave more room for the handlers).
+        """
+        self._held_back = {}
+        self._upcoming = None
+        free = self.concurrency - len(self._in_flight)
+        self._full = free <= 0
+        if self._full or self._stopping:
+            return []
+        now = utcnow()
+        busy = sorted(self._in_flight)
+        claims: list[_Claim] = []
         async with session_scope(self._sessionmaker) as session:
-            row = await session.get(Outbox, row_id)
-            if row is None or row.status != OutboxStatus.PENDING.value:
-                return False
-            targets: list[int] = []
-            if row.kind == "edit" and row.case_id is not None:
-                refs = await services.messages_of_case(
-                    session, row.case_id, row.chat_id, row.payload.get("edit_purpose") or "card"
-                )
-                targets = [ref.message_id for ref in refs]
-        transport = self._transports.get(row.channel)
-        outcome: BaseException | Sent
-        if transport is None:
-            outcome = PermanentFailure(f"no transport for channel {row.channel}")
-        else:
+            # What becomes due later: a finishing delivery or wake() may call us sooner.
+            self._upcoming = await services.next_outbox_due_at(session, busy, after=now)
+            taken: set[ChatKey] = set()  # claimed by this pass, or by another sender
+            while not self._full:
+                seen = sorted({*busy, *self._held_back, *taken})
+                rows = await services.due_outbox(session, now, limit=self.batch, exclude=seen)
+                for row in rows:
+                    if len(claims) >= free:
+                        self._full = True
+                        break
+                    key = (row.channel, row.chat_id)
+                    transport = self._transports.get(row.channel)
+                    group = transport.is_group(row.chat_id) if transport is not None else False
+                    ready = self.limiter.ready_at(key, group=group)
+                    if ready > self.limiter.clock():
+                        self._held_back[key] = ready  # its budget is spent: others go on
+                        continue
+                    taken.add(key)
+                    claim = await self._claim(session, row, key, group, now)
+                    if claim is not None:
+                        claims.append(claim)
+                if len(rows) < self.batch:
+                    break
+        started: list[asyncio.Task[bool]] = []
+        for claim in claims:  # committed: the claims hold
+            task = asyncio.create_task(self._deliver(claim), name=f"outbox-{claim.row.id}")
+            self._in_flight[claim.key] = task
+            task.add_done_callback(functools.partial(self._finished, claim.key))
+            started.append(task)
+        return started
+
+    def _finished(self, key: ChatKey, _task: asyncio.Task[bool]) -> None:
+        self._in_flight.pop(key, None)
+        self._wake.set()  # the chat's next row may go, and a slot is free
+
+    def _sleep_time(self) -> float:
+        """Until the earliest moment something can go; wake() and finishing deliveries
+        (each of which may let its chat's next row go) interrupt the sleep."""
+        if self._full:
+            return self.idle_poll_s
+        waits = [self.idle_poll_s]
+        if self._upcoming is not None:
+            waits.append((self._upcoming - utcnow()).total_seconds())
+        now = self.limiter.clock()
+        waits.extend(ready - now for ready in self._held_back.values())
+        return max(0.0, min(waits))
+
+    async def _claim(
+        self, session: AsyncSession, row: Outbox, key: ChatKey, group: bool, now: datetime
+    ) -> _Claim | None:
+        assert row.id is not None
+        until = now + timedelta(seconds=self.claim_s)
+        claimed = await services.claim_outbox(session, row.id, now=now, until=until)
+        if claimed is None:
+            return None
+        fresh, interrupted = claimed
+        if interrupted:
+            log.warning(
+                "outbox %s: interrupted delivery, resending (attempt %s)", row.id, fresh.attempts
+            )
+        targets: list[int] = []
+        if fresh.kind == "edit" and fresh.case_id is not None:
+            purpose = fresh.payload.get("edit_purpose") or "card"
+            refs = await services.messages_of_case(session, fresh.case_id, fresh.chat_id, purpose)
+            targets = [ref.message_id for ref in refs]
+        fresh = await _anchored(session, fresh)
+        return _Claim(fresh, key, group, until, targets)
+
+    async def _keep_claim(self, claim: _Claim) -> None:
+        """Before each call of a long delivery: renew the claim once half of it is used."""
+        now = utcnow()
+        if (claim.until - now).total_seconds() > self.claim_s / 2:
+            return
+        until = now + timedelta(seconds=self.claim_s)
+        assert claim.row.id is not None
+        async with session_scope(self._sessionmaker) as session:
+            renewed = await services.renew_outbox_claim(session, claim.row.id, claim.until, until)
+        if not renewed:
+            raise ClaimLost(f"outbox {claim.row.id}: claim ran out and was taken over")
+        claim.until = until
+
+    def _pace(self, claim: _Claim) -> Pace:
+        limiter = self.limiter
+
+        @asynccontextmanager
+        async def pace(messages: int = 1, /) -> AsyncIterator[None]:
+            reservation = await self._acquire(claim, messages)
             try:
-                outcome = await transport.deliver(row, targets)
-            except (RetryLater, PermanentFailure) as exc:
-                outcome = exc
-            except Exception as exc:  # noqa: BLE001  (unknown errors are retried, then dropped)
-                log.exception("outbox %s: unexpected delivery error", row_id)
-                outcome = RetryLater(f"{type(exc).__name__}: {exc}")
-        async with session_scope(self._sessionmaker) as session:
-            row = await session.get(Outbox, row_id)
-            if row is None:
-                return False
-            return await self._record(session, row, outcome)
+                await self._keep_claim(claim)
+                yield
+            finally:
+                limiter.finish(reservation)
+
+        return pace
+
+    async def _acquire(self, claim: _Claim, messages: int) -> Reservation:
+        """Wait for the rate limits, unless the sender stops first (SenderStopping)."""
+        if self._stopping:
+            raise SenderStopping
+        acquiring = asyncio.ensure_future(
+            self.limiter.acquire(claim.key, group=claim.group, cost=messages)
+        )
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if acquiring.done():
+            return acquiring.result()
+        acquiring.cancel()
+        raise SenderStopping
+
+    # ------------------------------------------------------------ sending and recording
+
+    async def _deliver(self, claim: _Claim) -> bool:
+        row = claim.row
+        try:
+            if row.attempts >= self.max_attempts:  # only after interrupted deliveries
+                outcome: BaseException | Sent = RetryLater("interrupted delivery")
+                return await self._record(claim, outcome, count_attempt=False)
+            transport = self._transports.get(row.channel)
+            if transport is None:
+                outcome = PermanentFailure(f"no transport for channel {row.channel}")
+            else:
+                failpoints.hit("outbox.before_send")
+                try:
+                    outcome = await transport.deliver(row, claim.targets, self._pace(claim))
+                except (RetryLater, PermanentFailure) as exc:
+                    outcome = exc
+                except ClaimLost:
+                    raise
+                except Exception as exc:  # unknown errors are retried, then given up
+                    log.exception("outbox %s: unexpected delivery error", row.id)
+                    outcome = RetryLater(f"{type(exc).__name__}: {exc}")
+                else:
+                    failpoints.hit("outbox.after_send")
+            return await self._record(claim, outcome)
+        except ClaimLost as exc:
+            log.warning("%s; its outcome is the other sender's to record", exc)
+            return False
+        except Exception:
+            log.exception("outbox %s: delivery not recorded; its claim will run out", row.id)
+            return False
 
     async def _record(
-        self, session: AsyncSession, row: Outbox, outcome: BaseException | Sent
+        self, claim: _Claim, outcome: BaseException | Sent, *, count_attempt: bool = True
     ) -> bool:
-        row.attempts += 1
-        if isinstance(outcome, RetryLater):
-            delay = outcome.delay if outcome.delay is not None else backoff(row.attempts)
-            row.last_error = str(outcome)[:500]
-            if row.attempts >= MAX_ATTEMPTS:
-                row.status = OutboxStatus.FAILED.value
-                log.warning("outbox %s: giving up after %s attempts", row.id, row.attempts)
+        row = claim.row
+        assert row.id is not None
+        if isinstance(outcome, SenderStopping):
+            count_attempt = False  # nothing was sent
+        attempts = row.attempts + (1 if count_attempt else 0)
+        now = utcnow()
+        values: dict[str, Any] = {"attempts": attempts}
+        alert: str | None = None
+        if isinstance(outcome, Sent):
+            values.update(status=OutboxStatus.SENT.value, sent_at=now)
+        elif isinstance(outcome, RetryLater):
+            values["last_error"] = str(outcome)[:500]
+            if outcome.progress is not None:
+                values["payload"] = {**row.payload, "progress": outcome.progress}
+            if outcome.rate_limited and outcome.delay:
+                if self.limiter.note_rate_limited(
+                    claim.key, outcome.delay, whole_channel=outcome.whole_channel
+                ):
+                    log.warning("rate limited in several chats: pausing all sends")
+            if attempts >= self.max_attempts:
+                values["status"] = OutboxStatus.FAILED.value
+                alert = ALERT_UNDELIVERED
+                log.warning("outbox %s: giving up after %s attempts", row.id, attempts)
             else:
-                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                delay = outcome.delay
+                if delay is None:
+                    delay = backoff(attempts, self.backoff_base_s, self.max_backoff_s)
+                values.update(
+                    status=OutboxStatus.PENDING.value,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                )
                 log.info("outbox %s: retry in %.1fs (%s)", row.id, delay, outcome)
-            return False
-        if isinstance(outcome, PermanentFailure):
-            row.status = OutboxStatus.FAILED.value
-            row.last_error = str(outcome)[:500]
+        elif isinstance(outcome, PermanentFailure):
+            values.update(status=OutboxStatus.FAILED.value, last_error=str(outcome)[:500])
             log.warning("outbox %s: not deliverable (%s)", row.id, outcome)
             if outcome.unreachable:
-                await _mark_unreachable(session, row)
-            return False
-        assert isinstance(outcome, Sent)
-        row.status = OutboxStatus.SENT.value
-        row.sent_at = utcnow()
+                alert = ALERT_UNREACHABLE
+        else:  # pragma: no cover  (the callers pass nothing else)
+            raise TypeError(outcome)
+        async with session_scope(self._sessionmaker) as session:
+            if not await services.finish_outbox(session, row.id, claim.until, **values):
+                raise ClaimLost(f"outbox {row.id}: claim ran out and was taken over")
+            if isinstance(outcome, Sent):
+                await self._after_sent(session, row, claim, outcome)
+            elif alert == ALERT_UNREACHABLE:
+                await services.mark_reporter_reachable(session, row.channel, row.chat_id, False)
+            if alert is not None:
+                await _tell_officers(session, row, alert)
+        return isinstance(outcome, Sent)
+
+    async def _after_sent(
+        self, session: AsyncSession, row: Outbox, claim: _Claim, sent: Sent
+    ) -> None:
         track = row.payload.get("track")
-        if track and row.case_id is not None and outcome.message_ids:
+        if track and row.case_id is not None and sent.message_ids:
             extra = {k: v for k, v in track.items() if k != "purpose"}
             await services.remember_message(
                 session,
                 row.channel,
                 row.chat_id,
-                outcome.message_ids[0],
+                sent.message_ids[0],
                 row.case_id,
                 track.get("purpose", "card"),
                 extra,
             )
-        return True
+        if not claim.group:  # it reached a private chat: its person is reachable
+            await services.mark_reporter_reachable(session, row.channel, row.chat_id, True)
 
 
-async def _mark_unreachable(session: AsyncSession, row: Outbox) -> None:
-    """Remember that a reporter cannot be reached (blocked the bot, deleted the account)."""
-    stmt = select(Reporter).where(Reporter.channel == row.channel, Reporter.chat_id == row.chat_id)
-    reporter = (await session.exec(stmt)).first()
-    if reporter is not None:
-        reporter.unreachable = True
+async def _anchored(session: AsyncSession, row: Outbox) -> Outbox:
+    """The row with its case anchors in that chat resolved for the transport: the case's
+    forum topic (`message_thread_id`) and its card (`reply_to_message_id`).
+
+    Resolved at delivery, not when queued, because the topic and the card get their ids
+    only once sent (earlier rows of the same chat, which per-chat order sends first). The
+    row handed back is a detached copy: the stored payload keeps the flags, not the ids.
+    """
+    p = row.payload
+    wants_topic = p.get("in_topic") or row.kind in ("topic_close", "topic_reopen")
+    if row.case_id is None or not (wants_topic or p.get("reply_to_card")):
+        return row
+    payload = dict(p)
+    if wants_topic:
+        topics = await services.messages_of_case(session, row.case_id, row.chat_id, "topic")
+        if topics:
+            payload["message_thread_id"] = topics[-1].message_id
+    if p.get("reply_to_card"):
+        cards = await services.messages_of_case(session, row.case_id, row.chat_id, "card")
+        if cards:
+            payload["reply_to_message_id"] = cards[-1].message_id
+    return Outbox(**{**row.model_dump(), "payload": payload})
+
+
+async def _tell_officers(session: AsyncSession, row: Outbox, reason: str) -> None:
+    """Tell the case's officers that its reporter could not be reached (once; see above)."""
+    if row.case_id is None:
+        return
+    case = await session.get(Case, row.case_id)
+    if case is None:
+        return
+    reporter = await services.reporter_of_chat(session, row.channel, row.chat_id)
+    if reporter is None:
+        return  # not a message to a reporter (a card to a group, say)
+    if await services.officers_told_of_unreachable_reporter(session, case, reason, reporter):
+        log.info("outbox %s: officers of case %s already told (%s)", row.id, case.code, reason)
+        return
+    groups = await services.officer_groups_of_case(session, case)
+    text = t(OFFICER_LOCALE, _ALERT_KEYS[reason], code=case.code)
+    for group in groups:
+        alert = await services.enqueue(
+            session, group.channel, Outgoing(chat_id=group.chat_id, text=text, case_id=case.id)
+        )
+        notice = {"reason": reason, "reporter": reporter.id, "outbox_id": row.id}
+        alert.payload = {**alert.payload, "alert": notice}
+    await session.flush()
+    log.warning(
+        "outbox %s: reporter of case %s out of reach (%s); told %s officer group(s)",
+        row.id,
+        case.code,
+        reason,
+        len(groups),
+    )

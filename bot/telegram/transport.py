@@ -1,13 +1,22 @@
-"""Delivers outbox rows through the Telegram Bot API (aiogram)."""
+"""Delivers outbox rows through the Telegram Bot API (aiogram).
+
+Errors are sorted the way the outbox sender needs them: timeouts, connection errors and 5xx
+answers are transient (RetryLater, with backoff); a 429 is transient too and carries
+Telegram's retry_after; "bot was blocked by the user", "user is deactivated", "chat not
+found" and being kicked from a group mean the chat is out of reach for good
+(PermanentFailure(unreachable=True)); other refusals are permanent.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramNotFound,
@@ -25,10 +34,11 @@ from aiogram.types import (
     LinkPreviewOptions,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
+    ReplyParameters,
 )
 
 from bot.media import MediaStore
-from bot.outbox import PermanentFailure, RetryLater, Sent
+from bot.outbox import Pace, PermanentFailure, RetryLater, Sent, no_pace
 from models.tables import Outbox
 
 log = logging.getLogger(__name__)
@@ -36,6 +46,10 @@ log = logging.getLogger(__name__)
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_LIMIT = 10
+# Seconds to wait for Telegram's answer: a text or a pin, and a call that uploads files.
+# Both stay well under the outbox claim (60 s), which the sender renews between calls.
+REQUEST_TIMEOUT_S = 15.0
+UPLOAD_TIMEOUT_S = 45.0
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 
 
@@ -71,22 +85,60 @@ def build_markup(payload: dict[str, Any]) -> Markup | None:
     return None
 
 
+@dataclass
+class _Progress:
+    """The calls of one row already made (kept across retries in payload["progress"])."""
+
+    done: int = 0
+    message_ids: list[int] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any] | None:
+        return {"done": self.done, "message_ids": list(self.message_ids)} if self.done else None
+
+
 class TelegramTransport:
     """Sends messages, albums, pins and card edits; maps API errors to retry or give up."""
 
     channel = "telegram"
 
-    def __init__(self, bot: Bot, media: MediaStore) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        media: MediaStore,
+        *,
+        request_timeout: float = REQUEST_TIMEOUT_S,
+        upload_timeout: float = UPLOAD_TIMEOUT_S,
+    ) -> None:
         self.bot = bot
         self.media = media
+        self.request_timeout = request_timeout
+        self.upload_timeout = upload_timeout
 
-    async def deliver(self, row: Outbox, edit_targets: list[int]) -> Sent:
-        """Send one outbox row."""
+    def is_group(self, chat_id: str) -> bool:
+        """Telegram's groups, supergroups and channels have negative ids."""
         try:
-            return await self._deliver(row, edit_targets)
+            return int(chat_id) < 0
+        except ValueError:
+            return False
+
+    async def deliver(self, row: Outbox, edit_targets: list[int], pace: Pace = no_pace) -> Sent:
+        """Send one outbox row, each API call inside `pace`."""
+        done = (row.payload.get("progress") or {}) if row.kind == "album" else {}
+        progress = _Progress(int(done.get("done", 0)), list(done.get("message_ids", [])))
+        try:
+            return await self._deliver(row, edit_targets, pace, progress)
+        except RetryLater as exc:  # from `pace`: the sender stops before this call
+            exc.progress = exc.progress or progress.snapshot()
+            raise
         except TelegramRetryAfter as exc:
-            raise RetryLater("429 Too Many Requests", float(exc.retry_after)) from exc
+            raise RetryLater(
+                f"429 {exc.message}",
+                float(exc.retry_after),
+                rate_limited=True,
+                progress=progress.snapshot(),
+            ) from exc
         except TelegramForbiddenError as exc:
+            # blocked by the user, user is deactivated, kicked from the group
             raise PermanentFailure(f"403 {exc.message}", unreachable=True) from exc
         except TelegramNotFound as exc:
             raise PermanentFailure(f"404 {exc.message}", unreachable=True) from exc
@@ -94,42 +146,123 @@ class TelegramTransport:
             if "chat not found" in exc.message.lower():
                 raise PermanentFailure(f"400 {exc.message}", unreachable=True) from exc
             raise PermanentFailure(f"400 {exc.message}") from exc
+        except TelegramEntityTooLarge as exc:
+            raise PermanentFailure(f"413 {exc.message}") from exc
         except TelegramServerError as exc:
-            raise RetryLater(f"server error: {exc.message}") from exc
+            raise RetryLater(f"5xx {exc.message}", progress=progress.snapshot()) from exc
         except (TelegramNetworkError, TimeoutError, OSError) as exc:
-            raise RetryLater(f"network: {exc}") from exc
+            # A timeout may hide a message Telegram did accept; the Bot API has no
+            # idempotency key, so the retry may repeat it (rare; the alternative loses it).
+            raise RetryLater(f"network: {exc}", progress=progress.snapshot()) from exc
 
-    async def _deliver(self, row: Outbox, edit_targets: list[int]) -> Sent:
+    def _timeout(self, upload: bool = False) -> int:
+        # aiogram annotates request_timeout as int; aiohttp takes any number of seconds.
+        return cast(int, self.upload_timeout if upload else self.request_timeout)
+
+    async def _deliver(
+        self, row: Outbox, edit_targets: list[int], pace: Pace, progress: _Progress
+    ) -> Sent:
+        try:
+            return await self._deliver_anchored(row, edit_targets, pace, progress, anchored=True)
+        except TelegramBadRequest as exc:
+            # The case's topic or card is gone (deleted by an admin, topic closed by hand):
+            # the message still goes out, in the group's main thread.
+            lost = ("thread not found", "topic_closed", "replied not found")
+            if _anchors(row.payload) and any(m in exc.message.lower() for m in lost):
+                log.info("outbox %s: case anchor gone (%s), sending unanchored", row.id, exc)
+                return await self._deliver_anchored(
+                    row, edit_targets, pace, progress, anchored=False
+                )
+            raise
+
+    async def _deliver_anchored(
+        self,
+        row: Outbox,
+        edit_targets: list[int],
+        pace: Pace,
+        progress: _Progress,
+        *,
+        anchored: bool,
+    ) -> Sent:
         p = row.payload
         chat_id = int(row.chat_id)
         parse_mode = "HTML" if p.get("html") else None
+        anchors = _anchors(p) if anchored else {}
         if row.kind == "message":
-            msg = await self.bot.send_message(
-                chat_id,
-                p["text"][:TEXT_LIMIT],
-                parse_mode=parse_mode,
-                reply_markup=build_markup(p),
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
+            async with pace(1):
+                msg = await self.bot.send_message(
+                    chat_id,
+                    p["text"][:TEXT_LIMIT],
+                    parse_mode=parse_mode,
+                    reply_markup=build_markup(p),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    request_timeout=self._timeout(),
+                    **anchors,
+                )
             return Sent([msg.message_id])
         if row.kind == "location":
-            msg = await self.bot.send_location(chat_id, p["latitude"], p["longitude"])
+            async with pace(1):
+                msg = await self.bot.send_location(
+                    chat_id,
+                    p["latitude"],
+                    p["longitude"],
+                    request_timeout=self._timeout(),
+                    **anchors,
+                )
             return Sent([msg.message_id])
         if row.kind == "album":
-            return Sent(await self._send_album(chat_id, p))
+            return Sent(await self._send_album(chat_id, p, pace, progress, anchors))
+        if row.kind == "document":
+            item = p["media"][0]
+            file = FSInputFile(self.media.absolute(item["path"]), filename=item.get("filename"))
+            async with pace(1):
+                msg = await self.bot.send_document(
+                    chat_id,
+                    file,
+                    caption=(p.get("text") or "")[:CAPTION_LIMIT] or None,
+                    request_timeout=self._timeout(upload=True),
+                    **anchors,
+                )
+            return Sent([msg.message_id])
+        if row.kind == "topic":
+            async with pace(1):
+                topic = await self.bot.create_forum_topic(
+                    chat_id, name=p["text"][:128], request_timeout=self._timeout()
+                )
+            return Sent([topic.message_thread_id])
+        if row.kind in ("topic_close", "topic_reopen"):
+            thread = p.get("message_thread_id")
+            if not thread:
+                return Sent([])  # the case has no topic in this chat
+            call = (
+                self.bot.close_forum_topic
+                if row.kind == "topic_close"
+                else self.bot.reopen_forum_topic
+            )
+            try:
+                async with pace(1):
+                    await call(chat_id, thread, request_timeout=self._timeout())
+            except TelegramBadRequest as exc:
+                if "not_modified" not in exc.message.lower() and "not found" not in (
+                    exc.message.lower()
+                ):
+                    raise
+            return Sent([])
         if row.kind == "edit":
             markup = build_markup(p)
             inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
             for message_id in edit_targets:
                 try:
-                    await self.bot.edit_message_text(
-                        text=p["text"][:TEXT_LIMIT],
-                        chat_id=chat_id,
-                        message_id=message_id,
-                        parse_mode=parse_mode,
-                        reply_markup=inline or InlineKeyboardMarkup(inline_keyboard=[]),
-                        link_preview_options=LinkPreviewOptions(is_disabled=True),
-                    )
+                    async with pace(1):
+                        await self.bot.edit_message_text(
+                            text=p["text"][:TEXT_LIMIT],
+                            chat_id=chat_id,
+                            message_id=message_id,
+                            parse_mode=parse_mode,
+                            reply_markup=inline or InlineKeyboardMarkup(inline_keyboard=[]),
+                            link_preview_options=LinkPreviewOptions(is_disabled=True),
+                            request_timeout=self._timeout(),
+                        )
                 except TelegramBadRequest as exc:
                     text = exc.message.lower()
                     if "not modified" in text or "message to edit not found" in text:
@@ -138,38 +271,92 @@ class TelegramTransport:
             return Sent(list(edit_targets))
         raise PermanentFailure(f"unknown outbox kind {row.kind}")
 
-    async def _send_album(self, chat_id: int, p: dict[str, Any]) -> list[int]:
+    async def _send_album(
+        self,
+        chat_id: int,
+        p: dict[str, Any],
+        pace: Pace,
+        progress: _Progress,
+        anchors: dict[str, Any],
+    ) -> list[int]:
+        """Photos and videos in albums of up to 10, other files one by one.
+
+        Each of these calls is a part; a retry resumes after the parts already delivered
+        (`progress`), so a failure in the middle repeats nothing.
+        """
         caption = (p.get("text") or "")[:CAPTION_LIMIT] or None
         visual = [m for m in p.get("media", []) if m["kind"] in ("photo", "video")]
         other = [m for m in p.get("media", []) if m["kind"] not in ("photo", "video")]
-        ids: list[int] = []
-        for start in range(0, len(visual), ALBUM_LIMIT):
-            chunk = visual[start : start + ALBUM_LIMIT]
+        parts: list[list[dict[str, Any]]] = [
+            visual[start : start + ALBUM_LIMIT] for start in range(0, len(visual), ALBUM_LIMIT)
+        ]
+        parts.extend([item] for item in other)
+        timeout = self._timeout(upload=True)
+        for index, chunk in enumerate(parts):
+            text = caption if index == 0 else None
+            if index < progress.done:
+                continue
             files = [FSInputFile(self.media.absolute(m["path"])) for m in chunk]
-            if len(chunk) == 1:
-                if chunk[0]["kind"] == "photo":
-                    msg = await self.bot.send_photo(chat_id, files[0], caption=caption)
+            kind = chunk[0]["kind"]
+            async with pace(len(chunk)):
+                if len(chunk) > 1:
+                    media: list[InputMediaPhoto | InputMediaVideo] = [
+                        InputMediaPhoto(media=f, caption=text if i == 0 else None)
+                        if m["kind"] == "photo"
+                        else InputMediaVideo(media=f, caption=text if i == 0 else None)
+                        for i, (m, f) in enumerate(zip(chunk, files, strict=True))
+                    ]
+                    msgs = await self.bot.send_media_group(
+                        chat_id,
+                        media,  # type: ignore[arg-type]
+                        request_timeout=timeout,
+                        **anchors,
+                    )
+                    ids = [m.message_id for m in msgs]
                 else:
-                    msg = await self.bot.send_video(chat_id, files[0], caption=caption)
-                ids.append(msg.message_id)
-            else:
-                media: list[InputMediaPhoto | InputMediaVideo] = [
-                    InputMediaPhoto(media=f, caption=caption if i == 0 else None)
-                    if m["kind"] == "photo"
-                    else InputMediaVideo(media=f, caption=caption if i == 0 else None)
-                    for i, (m, f) in enumerate(zip(chunk, files, strict=True))
-                ]
-                msgs = await self.bot.send_media_group(chat_id, media)  # type: ignore[arg-type]
-                ids.extend(m.message_id for m in msgs)
-            caption = None
-        for item in other:
-            file = FSInputFile(self.media.absolute(item["path"]))
-            if item["kind"] == "voice":
-                msg = await self.bot.send_voice(chat_id, file, caption=caption)
-            elif item["kind"] == "audio":
-                msg = await self.bot.send_audio(chat_id, file, caption=caption)
-            else:
-                msg = await self.bot.send_document(chat_id, file, caption=caption)
-            ids.append(msg.message_id)
-            caption = None
-        return ids
+                    ids = [await self._send_file(chat_id, kind, files[0], text, anchors)]
+            progress.done = index + 1
+            progress.message_ids.extend(ids)
+        return progress.message_ids
+
+    async def _send_file(
+        self,
+        chat_id: int,
+        kind: str,
+        file: FSInputFile,
+        caption: str | None,
+        anchors: dict[str, Any],
+    ) -> int:
+        bot = self.bot
+        kw: dict[str, Any] = {
+            "caption": caption,
+            "request_timeout": self._timeout(upload=True),
+            **anchors,
+        }
+        if kind == "photo":
+            msg = await bot.send_photo(chat_id, file, **kw)
+        elif kind == "video":
+            msg = await bot.send_video(chat_id, file, **kw)
+        elif kind == "voice":
+            msg = await bot.send_voice(chat_id, file, **kw)
+        elif kind == "audio":
+            msg = await bot.send_audio(chat_id, file, **kw)
+        else:
+            msg = await bot.send_document(chat_id, file, **kw)
+        return msg.message_id
+
+
+def _anchors(p: dict[str, Any]) -> dict[str, Any]:
+    """Where in a group a message goes: its case's forum topic, as a reply to its card.
+
+    The outbox sender resolves both from the database just before delivery
+    (`message_thread_id`, `reply_to_message_id` in the payload it hands over).
+    """
+    anchors: dict[str, Any] = {}
+    if p.get("message_thread_id"):
+        anchors["message_thread_id"] = int(p["message_thread_id"])
+    if p.get("reply_to_message_id"):
+        anchors["reply_parameters"] = ReplyParameters(
+            message_id=int(p["reply_to_message_id"]), allow_sending_without_reply=True
+        )
+    return anchors
