@@ -11,12 +11,16 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import failpoints
 from bot.db import make_engine, make_sessionmaker, session_scope
+from bot.deadlines import DeadlinePolicyError, load_policy
 from bot.geo import get_gazetteer
 from bot.i18n import t
 from bot.media import MediaStore, PrefetchedFiles
 from bot.outbox import OutboxSender, Transport
-from bot.services import enqueue
+from bot.ratelimit import RateLimiter
+from bot.scheduler import DeadlineScheduler
+from bot.services import enqueue, finish_inbound
 from bot.settings import Settings
 from handlers.context import HotlineDeps
 from handlers.core import handle_event
@@ -32,6 +36,10 @@ class Hotline:
     def __init__(self, settings: Settings, *, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         province = settings.require_province()
+        try:
+            self.deadlines = load_policy(settings)
+        except DeadlinePolicyError as exc:
+            raise SystemExit(str(exc)) from None
         self.engine = engine or make_engine(settings.database_url)
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.media = MediaStore(settings.media_dir, settings.max_file_mb * 1024 * 1024)
@@ -39,17 +47,31 @@ class Hotline:
             province_code=province,
             gazetteer=get_gazetteer(province),
             media=self.media,
-            verify_hours=settings.verify_hours,
+            verify_hours=self.deadlines.verify_hours,
+            deadlines=self.deadlines,
             max_photos=settings.max_photos,
             max_file_mb=settings.max_file_mb,
             user_messages_per_minute=settings.user_messages_per_minute,
             user_cases_per_hour=settings.user_cases_per_hour,
             link_max_failures=settings.link_max_failures,
             link_failure_window_min=settings.link_failure_window_min,
+            duplicate_radius_m=settings.duplicate_radius_m,
+            duplicate_hours=settings.duplicate_hours,
         )
         self.transports: dict[str, Transport] = {}
-        self.sender = OutboxSender(self.sessionmaker, self.transports)
+        self.sender = OutboxSender(
+            self.sessionmaker,
+            self.transports,
+            limiter=RateLimiter(
+                chat_interval_s=settings.send_chat_interval_s,
+                group_limit=(settings.send_group_per_minute, 60.0),
+                global_limit=(settings.send_global_per_second, 1.0),
+            ),
+            claim_s=settings.outbox_claim_s,
+        )
         self._chat_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Reminders, overdue alerts and the daily digest (run beside the sender).
+        self.scheduler = DeadlineScheduler(self.sessionmaker, self.deps, wake=self.sender.wake)
 
     def add_transport(self, transport: Transport) -> None:
         """Register a channel's way of delivering outbox rows."""
@@ -74,6 +96,8 @@ class Hotline:
         try:
             async with session_scope(self.sessionmaker) as session:
                 reply = await handle_event(self.deps, session, event, fetcher)
+                failpoints.hit("event.before_commit")
+            failpoints.hit("event.after_commit")
         except Exception:
             # Only ids go to the log: never the text, names or numbers people sent.
             log.exception(
@@ -91,17 +115,21 @@ class Hotline:
 
     async def _apologise(self, event: Event) -> Reply:
         text = t(normalize_locale(event.language_code), "error.generic")
-        if event.chat_type == "private" or event.kind == "command":
-            try:
-                async with session_scope(self.sessionmaker) as session:
+        ids = [i for i in (event.update_id, *event.more_update_ids) if i is not None]
+        try:
+            async with session_scope(self.sessionmaker) as session:
+                # Answered with an apology: not to be replayed at the next start.
+                await finish_inbound(session, event.channel, ids, failed=True)
+                if event.chat_type == "private" or event.kind == "command":
                     await enqueue(
                         session, event.channel, Outgoing(chat_id=event.chat_id, text=text)
                     )
-            except Exception:
-                log.exception("could not queue the apology for update %s", event.update_id)
+        except Exception:
+            log.exception("could not queue the apology for update %s", event.update_id)
         return Reply(callback_text=text, callback_alert=False)
 
     async def close(self) -> None:
         """Stop sending and release the database."""
+        self.scheduler.stop()
         self.sender.stop()
         await self.engine.dispose()

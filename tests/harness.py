@@ -55,6 +55,7 @@ class Person:
         self.language_code = language_code
         self.fetcher = fetcher or FakeFetcher()
         self._seen_outbox = 0
+        self.last_event: Event | None = None
 
     async def send(self, kind: str, **fields: Any) -> Reply | None:
         """Deliver one event to the core, in its own transaction."""
@@ -69,8 +70,14 @@ class Person:
             kind=kind,  # type: ignore[arg-type]
             **fields,
         )
+        self.last_event = event
         async with self.hotline.chat_turn("telegram", self.chat_id):
             return await self.hotline.process(event, self.fetcher)
+
+    async def redeliver(self) -> Reply | None:
+        """Deliver the last event again, same update id (as a channel may after a crash)."""
+        async with self.hotline.chat_turn("telegram", self.chat_id):
+            return await self.hotline.process(self.last_event, self.fetcher)
 
     async def text(self, text: str, **kw: Any) -> Reply | None:
         """Type a message."""
@@ -189,6 +196,8 @@ async def file_report(citizen: Person, *, photos: int = 1, anonymous: bool = Tru
     else:
         await citizen.contact("+84912345678")
     await citizen.press("c1:sum:ok")
+    if await citizen.state() == "duplicate":  # a nearby open case offered: file separately
+        await citizen.press("c1:dup:new")
     texts = await citizen.texts()
     import re
 

@@ -76,6 +76,8 @@ EVENTS = st.one_of(
         st.just("contact"),
         st.sampled_from([("+84912345678", True), ("123", True), ("+84900000000", False)]),
     ),
+    # The channel delivers the previous update again (same update id): no effect at all.
+    st.tuples(st.just("redeliver"), st.none()),
 )
 _users = itertools.count(50_000)
 
@@ -114,6 +116,15 @@ async def _drive(workdir: Path, events: list[tuple[str, object]]) -> int:
             elif kind == "contact":
                 phone, own = arg  # type: ignore[misc]
                 await citizen.contact(phone, own=own)
+            elif kind == "redeliver" and citizen.last_event is not None:
+                draft_before = await citizen.draft()
+                async with hotline.sessionmaker() as s:
+                    rows_before = len((await s.exec(select(Outbox))).all())
+                await citizen.redeliver()
+                async with hotline.sessionmaker() as s:
+                    assert len((await s.exec(select(Outbox))).all()) == rows_before
+                assert await citizen.state() == state_before
+                assert await citizen.draft() == draft_before
             assert await citizen.state() in VALID_STATES
         async with hotline.sessionmaker() as s:
             cases = (await s.exec(select(Case))).all()
@@ -168,6 +179,7 @@ def test_a_valid_walk_after_any_noise_files_exactly_one_case(
         ("press", "c1:src:skip"),
         ("text", "🙈 Ẩn danh"),
         ("press", "c1:sum:ok"),
+        ("redeliver", None),
         ("press", "c1:sum:ok"),
     ]
     workdir = tmp_path_factory.mktemp("walk")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, Literal
 
+import aiohttp
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -20,10 +23,14 @@ from aiogram.types import (
     Message,
     Update,
 )
+from pydantic import ValidationError
 
+from bot import failpoints, services
 from bot.app import Hotline
+from bot.db import session_scope
 from bot.i18n import t
-from handlers.events import Event, FileRef
+from handlers.events import Event, FileRef, Reply
+from models.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +85,42 @@ def _files(message: Message) -> tuple[FileRef, ...]:
     return ()
 
 
+# Content a person chose to send that the hotline cannot use: answered politely in private
+# chats. Everything else without text, place, contact or file (pinned messages, auto-delete
+# timers, members joining and other service messages) is noise and ignored.
+USER_CONTENT_UNUSABLE = frozenset(
+    {
+        "sticker",
+        "animation",
+        "poll",
+        "dice",
+        "game",
+        "story",
+        "paid_media",
+        "checklist",
+        "invoice",
+        "live_photo",
+        "giveaway",
+    }
+)
+
+
 def message_to_event(message: Message, update_id: int | None, bot_username: str) -> Event | None:
-    """Translate a Telegram message into a neutral event (None: not for us)."""
+    """Translate a Telegram message (new or edited) into a neutral event (None: not for us).
+
+    Ignored: channels, bots, posts on behalf of a channel (a channel admin posting in a
+    group as the channel, the automatic forward of a channel post into its linked
+    discussion group), service messages, edits in groups and live-location updates.
+    Anonymous group admins (the group itself as sender) are kept, named after the group.
+    """
     chat_type = _chat_type(message)
     if chat_type is None or message.from_user is None:
         return None
     user = message.from_user
     # Anonymous group admins post as GroupAnonymousBot on behalf of the group itself.
     anonymous_admin = message.sender_chat is not None and message.sender_chat.id == message.chat.id
+    if message.is_automatic_forward or (message.sender_chat is not None and not anonymous_admin):
+        return None  # on behalf of a channel: nobody to answer
     if user.is_bot and not anonymous_admin:
         return None
     base: dict[str, Any] = {
@@ -97,17 +132,36 @@ def message_to_event(message: Message, update_id: int | None, bot_username: str)
         "language_code": user.language_code,
         "update_id": update_id,
         "message_id": message.message_id,
+        "chat_is_forum": bool(message.chat.is_forum),
         "reply_to_message_id": (
             message.reply_to_message.message_id if message.reply_to_message else None
         ),
     }
+    if message.edit_date is not None:
+        # An edit of an earlier message. Citizens are told edits do not count; groups are
+        # not answered; a live location moving is an edit too, and is noise.
+        if chat_type != "private" or message.location is not None:
+            return None
+        return Event(kind="edited", **base)
+    forwarded = message.forward_origin is not None
+    base["forwarded"] = forwarded
     text = message.text
-    if text is not None and text.startswith("/"):
-        head, _, rest = text[1:].partition(" ")
+    if text is not None and text.startswith("/") and not forwarded:
+        body = text[1:]
+        if not body or body[0].isspace():  # "/" alone, or "/ report"
+            return Event(kind="command", command="", text=body.strip(), **base)
+        head, *rest = body.split(maxsplit=1)  # "/report\nwords" too
         name, _, mention = head.partition("@")
-        if mention and mention.lower() != bot_username.lower():
+        other_bot = bool(mention) and mention.lower() != bot_username.lower()
+        if other_bot and chat_type == "group":
             return None  # a command for another bot in the group
-        return Event(kind="command", command=name.lower()[:32], text=rest.strip(), **base)
+        return Event(
+            kind="command",
+            command=name.lower()[:32],
+            text=rest[0].strip() if rest else "",
+            other_bot=other_bot,
+            **base,
+        )
     if text is not None:
         return Event(kind="text", text=text, **base)
     location = message.location or (message.venue.location if message.venue else None)
@@ -116,28 +170,28 @@ def message_to_event(message: Message, update_id: int | None, bot_username: str)
             kind="location", latitude=location.latitude, longitude=location.longitude, **base
         )
     if message.contact is not None:
-        own = message.contact.user_id is not None and message.contact.user_id == user.id
+        # A forwarded contact card is never the sender's own number, whoever's it is.
+        own = (
+            not forwarded
+            and message.contact.user_id is not None
+            and message.contact.user_id == user.id
+        )
         return Event(
             kind="contact", phone=message.contact.phone_number, contact_is_own=own, **base
         )
     files = _files(message)
-    if files:
+    if files:  # forwarded files are evidence like any other
         return Event(kind="media", files=files, text=message.caption, **base)
-    kind = (
-        "sticker"
-        if message.sticker
-        else "animation"
-        if message.animation
-        else "poll"
-        if message.poll
-        else str(message.content_type)
-    )
+    kind = str(getattr(message.content_type, "value", message.content_type))
+    if kind not in USER_CONTENT_UNUSABLE:
+        return None
     return Event(kind="unsupported", unsupported_kind=kind, **base)
 
 
 @dataclass
 class _Album:
     messages: list[Message]
+    updates: list[int]
     touched: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -150,6 +204,11 @@ class TelegramAdapter:
         self.bot_username = bot_username
         self.fetcher = TelegramFetcher(bot)
         self._albums: dict[tuple[int, str], _Album] = {}
+        self.dispatcher: Dispatcher | None = None
+        # Inbox bookkeeping: updates whose processing closed their inbox row, and album
+        # items waiting for their album (closed when the album is processed).
+        self._closed: set[int] = set()
+        self._deferred: set[int] = set()
 
     def build_dispatcher(self) -> Dispatcher:
         """A dispatcher with the private, group and membership routers."""
@@ -162,11 +221,47 @@ class TelegramAdapter:
         for router in (private, groups):
             router.message.register(self.on_message)
             router.callback_query.register(self.on_button)
+        # Edits of earlier messages, in private chats only: the citizen hears that edits do
+        # not count. An edited album item is not handled (so not mistaken for new photos).
+        private.edited_message.filter(F.chat.type == "private")
+        private.edited_message.register(self.on_message, F.media_group_id.is_(None))
         membership = Router(name="membership")
         membership.my_chat_member.register(self.on_membership)
         dp = Dispatcher()
         dp.include_routers(private, groups, membership)
+        self.dispatcher = dp
         return dp
+
+    async def handle_update(self, update: Update) -> None:
+        """Handle one update from the inbox (fresh or replayed after a restart).
+
+        Its inbox row is closed by the handling transaction; updates the routers ignore
+        (noise, bots, other bots' commands) are closed here, so they are not replayed.
+        """
+        assert self.dispatcher is not None, "build_dispatcher() first"
+        uid = update.update_id
+        try:
+            await self.dispatcher.feed_update(self.bot, update)
+        except Exception:  # noqa: BLE001  (one bad update must not stop the others)
+            log.exception("update %s: handling failed", uid)
+        finally:
+            if uid in self._closed:
+                self._closed.discard(uid)
+            elif uid not in self._deferred:
+                try:
+                    async with session_scope(self.hotline.sessionmaker) as session:
+                        await services.finish_inbound(session, CHANNEL, [uid])
+                except Exception:  # noqa: BLE001  (it is replayed, harmlessly, on restart)
+                    log.warning("update %s: could not close its inbox row", uid, exc_info=True)
+
+    async def _process(self, event: Event) -> Reply | None:
+        """Run the core on an event, under its chat's turn held by the caller."""
+        try:
+            return await self.hotline.process(event, self.fetcher)
+        finally:
+            ids = [i for i in (event.update_id, *event.more_update_ids) if i is not None]
+            self._closed.update(ids)
+            self._deferred.difference_update(ids)
 
     async def on_message(self, message: Message, event_update: Update) -> None:
         """A message from a citizen or an officer group."""
@@ -177,16 +272,18 @@ class TelegramAdapter:
         if event is None:
             return
         async with self.hotline.chat_turn(CHANNEL, event.chat_id):
-            await self.hotline.process(event, self.fetcher)
+            await self._process(event)
 
     async def _on_album_item(self, message: Message, update_id: int) -> None:
         key = (message.chat.id, str(message.media_group_id))
         album = self._albums.get(key)
         if album is not None:
             album.messages.append(message)
+            album.updates.append(update_id)
+            self._deferred.add(update_id)  # closed with the album, not on its own
             album.touched.set()
             return
-        album = _Album([message])
+        album = _Album([message], [update_id])
         self._albums[key] = album
         # Take the chat's turn now, so events sent after the album wait for it.
         async with self.hotline.chat_turn(CHANNEL, str(message.chat.id)):
@@ -199,14 +296,23 @@ class TelegramAdapter:
             del self._albums[key]
             first = message_to_event(album.messages[0], update_id, self.bot_username)
             if first is None:
+                self._deferred.difference_update(album.updates)
+                async with session_scope(self.hotline.sessionmaker) as session:
+                    await services.finish_inbound(session, CHANNEL, album.updates)
                 return
             files: list[FileRef] = []
             caption = None
             for item in sorted(album.messages, key=lambda m: m.message_id):
                 files.extend(_files(item))
                 caption = caption or item.caption
-            event = replace(first, kind="media", files=tuple(files), text=caption)
-            await self.hotline.process(event, self.fetcher)
+            event = replace(
+                first,
+                kind="media",
+                files=tuple(files),
+                text=caption,
+                more_update_ids=tuple(album.updates[1:]),
+            )
+            await self._process(event)
 
     async def on_button(self, query: CallbackQuery, event_update: Update) -> None:
         """A button press; always answered so the client stops its spinner."""
@@ -221,6 +327,7 @@ class TelegramAdapter:
             channel=CHANNEL,
             chat_id=str(message.chat.id),
             chat_type=chat_type,
+            chat_is_forum=bool(message.chat.is_forum),
             user_id=str(query.from_user.id),
             user_name=query.from_user.full_name,
             language_code=query.from_user.language_code,
@@ -230,7 +337,7 @@ class TelegramAdapter:
             button_data=query.data[:64],
         )
         async with self.hotline.chat_turn(CHANNEL, event.chat_id):
-            reply = await self.hotline.process(event, self.fetcher)
+            reply = await self._process(event)
         text = reply.callback_text if reply else None
         try:
             await query.answer(text=text, show_alert=bool(reply and reply.callback_alert))
@@ -250,11 +357,18 @@ class TelegramAdapter:
                 kind="bot_removed",
             )
             async with self.hotline.chat_turn(CHANNEL, event.chat_id):
-                await self.hotline.process(event, self.fetcher)
+                await self._process(event)
 
 
 PRIVATE_COMMANDS = ("report", "mycases", "cancel", "help", "lang")
-GROUP_COMMANDS = (("link", "cmd.link"), ("help", "cmd.group_help"))
+GROUP_COMMANDS = (
+    ("link", "cmd.link"),
+    ("help", "cmd.group_help"),
+    ("report", "cmd.group_report"),
+    ("open", "cmd.open"),
+    ("overdue", "cmd.overdue"),
+    ("case", "cmd.case"),
+)
 
 
 async def register_commands(bot: Bot) -> None:
@@ -282,15 +396,29 @@ async def register_commands(bot: Bot) -> None:
         log.warning("could not set the command menu", exc_info=True)
 
 
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+POLL_TIMEOUT_S = 10
+INBOX_KEEP = timedelta(days=7)  # processed ids kept to recognise redeliveries
+REPLAY_GIVE_UP = 3  # an update whose handling killed the process this often is dropped
+
+
 class TelegramPolling:
-    """The Telegram channel with long polling: `run()` until `stop()`."""
+    """The Telegram channel with long polling: `run()` until `stop()`.
+
+    Our own polling loop (instead of aiogram's) so that every batch of updates is in the
+    inbox before Telegram is told it was received (the next getUpdates offset): a crash
+    at any moment loses nothing. At start, updates left unhandled by the last run are
+    handled first, in order.
+    """
 
     def __init__(self, hotline: Hotline, token: str, api_url: str) -> None:
         self.hotline = hotline
         self.token = token
         self.api_url = api_url
-        self._dp: Dispatcher | None = None
         self.started = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._poll_task: asyncio.Task[Any] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Poll and deliver until stopped; the outbox sender runs alongside."""
@@ -302,23 +430,110 @@ class TelegramPolling:
             await register_commands(bot)
             adapter = TelegramAdapter(self.hotline, bot, me.username or "")
             self.hotline.add_transport(TelegramTransport(bot, self.hotline.media))
-            self._dp = adapter.build_dispatcher()
+            adapter.build_dispatcher()
             sender_task = asyncio.create_task(self.hotline.sender.run(), name="outbox-sender")
-            self._dp.startup.register(self.started.set)
+            scheduler_task = asyncio.create_task(self.hotline.scheduler.run(), name="deadlines")
             try:
-                await self._dp.start_polling(
-                    bot,
-                    handle_signals=False,
-                    allowed_updates=["message", "callback_query", "my_chat_member"],
-                )
+                await self._replay(adapter, bot)
+                self.started.set()
+                await self._poll(adapter, bot)
             finally:
+                if self._tasks:
+                    await asyncio.wait(self._tasks, timeout=30)
+                self.hotline.scheduler.stop()
+                await scheduler_task
                 self.hotline.sender.stop()
                 await sender_task
         finally:
             await bot.session.close()
 
+    def _spawn(self, adapter: TelegramAdapter, update: Update) -> None:
+        # Tasks start in creation order, so a chat's updates take its turn in order.
+        task = asyncio.create_task(adapter.handle_update(update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replay(self, adapter: TelegramAdapter, bot: Bot) -> None:
+        """Handle the updates a previous run stored but did not finish."""
+        async with session_scope(self.hotline.sessionmaker) as session:
+            await services.prune_inbound(session, utcnow() - INBOX_KEEP)
+            rows = await services.pending_inbound(session, CHANNEL)
+            replay: list[Update] = []
+            for row in rows:
+                if row.failures >= REPLAY_GIVE_UP or row.payload is None:
+                    log.error("update %s: given up after %s replays", row.update_id, row.failures)
+                    row.processed_at = utcnow()
+                    row.payload = None
+                    continue
+                row.failures += 1
+                replay.append(Update.model_validate(row.payload, context={"bot": bot}))
+        if replay:
+            log.warning("handling %s update(s) left over from the last run", len(replay))
+        for update in replay:
+            self._spawn(adapter, update)
+
+    async def _get_updates(self, http: aiohttp.ClientSession, offset: int | None) -> list[Any]:
+        """One long poll, raw: each update is read on its own, so one that the client
+        library cannot read is skipped (and logged) instead of blocking all the others."""
+        params: dict[str, Any] = {
+            "timeout": POLL_TIMEOUT_S,
+            "allowed_updates": json.dumps(ALLOWED_UPDATES),
+        }
+        if offset is not None:
+            params["offset"] = offset
+        url = f"{self.api_url}/bot{self.token}/getUpdates"
+        async with http.post(url, data=params) as response:
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict) or not body.get("ok"):
+            description = body.get("description") if isinstance(body, dict) else None
+            raise RuntimeError(f"getUpdates: HTTP {response.status} {description or ''}")
+        result = body.get("result") or []
+        return [item for item in result if isinstance(item, dict) and "update_id" in item]
+
+    async def _poll(self, adapter: TelegramAdapter, bot: Bot) -> None:
+        offset: int | None = None
+        failures = 0
+        timeout = aiohttp.ClientTimeout(total=POLL_TIMEOUT_S + 15)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while not self._stopping.is_set():
+                self._poll_task = asyncio.ensure_future(self._get_updates(http, offset))
+                try:
+                    raw_updates = await self._poll_task
+                except asyncio.CancelledError:
+                    if self._stopping.is_set():
+                        return
+                    raise
+                except Exception as exc:  # noqa: BLE001  (network, 5xx, 409: wait, poll again)
+                    failures += 1
+                    delay = min(30.0, 2.0 ** min(failures - 1, 5))
+                    log.warning("getUpdates failed (%s); retrying in %.0fs", exc, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), delay)
+                    continue
+                failures = 0
+                if not raw_updates:
+                    continue
+                updates: list[Update] = []
+                # Into the inbox first: only then may Telegram forget them (next offset).
+                async with session_scope(self.hotline.sessionmaker) as session:
+                    for raw in raw_updates:
+                        uid = int(raw["update_id"])
+                        try:
+                            update = Update.model_validate(raw, context={"bot": bot})
+                        except ValidationError:
+                            log.warning("update %s: unreadable, skipped", uid)
+                            await services.store_inbound(session, CHANNEL, uid, None)
+                            await services.finish_inbound(session, CHANNEL, [uid], failed=True)
+                            continue
+                        await services.store_inbound(session, CHANNEL, uid, raw)
+                        updates.append(update)
+                failpoints.hit("event.received")
+                offset = int(raw_updates[-1]["update_id"]) + 1
+                for update in updates:
+                    self._spawn(adapter, update)
+
     async def stop(self) -> None:
-        """Stop polling; run() returns once the current updates are handled."""
-        if self._dp is not None:
-            with contextlib.suppress(RuntimeError):  # not polling (yet, or any more)
-                await self._dp.stop_polling()
+        """Stop polling; run() returns once the updates in hand are handled."""
+        self._stopping.set()
+        if self._poll_task is not None and not self._poll_task.done():
+            self._poll_task.cancel()
