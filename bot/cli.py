@@ -7,14 +7,28 @@ import json
 import logging
 import signal
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 
+from bot import failpoints
 from bot.logs import configure_logging
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from bot.exports import Document
+    from models.tables import GroupLink
+
+T = TypeVar("T")
+
 log = logging.getLogger("bot")
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 app = typer.Typer(
     help="Environmental-pollution hotline bot.", no_args_is_help=True, add_completion=False
@@ -31,9 +45,10 @@ def _settings() -> Settings:
 def run() -> None:
     """Apply migrations, then run the Telegram bot with long polling."""
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     token = settings.require_token()
     settings.require_province()
+    failpoints.configure()  # crash tests only; nothing is armed unless HOTLINE_FAILPOINTS
 
     async def _main() -> None:
         from bot import db
@@ -80,6 +95,33 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision")
     typer.echo(f"database at {revision}")
 
 
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="file to write the backup to")],
+    force: Annotated[bool, typer.Option("--force", help="overwrite PATH if it exists")] = False,
+) -> None:
+    """Back up the database to PATH while the bot runs (SQLite; PostgreSQL: use pg_dump)."""
+    from bot import db
+
+    url = _settings().database_url
+    if db.sqlite_file(url) is None:
+        typer.echo(
+            "This command backs up SQLite databases. For PostgreSQL use pg_dump, "
+            "which also works while the bot runs:\n"
+            f"  {db.pg_dump_command(url, str(path))}\n"
+            "and restore into an empty database with pg_restore (see README, Backups).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        result = db.backup_sqlite(url, path, force=force)
+    except db.BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    cases = "" if result.cases is None else f", {result.cases} cases"
+    typer.echo(f"backup written to {result.path} ({result.size} bytes{cases})")
+
+
 @app.command("link-code")
 def link_code(
     ward: Annotated[str | None, typer.Option(help="5-digit ward code")] = None,
@@ -117,6 +159,127 @@ def link_code(
     typer.echo(f"Link code for {label}, valid 24 hours, single use.")
     typer.echo("In the group, send: /link <code>")
     typer.echo(code)
+
+
+def _run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work(session)` in one transaction on the migrated database; return its result."""
+
+    async def _go() -> T:
+        from bot import db
+
+        await db.upgrade_async(settings.database_url)
+        engine = db.make_engine(settings.database_url)
+        try:
+            async with db.session_scope(db.make_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_go())
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(LOCAL_TZ).isoformat(timespec="minutes")
+
+
+@app.command("links")
+def links_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="include past (unlinked) links")] = False,
+) -> None:
+    """List the group links: active ones, or with --all their whole history."""
+    from bot import services
+    from bot.geo import get_gazetteer
+
+    settings = _settings()
+    gaz = get_gazetteer(settings.require_province())
+    rows = _run_db(settings, lambda session: services.list_links(session, include_inactive=all_))
+    if not rows:
+        typer.echo("no links" if all_ else "no active links (--all shows past ones)")
+        return
+    table = [("id", "channel", "chat", "ward", "linked at", "linked by", "unlinked at")]
+    for link in rows:
+        if link.ward_code is None:
+            ward = f"province {link.province_code}"
+        else:
+            info = gaz.ward(link.ward_code)
+            ward = f"{link.ward_code} {info.name if info else '?'}"
+        table.append(
+            (
+                str(link.id),
+                link.channel,
+                link.chat_id,
+                ward,
+                _when(link.linked_at),
+                link.linked_by,
+                _when(link.unlinked_at) if not link.active else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        typer.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+# Group chat ids are negative: let "-1001234" be the argument, not an unknown option.
+@app.command(context_settings={"ignore_unknown_options": True})
+def unlink(
+    target: Annotated[str, typer.Argument(help="group chat id, or link id (see `links`)")],
+    channel: Annotated[str, typer.Option(help="channel of the chat id")] = "telegram",
+    notify: Annotated[
+        bool, typer.Option(help="tell the group it no longer receives cases")
+    ] = True,
+) -> None:
+    """End a group's link: it stops receiving new cases and may no longer act on any."""
+    from bot import services
+    from bot.i18n import t
+    from handlers.context import OFFICER_LOCALE
+    from handlers.events import Outgoing
+    from models.tables import GroupLink
+
+    settings = _settings()
+    settings.require_province()
+
+    async def _work(session: AsyncSession) -> tuple[str, list[GroupLink]]:
+        by_chat = await services.active_links_of_chat(session, channel, target)
+        by_id = None
+        if target.isdigit():
+            by_id = await session.get(GroupLink, int(target))
+        if by_chat and by_id is not None and by_id.active and by_id not in by_chat:
+            return "ambiguous", [by_id, *by_chat]
+        if by_chat:
+            ended = by_chat
+        elif by_id is not None and by_id.active:
+            ended = [by_id]
+        elif by_id is not None:
+            return "inactive", [by_id]
+        else:
+            return "missing", []
+        for link in ended:
+            await services.end_link(session, link)
+        if notify:
+            for chat_channel, chat_id in sorted({(link.channel, link.chat_id) for link in ended}):
+                text = t(OFFICER_LOCALE, "officer.unlinked_notice")
+                await services.enqueue(session, chat_channel, Outgoing(chat_id=chat_id, text=text))
+        return "ok", ended
+
+    outcome, links = _run_db(settings, _work)
+    if outcome == "ambiguous":
+        first, *others = links
+        typer.echo(
+            f"{target} is both the id of link {first.id} (chat {first.chat_id}) and the chat "
+            f"id of link(s) {', '.join(str(link.id) for link in others)}: unlink by the "
+            "other id instead (see `hotline links`).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if outcome == "missing":
+        typer.echo(f"no active link with chat id or link id {target}", err=True)
+        raise typer.Exit(1)
+    if outcome == "inactive":
+        typer.echo(f"link {target} already ended at {_when(links[0].unlinked_at)}", err=True)
+        raise typer.Exit(1)
+    for link in links:
+        typer.echo(f"unlinked: link {link.id}, {link.channel} chat {link.chat_id}")
 
 
 @app.command()
@@ -174,6 +337,188 @@ def demo(
     from bot.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(verbose=not quiet)))
+
+
+# ---------------------------------------------------------------- reports for the province
+
+contacts_app = typer.Typer(
+    help="The wards' hotline contact points (the seed-001 table).", no_args_is_help=True
+)
+app.add_typer(contacts_app, name="contacts")
+
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="xlsx or csv (default: from -o, else xlsx)")
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="file to write (CSV: one FILE_<table>.csv per table; default: a name with the "
+        "period in the current directory)",
+    ),
+]
+
+
+def _input_error(message: object) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _output_path(output: Path | None, fmt: str | None, stem: str) -> tuple[Path, str]:
+    """Where to write and in which format; a ReportInputError for a contradiction."""
+    from bot.exports import FORMATS
+    from bot.reports import ReportInputError
+
+    suffix = output.suffix.lower().lstrip(".") if output else ""
+    chosen = (fmt or (suffix if suffix in FORMATS else "xlsx")).lower()
+    if chosen not in FORMATS:
+        raise ReportInputError(f"--format {fmt}: choose xlsx or csv")
+    if output is None:
+        return Path(f"{stem}.{chosen}"), chosen
+    if suffix in FORMATS and suffix != chosen:
+        raise ReportInputError(f"-o {output} does not match --format {chosen}")
+    if not output.parent.is_dir():
+        raise ReportInputError(f"-o {output}: the folder {output.parent} does not exist")
+    return output, chosen
+
+
+def _write_document(document: Document, path: Path, fmt: str) -> None:
+    """Write and list the files; a failed write is exit code 1 with the reason."""
+    from bot import exports
+
+    try:
+        files = exports.write(document, path, "csv" if fmt == "csv" else "xlsx")
+    except OSError as exc:
+        typer.echo(f"could not write {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    for file in files:
+        typer.echo(f"written: {file}")
+
+
+@app.command()
+def report(
+    from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (local time)")],
+    to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD (included)")],
+    ward: Annotated[str | None, typer.Option(help="only this ward (5-digit code)")] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Report on the cases filed in a period: counts, deadlines kept, satisfaction, overdue."""
+    from bot import reports
+    from bot.geo import get_gazetteer
+
+    settings = _settings()
+    gaz = get_gazetteer(settings.require_province())
+    try:
+        period = reports.parse_period(from_, to)
+        ward_code = reports.resolve_ward(gaz, ward).code if ward is not None else None
+        path, chosen = _output_path(output, fmt, reports.report_file_stem(gaz, period, ward_code))
+    except reports.ReportInputError as exc:
+        raise _input_error(exc) from None
+    figures, document = _run_db(
+        settings, lambda s: reports.build_report(s, gaz, period, ward_code=ward_code)
+    )
+    merged = f" ({figures.merged} merged duplicates not counted)" if figures.merged else ""
+    typer.echo(
+        f"{reports.province_label(gaz)}, cases filed {period.first} to {period.last}: "
+        f"{figures.cases} cases{merged}"
+    )
+    ack, verify, result = figures.deadlines
+    typer.echo(
+        f"on time: acknowledge {ack.text()}, verify {verify.text()}, result {result.text()}; "
+        f"missed deadlines: {len(figures.overdue)}"
+    )
+    _write_document(document, path, chosen)
+
+
+@app.command()
+def logbook(
+    from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (local time)")],
+    to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD (included)")],
+    ward: Annotated[str | None, typer.Option(help="only this ward (5-digit code)")] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Write the hotline log book (sổ nhật ký) of the cases filed in a period (confidential)."""
+    from bot import reports
+    from bot.geo import get_gazetteer
+
+    settings = _settings()
+    gaz = get_gazetteer(settings.require_province())
+    try:
+        period = reports.parse_period(from_, to)
+        ward_code = reports.resolve_ward(gaz, ward).code if ward is not None else None
+        path, chosen = _output_path(output, fmt, reports.logbook_file_stem(gaz, period, ward_code))
+    except reports.ReportInputError as exc:
+        raise _input_error(exc) from None
+    count, document = _run_db(
+        settings, lambda s: reports.build_logbook(s, gaz, period, ward_code=ward_code)
+    )
+    typer.echo(f"{count} cases filed {period.first} to {period.last}")
+    _write_document(document, path, chosen)
+
+
+@contacts_app.command("set")
+def contacts_set(
+    ward: Annotated[str, typer.Option(help="5-digit ward code")],
+    receive_phone: Annotated[str | None, typer.Option(help="receiving: phone")] = None,
+    receive_email: Annotated[str | None, typer.Option(help="receiving: email")] = None,
+    handle_phone: Annotated[str | None, typer.Option(help="handling: phone")] = None,
+    handle_email: Annotated[str | None, typer.Option(help="handling: email")] = None,
+    note: Annotated[str | None, typer.Option(help="note (ghi chú)")] = None,
+) -> None:
+    """Set a ward's contact points; only the options given change ("" clears one)."""
+    from bot import reports, services
+    from bot.geo import get_gazetteer
+
+    settings = _settings()
+    gaz = get_gazetteer(settings.require_province())
+    try:
+        info = reports.resolve_ward(gaz, ward)
+        changes = reports.validate_contact(
+            receive_phone=receive_phone,
+            receive_email=receive_email,
+            handle_phone=handle_phone,
+            handle_email=handle_email,
+            note=note,
+        )
+    except (reports.ReportInputError, reports.ContactError) as exc:
+        raise _input_error(exc) from None
+    if not changes.values:
+        raise _input_error(
+            "give at least one of --receive-phone, --receive-email, --handle-phone, "
+            "--handle-email, --note"
+        )
+    for warning in changes.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    row = _run_db(settings, lambda s: services.save_ward_contact(s, info.code, changes.values))
+    typer.echo(f"{info.name} ({info.code})")
+    typer.echo(f"  receiving: {row.receive_phone or '-'}  {row.receive_email or '-'}")
+    typer.echo(f"  handling:  {row.handle_phone or '-'}  {row.handle_email or '-'}")
+    if row.note:
+        typer.echo(f"  note: {row.note}")
+
+
+@contacts_app.command("export")
+def contacts_export(fmt: FormatOption = None, output: OutputOption = None) -> None:
+    """Write the contact-point table of every ward of the province (seed-001 form)."""
+    from bot import reports
+    from bot.geo import get_gazetteer
+
+    settings = _settings()
+    gaz = get_gazetteer(settings.require_province())
+    today = datetime.now(LOCAL_TZ).date()
+    try:
+        path, chosen = _output_path(output, fmt, reports.contacts_file_stem(gaz, today))
+    except reports.ReportInputError as exc:
+        raise _input_error(exc) from None
+    summary, document = _run_db(settings, lambda s: reports.build_contacts(s, gaz))
+    typer.echo(
+        f"{summary.wards} wards: {len(summary.missing)} without a contact point, "
+        f"{len(summary.incomplete)} incomplete"
+    )
+    _write_document(document, path, chosen)
 
 
 def main() -> None:

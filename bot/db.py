@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shlex
+import sqlite3
+import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -18,10 +24,14 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Statement parameters are kept out of exception messages (`hide_parameters`): a failed
+    INSERT that gets logged must not carry a reporter's phone number or text into the log.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +53,7 @@ def make_engine(url: str) -> AsyncEngine:
             dbapi_conn.isolation_level = None
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -92,3 +102,125 @@ def downgrade(url: str, revision: str) -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Apply migrations from async code without blocking the loop's own engine."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+# ---------------------------------------------------------------- backups
+
+
+class BackupError(Exception):
+    """A backup that cannot be made as asked; the message says why, for the operator."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What a backup wrote."""
+
+    path: Path
+    size: int
+    cases: int | None  # None when the database has no case table (never migrated)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL; None for any other database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def pg_dump_command(url: str, dest: str) -> str:
+    """The pg_dump command that writes the PostgreSQL database of `url` to `dest`.
+
+    No password in it: pg_dump takes that from PGPASSWORD or ~/.pgpass.
+    """
+    parsed = make_url(url)
+    parts = ["pg_dump", "-Fc"]
+    if parsed.host:
+        parts += ["-h", parsed.host]
+    if parsed.port:
+        parts += ["-p", str(parsed.port)]
+    if parsed.username:
+        parts += ["-U", parsed.username]
+    parts += ["-d", parsed.database or "", "-f", dest]
+    return shlex.join(parts)
+
+
+def backup_sqlite(url: str, dest: Path, *, force: bool = False) -> BackupResult:
+    """Copy the live SQLite database of `url` to `dest`: consistent, atomic, mode 0600.
+
+    SQLite's online backup API copies one snapshot, read in a single read transaction: all
+    that was committed before it, including pages still in the -wal file (which a plain file
+    copy would miss), and nothing of transactions still open. In WAL mode the running bot
+    keeps writing meanwhile. The copy goes to a private temporary file next to `dest`, is
+    checked, switched to a self-contained rollback journal and only then renamed into place;
+    an existing `dest` is refused unless `force`.
+    """
+    source = sqlite_file(url)
+    if source is None:
+        raise BackupError(f"not an SQLite database file: {make_url(url).render_as_string()}")
+    if not source.is_file():
+        raise BackupError(f"no database at {source}")
+    dest = dest.expanduser()
+    if dest.is_dir():
+        raise BackupError(f"{dest} is a directory; give a file name")
+    if dest.exists() and dest.resolve() == source.resolve():
+        raise BackupError("the backup would overwrite the database itself")
+    if dest.exists() and not force:
+        raise BackupError(f"{dest} already exists; give --force to overwrite it")
+    if not dest.parent.is_dir():
+        raise BackupError(f"no directory {dest.parent}")
+    # mkstemp creates the file with mode 0600: the copy is private from its first byte.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        cases = _copy_sqlite(source, tmp)
+        os.chmod(tmp, 0o600)
+        _fsync(tmp)
+        _install(tmp, dest, force=force)
+        _fsync(dest.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return BackupResult(dest, dest.stat().st_size, cases)
+
+
+def _copy_sqlite(source: Path, target: Path) -> int | None:
+    source_uri = f"file:{quote(str(source.resolve()))}"
+    with (
+        closing(sqlite3.connect(source_uri, uri=True, timeout=30)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)  # pages=-1: the whole database in one step, from one snapshot
+        mode = dst.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        if str(mode).lower() != "delete":
+            raise BackupError(f"could not make the copy self-contained (journal mode {mode})")
+        check = [row[0] for row in dst.execute("PRAGMA quick_check").fetchall()]
+        if check != ["ok"]:
+            raise BackupError(f"the copy failed its integrity check: {check[:3]}")
+        try:
+            return int(dst.execute('SELECT count(*) FROM "case"').fetchone()[0])
+        except sqlite3.OperationalError:
+            return None
+
+
+def _install(tmp: Path, dest: Path, *, force: bool) -> None:
+    """Rename the finished copy into place; without `force`, never over an existing file."""
+    if force:
+        os.replace(tmp, dest)
+        return
+    try:
+        os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
+    except FileExistsError as exc:
+        raise BackupError(f"{dest} already exists; give --force to overwrite it") from exc
+    except OSError:  # a filesystem without hard links
+        if dest.exists():
+            raise BackupError(f"{dest} already exists; give --force to overwrite it") from None
+        os.replace(tmp, dest)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -107,3 +107,18 @@ def test_demo_shows_a_case_whole_life(tmp_path: Path) -> None:
         assert expected in out.stdout
     assert "Demo finished" in out.stdout
     assert list(tmp_path.iterdir()) == []  # nothing left behind in the working directory
+
+
+def test_db_backup_of_a_missing_database_creates_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    out = hotline("db", "backup", str(tmp_path / "copy.db"), env=env, cwd=tmp_path)
+    assert out.returncode == 1 and "no database at" in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # not even an empty cli.db
+
+
+def test_new_commands_are_listed_in_help(env: dict[str, str]) -> None:
+    out = hotline("--help", env=env)
+    assert all(name in out.stdout for name in ("links", "unlink", "link-code"))
+    db_help = hotline("db", "--help", env=env)
+    assert "backup" in db_help.stdout
