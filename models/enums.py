@@ -43,6 +43,22 @@ class CaseAction(StrEnum):
     RESOLVE = "resolve"
     REJECT = "reject"
     REASSIGN = "reassign"
+    REOPEN = "reopen"  # the reporter answered "not solved"
+    # Log-book lines that do not change the status:
+    TAKE = "take"  # an officer takes the case on
+    NOTE = "note"  # internal note, never shown to the reporter
+    ASK = "ask"  # a question to the reporter
+    ANSWER = "answer"  # the reporter's answer or added information
+    URGENT = "urgent"  # marked urgent (or not)
+    ESCALATE = "escalate"  # sent up to the province
+    TAKE_OVER = "take_over"  # the province takes an escalated case
+    SEND_BACK = "send_back"  # the province returns it to the ward
+    REFER = "refer"  # referred to another agency
+    MERGE = "merge"
+    UNMERGE = "unmerge"
+    JOIN = "join"  # another reporter joined the case
+    SATISFACTION = "satisfaction"  # the reporter's answer to "is it solved?"
+    REMIND = "remind"  # a deadline reminder or overdue alert went out
 
 
 class RejectReason(StrEnum):

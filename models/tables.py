@@ -92,6 +92,25 @@ class Case(SQLModel, table=True):
     reject_reason: str | None = Field(default=None, max_length=32)
     handled_by: str | None = Field(default=None, max_length=128)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    # Deadlines (calendar hours, from filing; recomputed on reassign, urgency, reopen).
+    urgent: bool = Field(default=False)
+    ack_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    result_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # "I'll take it": the officer who handles the case (log-book actor form).
+    assignee: str | None = Field(default=None, max_length=128)
+    # Escalated to the province (the Sở) and, once it takes over, handled there.
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    escalation_reason: str | None = Field(default=None, sa_type=Text)
+    province_owned: bool = Field(default=False)
+    # Referred to another agency (police, inspectorate, another province).
+    referred_to: str | None = Field(default=None, max_length=200)
+    # A duplicate merged into another case (its reporters hear that case's result).
+    merged_into_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    # The reporter's answer to "Is the problem solved?": 'yes' | 'no'.
+    satisfaction: str | None = Field(default=None, max_length=8)
+    satisfaction_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    reopened_count: int = Field(default=0)
 
 
 class Evidence(SQLModel, table=True):
@@ -152,6 +171,8 @@ class GroupLink(SQLModel, table=True):
     ward_code: str | None = Field(default=None, max_length=5, index=True)
     province_code: str = Field(max_length=2)
     active: bool = Field(default=True)
+    # A forum supergroup: each case gets its own topic there.
+    is_forum: bool = Field(default=False)
     linked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     linked_by: str = Field(max_length=128)
     unlinked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
@@ -227,3 +248,57 @@ class LinkAttempt(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     ok: bool = Field(default=False)
+
+
+class CaseReporter(SQLModel, table=True):
+    """Another reporter of the same incident, who joined the case and hears its result."""
+
+    __tablename__ = "case_reporter"
+    __table_args__ = (UniqueConstraint("case_id", "reporter_id", name="uq_case_reporter"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    reporter_id: int = Field(foreign_key="reporter.id", index=True)
+    joined_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    # Set when the joining reporter shared their phone with the ward.
+    contact_shared: bool = Field(default=False)
+    contact_phone: str | None = Field(default=None, max_length=32)
+
+
+class DeadlineAlert(SQLModel, table=True):
+    """A deadline reminder or overdue alert already sent: each is sent once per cycle."""
+
+    __tablename__ = "deadline_alert"
+    __table_args__ = (
+        UniqueConstraint("case_id", "deadline", "stage", "cycle", name="uq_deadline_alert"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    deadline: str = Field(max_length=16)  # ack | verify | result
+    stage: str = Field(max_length=16)  # reminder (75 %) | overdue
+    cycle: int = Field(default=0)  # bumped when the deadlines are set again
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class DigestRun(SQLModel, table=True):
+    """A daily digest already sent for a local date (so a restart never sends it twice)."""
+
+    __tablename__ = "digest_run"
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD, Asia/Ho_Chi_Minh
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class WardContact(SQLModel, table=True):
+    """A ward's official contact points (seed 001): receiving and handling, phone and email."""
+
+    __tablename__ = "ward_contact"
+
+    ward_code: str = Field(primary_key=True, max_length=5)
+    receive_phone: str | None = Field(default=None, max_length=32)
+    receive_email: str | None = Field(default=None, max_length=254)
+    handle_phone: str | None = Field(default=None, max_length=32)
+    handle_email: str | None = Field(default=None, max_length=254)
+    note: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

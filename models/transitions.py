@@ -15,7 +15,29 @@ TRANSITIONS: dict[tuple[CaseAction, CaseStatus], CaseStatus] = {
     **{(CaseAction.REJECT, s): CaseStatus.REJECTED for s in _OPEN},
     # A reassigned case starts over at the new ward, which must acknowledge it itself.
     **{(CaseAction.REASSIGN, s): CaseStatus.NEW for s in _OPEN},
+    # "Not solved": back to the ward, in hand, with fresh deadlines.
+    (CaseAction.REOPEN, CaseStatus.RESOLVED): CaseStatus.ACKNOWLEDGED,
 }
+
+# Actions that are log-book lines only: legal in any open status, the status stays.
+NOTE_ACTIONS = frozenset(
+    {
+        CaseAction.TAKE,
+        CaseAction.NOTE,
+        CaseAction.ASK,
+        CaseAction.ANSWER,
+        CaseAction.URGENT,
+        CaseAction.ESCALATE,
+        CaseAction.TAKE_OVER,
+        CaseAction.SEND_BACK,
+        CaseAction.REFER,
+        CaseAction.MERGE,
+        CaseAction.UNMERGE,
+        CaseAction.JOIN,
+        CaseAction.SATISFACTION,
+        CaseAction.REMIND,
+    }
+)
 
 
 class IllegalTransition(Exception):

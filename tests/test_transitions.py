@@ -22,6 +22,7 @@ LEGAL = {
     (CaseAction.REASSIGN, CaseStatus.NEW): CaseStatus.NEW,
     (CaseAction.REASSIGN, CaseStatus.ACKNOWLEDGED): CaseStatus.NEW,
     (CaseAction.REASSIGN, CaseStatus.VERIFYING): CaseStatus.NEW,
+    (CaseAction.REOPEN, CaseStatus.RESOLVED): CaseStatus.ACKNOWLEDGED,
 }
 
 
@@ -39,7 +40,7 @@ def test_every_pair_is_allowed_or_refused(action: CaseAction, status: CaseStatus
 
 
 def test_closed_cases_allow_nothing() -> None:
-    assert allowed_actions(CaseStatus.RESOLVED) == []
+    assert allowed_actions(CaseStatus.RESOLVED) == [CaseAction.REOPEN]  # "not solved"
     assert allowed_actions(CaseStatus.REJECTED) == []
     assert CaseAction.ACKNOWLEDGE in allowed_actions(CaseStatus.NEW)
     assert CaseAction.ACKNOWLEDGE not in allowed_actions(CaseStatus.ACKNOWLEDGED)
