@@ -1,0 +1,378 @@
+"""Duplicate reports of one incident: offered at Confirm, joined by reporters, merged by officers.
+
+Detection (at Confirm, before filing): an open case that is not merged into another, of the
+same category, filed within HOTLINE_DUPLICATE_HOURS (48 h) before now, whose position is
+within HOTLINE_DUPLICATE_RADIUS_M (500 m) of the draft's, by the haversine distance. A
+position is the GPS point when there is one, else the centroid of the confirmed ward (from
+the gazetteer); both count, so two address-only reports of the same category in the same
+ward always match (their centroids are the same point), and an address-only report matches
+GPS reports near its ward's centroid. Cases the reporter filed or joined are not offered
+(joining one's own case means nothing; a repeated report by the same person is filed, and
+officers can merge it). A ward without a known centroid gives no position: no match.
+
+Found ones are shown (code, category, ward, status, filing time: nothing of any other
+reporter, neither identity nor description) with "join" and "file separately" buttons; the
+draft waits in the state `duplicate`. Joining makes the reporter a CaseReporter of that case
+(with their contact choice), adds their files as its evidence and posts their report under
+its card (identity only to the case's ward groups, only when shared), writes a JOIN line and
+clears the draft; they then hear that case's updates and result. Filing separately files as
+usual (with the reports-per-hour limit). Both buttons are answered once: the first press
+leaves the state, so a second one (or a redelivered update, which the inbox claim stops
+before it gets here) finds nothing to do.
+
+Merging (officers): `/merge <code> <into code>` and `/unmerge <code>` in a ward or province
+group that may act on the cases. `Case.merged_into_id` is the one source of truth: a merged
+case counts as neither open nor closed, its card shows where it went and has no buttons.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import services
+from bot.geo import Gazetteer
+from bot.i18n import t
+from handlers import followup, limits, officer
+from handlers.context import OFFICER_LOCALE, Turn, local_time
+from handlers.events import Button
+from models.enums import OPEN_STATUSES, CaseAction, CaseStatus
+from models.tables import Case, GroupLink
+
+log = logging.getLogger(__name__)
+
+EARTH_RADIUS_M = 6_371_008.8
+MAX_OFFERED = 3
+JOIN_RE = re.compile(r"^c1:dup:([0-9]{1,12})$")
+CODE_MAX = 20  # the most of a typed code said back
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle (haversine) distance between two points, in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def position(
+    gazetteer: Gazetteer, latitude: float | None, longitude: float | None, ward_code: str | None
+) -> tuple[float, float] | None:
+    """Where a report is: its GPS point, else its ward's centroid, else unknown."""
+    if latitude is not None and longitude is not None:
+        return (latitude, longitude)
+    ward = gazetteer.ward(ward_code or "")
+    if ward is not None and ward.lat is not None and ward.lon is not None:
+        return (ward.lat, ward.lon)
+    return None
+
+
+async def find_duplicates(
+    turn: Turn, data: dict[str, Any], reporter_id: int, now: datetime
+) -> list[Case]:
+    """Open cases that may be the same incident as the draft, nearest first."""
+    gaz = turn.deps.gazetteer
+    here = position(gaz, data.get("latitude"), data.get("longitude"), data.get("ward_code"))
+    if here is None or not data.get("category"):
+        return []
+    candidates = await services.duplicate_candidates(
+        turn.session,
+        province_code=turn.deps.province_code,
+        category=str(data["category"]),
+        filed_since=now - timedelta(hours=turn.deps.duplicate_hours),
+        filed_until=now,
+        reporter_id=reporter_id,
+    )
+    near: list[tuple[float, int, Case]] = []
+    for case in candidates:
+        there = position(gaz, case.latitude, case.longitude, case.ward_code)
+        if there is None:
+            continue
+        dist = distance_m(*here, *there)
+        if dist <= turn.deps.duplicate_radius_m:
+            near.append((dist, -(case.id or 0), case))
+    near.sort(key=lambda item: (item[0], item[1]))
+    return [case for _, _, case in near[:MAX_OFFERED]]
+
+
+# ---------------------------------------------------------------- the reporter's choice
+
+
+async def offer_if_any(turn: Turn, data: dict[str, Any]) -> bool:
+    """At Confirm: when the incident may already be reported, offer to join it (True)."""
+    from handlers import intake
+
+    ev = turn.event
+    reporter = await services.get_reporter(turn.session, ev.channel, ev.user_id)
+    found = await find_duplicates(turn, data, reporter.id or 0, limits.limits_for(turn.deps).now())
+    if not found:
+        return False
+    data["duplicates"] = [{"id": case.id, "code": case.code} for case in found]
+    await intake.save_state(turn, "duplicate", data)
+    await send_offer(turn, data)
+    return True
+
+
+def offer_rows(turn: Turn, data: dict[str, Any]) -> list[list[Button]]:
+    """One join button per case offered, then "file separately"."""
+    offered = data.get("duplicates", [])
+    rows = []
+    for item in offered:
+        label = (
+            turn.text("btn.dup_join")
+            if len(offered) == 1
+            else turn.text("btn.dup_join_code", code=item["code"])
+        )
+        rows.append([Button(label, f"c1:dup:{item['id']}")])
+    rows.append([Button(turn.text("btn.dup_new"), "c1:dup:new")])
+    return rows
+
+
+async def send_offer(turn: Turn, data: dict[str, Any]) -> None:
+    """What is already being handled, told without anything of its reporters."""
+    lines = [turn.text("intake.duplicate_found")]
+    for item in data.get("duplicates", []):
+        case = await services.get_case(turn.session, int(item["id"]))
+        if case is None:
+            continue
+        ward = turn.deps.gazetteer.ward(case.ward_code)
+        lines.append(
+            turn.text(
+                "intake.duplicate_line",
+                code=case.code,
+                category=turn.text(f"category.{case.category}"),
+                ward=ward.name if ward else case.ward_code,
+                status=turn.text(f"status.{case.status}"),
+                filed=local_time(case.filed_at),
+            )
+        )
+    lines.append(turn.text("intake.duplicate_choice"))
+    await turn.send("\n".join(lines), raw=True, buttons=offer_rows(turn, data))
+
+
+async def on_duplicate(turn: Turn, data: dict[str, Any]) -> None:
+    """The state `duplicate`: join one of the cases offered, or file separately."""
+    from handlers import intake
+
+    ev = turn.event
+    choice = (ev.button_data or "") if ev.kind == "button" else ""
+    offered = {int(item["id"]) for item in data.get("duplicates", [])}
+    if choice == "c1:dup:new":
+        turn.answer("intake.noted")
+        data.pop("duplicates", None)
+        await intake.save_state(turn, "summary", data)
+        await intake.file_case(turn, data)
+        return
+    match = JOIN_RE.match(choice)
+    if match and int(match.group(1)) in offered:
+        await _join(turn, data, int(match.group(1)))
+        return
+    await intake.refuse(turn, "duplicate", data)
+
+
+async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
+    from handlers import intake
+
+    ev = turn.event
+    case = await services.get_case(turn.session, case_id)
+    if case is None or not followup.is_open(case):
+        turn.answer("intake.duplicate_gone")
+        data.pop("duplicates", None)
+        await intake.save_state(turn, "summary", data)
+        await turn.send("intake.duplicate_gone", code=case.code if case else "")
+        await intake.prompt_step(turn, "summary", data)
+        return
+    reporter = await services.get_reporter(turn.session, ev.channel, ev.user_id)
+    shared = bool(data.get("contact_shared") and data.get("contact_phone"))
+    if shared:
+        reporter.phone = data.get("contact_phone")
+        reporter.full_name = data.get("contact_name")
+    now = limits.limits_for(turn.deps).now()
+    await services.add_case_reporter(
+        turn.session,
+        case.id or 0,
+        reporter.id or 0,
+        contact_shared=shared,
+        contact_phone=data.get("contact_phone") if shared else None,
+        now=now,
+    )
+    evidence: list[dict[str, Any]] = list(data.get("evidence", []))
+    for item in evidence:
+        await services.add_evidence(turn.session, case.id or 0, item, from_officer=False)
+    body = _join_body(turn, data)
+    await services.note_event(
+        turn.session,
+        case,
+        CaseAction.JOIN,
+        actor=followup.reporter_actor(case, reporter),
+        note="\n".join(filter(None, [body, followup.turn_files_note(evidence)])),
+        now=now,
+    )
+    await services.clear_conversation(turn.session, ev.channel, ev.user_id)
+    sender = followup.Sender(reporter, False, shared, data.get("contact_phone"))
+    await followup.post_under_case(
+        turn,
+        case,
+        sender,
+        "card.joined",
+        body,
+        [{"path": e["path"], "kind": e["kind"]} for e in evidence],
+        latitude=data.get("latitude"),
+        longitude=data.get("longitude"),
+    )
+    await officer.refresh_cards(turn, case)
+    log.info("reporter joined a case", extra={"case": case.code, "update": ev.update_id})
+    ward = turn.deps.gazetteer.ward(case.ward_code)
+    turn.answer("intake.noted")
+    await turn.send(
+        "intake.joined",
+        code=case.code,
+        ward=ward.name if ward else case.ward_code,
+        remove_keyboard=True,
+    )
+
+
+def _where(data: dict[str, Any]) -> str:
+    if data.get("latitude") is not None and data.get("longitude") is not None:
+        return f"📍 {data['latitude']:.5f}, {data['longitude']:.5f}"
+    return str(data.get("address") or "")
+
+
+def _join_body(turn: Turn, data: dict[str, Any]) -> str:
+    """The joining reporter's report, as officers read it (plain text)."""
+    loc = OFFICER_LOCALE
+    lines = [
+        t(loc, "card.where", value=_where(data)),
+        t(loc, "card.nature", value=t(loc, f"nature.{data.get('nature') or 'now'}")),
+    ]
+    if data.get("suspected_source"):
+        lines.append(t(loc, "card.source", value=data["suspected_source"]))
+    lines.append(t(loc, "card.description"))
+    lines.append(str(data.get("description") or ""))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- merging (officers)
+
+
+async def _case_for(turn: Turn, link: GroupLink, code: str) -> Case | None:
+    """A case this group may act on, by code; None (and a message) otherwise. The same
+    answer for a code that does not exist and one of another ward: nothing is revealed."""
+    case = await services.get_case_by_code(turn.session, code)
+    if case is None or not services.can_act_on(link, case):
+        await turn.send("officer.merge_not_found", code=code[:CODE_MAX])
+        return None
+    return case
+
+
+async def _moved_reporters(turn: Turn, case: Case) -> list[tuple[int, bool, str | None]]:
+    """(reporter id, shared, phone) of a case's filer and joined reporters."""
+    moved = [(case.reporter_id, bool(case.contact_shared), case.contact_phone)]
+    for row in await services.case_reporter_rows(turn.session, case.id or 0):
+        moved.append((row.reporter_id, row.contact_shared, row.contact_phone))
+    return moved
+
+
+@officer.group_command("merge")
+async def merge_command(turn: Turn, link: GroupLink) -> None:
+    """/merge <code> <into code>: group a duplicate with the case that carries on."""
+    args = (turn.event.text or "").split()
+    if len(args) != 2:
+        await turn.send("officer.merge_usage")
+        return
+    source = await _case_for(turn, link, args[0])
+    if source is None:
+        return
+    target = await _case_for(turn, link, args[1])
+    if target is None:
+        return
+    if source.id == target.id:
+        await turn.send("officer.merge_same", code=source.code)
+        return
+    for case in (source, target):
+        if case.merged_into_id is not None:
+            into = await services.get_case(turn.session, case.merged_into_id)
+            await turn.send(
+                "officer.merge_already_merged", code=case.code, into=into.code if into else "?"
+            )
+            return
+        if CaseStatus(case.status) not in OPEN_STATUSES:
+            await turn.send(
+                "officer.merge_not_open", code=case.code, status=turn.text(f"status.{case.status}")
+            )
+            return
+    if await services.cases_merged_into(turn.session, source.id or 0):
+        await turn.send("officer.merge_has_merged", code=source.code)
+        return
+    now = limits.limits_for(turn.deps).now()
+    actor = officer.actor_of(turn)
+    source.merged_into_id = target.id
+    source.updated_at = now
+    for reporter_id, shared, phone in await _moved_reporters(turn, source):
+        if reporter_id != target.reporter_id:
+            await services.add_case_reporter(
+                turn.session,
+                target.id or 0,
+                reporter_id,
+                contact_shared=shared and bool(phone),
+                contact_phone=phone,
+                now=now,
+            )
+    await services.note_event(
+        turn.session, source, CaseAction.MERGE, actor=actor, note=f"→ {target.code}", now=now
+    )
+    await services.note_event(
+        turn.session, target, CaseAction.MERGE, actor=actor, note=f"← {source.code}", now=now
+    )
+    log.info("case merged", extra={"case": source.code, "chat": turn.event.chat_id})
+    await officer.refresh_cards(turn, source, buttons=[])
+    await officer.refresh_cards(turn, target)
+    await turn.send("officer.merged_ok", code=source.code, into=target.code)
+    await officer.notify_reporter(turn, source, "notify.merged", into=target.code)
+
+
+@officer.group_command("unmerge")
+async def unmerge_command(turn: Turn, link: GroupLink) -> None:
+    """/unmerge <code>: undo a merge; the case is handled on its own again."""
+    args = (turn.event.text or "").split()
+    if len(args) != 1:
+        await turn.send("officer.unmerge_usage")
+        return
+    source = await _case_for(turn, link, args[0])
+    if source is None:
+        return
+    if source.merged_into_id is None:
+        await turn.send("officer.unmerge_not_merged", code=source.code)
+        return
+    target = await services.get_case(turn.session, source.merged_into_id)
+    merged = await services.latest_case_event(turn.session, source.id or 0, CaseAction.MERGE)
+    now = limits.limits_for(turn.deps).now()
+    actor = officer.actor_of(turn)
+    source.merged_into_id = None
+    source.updated_at = now
+    if target is not None:
+        # Only the CaseReporter rows the merge added (joined at the merge or later; a
+        # reporter who had joined the target before keeps their place).
+        moved = [rid for rid, _, _ in await _moved_reporters(turn, source)]
+        await services.remove_case_reporters(
+            turn.session,
+            target.id or 0,
+            [rid for rid in moved if rid != target.reporter_id],
+            joined_since=merged.at if merged is not None else source.filed_at,
+        )
+        await services.note_event(
+            turn.session, target, CaseAction.UNMERGE, actor=actor, note=f"↛ {source.code}", now=now
+        )
+    into = target.code if target is not None else "?"
+    await services.note_event(
+        turn.session, source, CaseAction.UNMERGE, actor=actor, note=f"↛ {into}", now=now
+    )
+    log.info("case unmerged", extra={"case": source.code, "chat": turn.event.chat_id})
+    await officer.refresh_cards(turn, source)
+    if target is not None:
+        await officer.refresh_cards(turn, target)
+    await turn.send("officer.unmerged_ok", code=source.code, into=into)
+    await officer.notify_reporter(turn, source, "notify.unmerged", into=into)

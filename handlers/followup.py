@@ -1,0 +1,650 @@
+"""The reporter's side after filing: adding information, answering officers' questions, and
+saying whether the problem was solved.
+
+Conversation modes. Adding information to a case (state `followup`) and the optional
+comment after "not solved" (state `sat_comment`) are conversation states of their own,
+next to the intake steps (see handlers/intake.mmd). A citizen may be halfway through a new
+report when they start one: the draft (its state and data, files included) is kept, as it
+is, inside the mode's data under "suspended", and put back when the mode ends (Send, Cancel,
+/cancel, Skip or the comment), with the draft's step asked again. A mode never suspends
+another mode: starting one while in the other replaces it and keeps the same suspended
+draft (adding information while unsent pieces for another case wait is refused, so nothing
+is dropped silently).
+
+Answers to officers' questions need no state: a reply to a question the bot sent (tracked as
+MessageRef purpose "question" in the reporter's chat) is recognised as such whatever the
+conversation is doing, and the draft stays as it was.
+
+Everything a reporter sends here reaches the officer groups of the case's ward (else the
+province's groups; plus any other group that holds the case's card and may act on it),
+posted under the case's card, with the reporter's phone and name only in the case's own ward
+groups and only when they shared them. Each piece writes an ANSWER line in the log book.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot import services
+from bot.i18n import t
+from bot.media import FileTooLarge
+from handlers import limits
+from handlers.context import OFFICER_LOCALE, Turn
+from handlers.events import Button, FileRef, Outgoing
+from models.enums import OPEN_STATUSES, CaseAction, CaseStatus
+from models.tables import Case, GroupLink, Reporter
+
+log = logging.getLogger(__name__)
+
+MODE_STATES = frozenset({"followup", "sat_comment"})
+TEXT_MAX = 3000  # one piece of text, and all the texts of one addition together
+MAX_OTHER_FILES = 5  # as in intake: videos, voice notes and documents besides the photos
+QUESTION_QUOTE_MAX = 200
+MESSAGE_MAX = 4096
+
+ADD_RE = re.compile(r"^c1:add:([0-9]{1,12})$")
+FOLLOWUP_RE = re.compile(r"^c1:fu:(done|cancel):([0-9]{1,12})$")
+SAT_RE = re.compile(r"^c1:sat:([0-9]{1,12}):(yes|no|skip)$")
+
+
+# ---------------------------------------------------------------- who is writing
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A reporter of a case (its filer, or one who joined it) and their contact choice."""
+
+    reporter: Reporter
+    owner: bool
+    contact_shared: bool
+    contact_phone: str | None
+
+
+async def sender_of(turn: Turn, case: Case, reporter: Reporter) -> Sender | None:
+    """The reporter as a reporter of `case`, or None when it is not their case."""
+    if reporter.id is not None and case.reporter_id == reporter.id:
+        return Sender(
+            reporter, True, bool(case.contact_shared and case.contact_phone), case.contact_phone
+        )
+    row = await services.case_reporter_row(turn.session, case.id or 0, reporter.id or 0)
+    if row is None:
+        return None
+    return Sender(
+        reporter, False, bool(row.contact_shared and row.contact_phone), row.contact_phone
+    )
+
+
+def reporter_actor(case: Case, reporter: Reporter) -> str:
+    """How a reporter appears in the log book: 'reporter' for the filer (as on the FILE
+    line), 'reporter:<id>' for one who joined (an internal id, no personal data)."""
+    return "reporter" if case.reporter_id == reporter.id else f"reporter:{reporter.id}"
+
+
+async def followed_case(turn: Turn, case: Case) -> Case:
+    """The case that carries on for `case`: the one it was merged into, if any."""
+    if case.merged_into_id is None:
+        return case
+    target = await services.get_case(turn.session, case.merged_into_id)
+    return target or case
+
+
+def is_open(case: Case) -> bool:
+    """Open and not merged into another case."""
+    return CaseStatus(case.status) in OPEN_STATUSES and case.merged_into_id is None
+
+
+async def _reporter(turn: Turn) -> Reporter:
+    ev = turn.event
+    return await services.get_reporter(turn.session, ev.channel, ev.user_id)
+
+
+# ---------------------------------------------------------------- posting under the case
+
+
+async def case_groups(turn: Turn, case: Case) -> list[GroupLink]:
+    """The groups that look after the case: its ward's (else the province's), plus any other
+    group holding its card that may act on it (the province group of an escalated case)."""
+    groups = await services.officer_groups_of_case(turn.session, case)
+    seen = {(g.channel, g.chat_id) for g in groups}
+    for chat in await services.chats_with_card(turn.session, case):
+        link = await services.link_of_chat(turn.session, case.channel, chat)
+        if link is not None and (link.channel, link.chat_id) not in seen:
+            groups.append(link)
+            seen.add((link.channel, link.chat_id))
+    return groups
+
+
+def _who(link: GroupLink, case: Case, sender: Sender) -> str:
+    from handlers.officer import sees_contact
+
+    if not sender.contact_shared:
+        return t(OFFICER_LOCALE, "card.anonymous")
+    if not sees_contact(link, case):
+        return t(OFFICER_LOCALE, "card.contact_ward_only")
+    who = sender.contact_phone or ""
+    if sender.reporter.full_name:
+        who += f" ({sender.reporter.full_name})"
+    return who
+
+
+async def post_under_case(
+    turn: Turn,
+    case: Case,
+    sender: Sender,
+    headline_key: str,
+    body: str = "",
+    files: list[dict[str, Any]] | None = None,
+    *,
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> None:
+    """Post what a reporter sent to the case's groups, under its card (plain text)."""
+    for link in await case_groups(turn, case):
+        head = t(OFFICER_LOCALE, headline_key, code=case.code, who=_who(link, case, sender))
+        text = f"{head}\n{body}" if body else head
+        if len(text) > MESSAGE_MAX:
+            text = text[: MESSAGE_MAX - 1] + "…"
+        common: dict[str, Any] = {"case_id": case.id, "reply_to_card": True, "in_topic": True}
+        await services.enqueue(
+            turn.session, link.channel, Outgoing(chat_id=link.chat_id, text=text, **common)
+        )
+        if files:
+            await services.enqueue(
+                turn.session,
+                link.channel,
+                Outgoing(
+                    chat_id=link.chat_id, kind="album", media=files, text=case.code, **common
+                ),
+            )
+        if latitude is not None and longitude is not None:
+            await services.enqueue(
+                turn.session,
+                link.channel,
+                Outgoing(
+                    chat_id=link.chat_id,
+                    kind="location",
+                    latitude=latitude,
+                    longitude=longitude,
+                    **common,
+                ),
+            )
+
+
+def _media(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"path": item["path"], "kind": item["kind"]} for item in items]
+
+
+async def store_files(
+    turn: Turn, evidence: list[dict[str, Any]], refs: tuple[FileRef, ...]
+) -> list[dict[str, Any]]:
+    """Store the files of a message with the limits of intake evidence (counted with
+    `evidence`, what is already kept); returns the new records and tells what was refused."""
+    deps = turn.deps
+    kept = list(evidence)
+    new: list[dict[str, Any]] = []
+    too_large = photos_over = files_over = failed = 0
+    for ref in refs:
+        photos = sum(1 for item in kept if item["kind"] == "photo")
+        if ref.kind == "photo" and photos >= deps.max_photos:
+            photos_over += 1
+            continue
+        if ref.kind != "photo" and len(kept) - photos >= MAX_OTHER_FILES:
+            files_over += 1
+            continue
+        try:
+            stored = await deps.media.store(turn.fetcher, ref)
+        except FileTooLarge:
+            too_large += 1
+            continue
+        except Exception:  # noqa: BLE001  (a failed download must not lose the rest)
+            failed += 1
+            continue
+        kept.append(stored.as_record())
+        new.append(stored.as_record())
+    if too_large:
+        await turn.send("intake.file_too_large", max_mb=deps.max_file_mb)
+    if photos_over:
+        await turn.send("intake.too_many_photos", max_photos=deps.max_photos)
+    if files_over:
+        await turn.send("intake.too_many_files", max_files=MAX_OTHER_FILES)
+    if failed:
+        await turn.send("intake.download_failed")
+    return new
+
+
+def _discard(turn: Turn, items: list[dict[str, Any]]) -> None:
+    for item in items:
+        turn.deps.media.discard(item["path"])
+
+
+# ---------------------------------------------------------------- modes and the draft
+
+
+async def _save(turn: Turn, state: str, data: dict[str, Any]) -> None:
+    ev = turn.event
+    await services.save_conversation(turn.session, ev.channel, ev.user_id, ev.chat_id, state, data)
+
+
+def _suspend(state: str | None, data: dict[str, Any]) -> dict[str, Any] | None:
+    """What to keep aside while a mode runs: the draft in progress (never a mode)."""
+    if state is None:
+        return None
+    if state in MODE_STATES:
+        suspended = data.get("suspended")
+        return dict(suspended) if suspended else None
+    return {"state": state, "data": data}
+
+
+async def restore(turn: Turn, data: dict[str, Any]) -> None:
+    """End a mode: put the suspended draft back and ask its step again, or end the chat."""
+    from handlers import intake
+
+    suspended = data.get("suspended")
+    if not suspended:
+        await services.clear_conversation(turn.session, turn.event.channel, turn.event.user_id)
+        return
+    state, draft = suspended["state"], dict(suspended["data"])
+    await _save(turn, state, draft)
+    await turn.send("intake.draft_continues")
+    await intake.prompt_step(turn, state, draft)
+
+
+async def cancel_mode(turn: Turn, state: str, data: dict[str, Any]) -> None:
+    """/cancel (or the Cancel button) in a mode: drop its unsent pieces, keep the draft."""
+    _discard(turn, data.get("evidence", []))
+    key = "intake.followup_cancelled" if state == "followup" else "intake.sat_comment_skipped"
+    await turn.send(key, code=data.get("code", ""), remove_keyboard=True)
+    await restore(turn, data)
+
+
+def discard_mode_files(turn: Turn, data: dict[str, Any]) -> None:
+    """Delete the unsent files of a mode (not those of the suspended draft)."""
+    _discard(turn, data.get("evidence", []))
+
+
+# ---------------------------------------------------------------- adding information
+
+
+def followup_rows(turn: Turn, data: dict[str, Any]) -> list[list[Button]]:
+    cid = data.get("case_id", 0)
+    return [
+        [Button(turn.text("btn.followup_send"), f"c1:fu:done:{cid}")],
+        [Button(turn.text("btn.followup_cancel"), f"c1:fu:cancel:{cid}")],
+    ]
+
+
+async def prompt_followup(turn: Turn, data: dict[str, Any]) -> None:
+    await turn.send(
+        "intake.followup_ask",
+        code=data.get("code", ""),
+        max_photos=turn.deps.max_photos,
+        max_mb=turn.deps.max_file_mb,
+        buttons=followup_rows(turn, data),
+        remove_keyboard=True,
+    )
+
+
+async def _refuse_case(turn: Turn, key: str, **params: object) -> None:
+    text = turn.text(key, **params)
+    if turn.event.kind == "button":
+        turn.answer(key, alert=True, **params)
+    await turn.send(text, raw=True)
+
+
+async def start_add(turn: Turn, state: str | None, data: dict[str, Any]) -> None:
+    """The ➕ button of /mycases: start adding information to one of the reporter's cases."""
+    match = ADD_RE.match(turn.event.button_data or "")
+    reporter = await _reporter(turn)
+    case = await services.get_case(turn.session, int(match.group(1))) if match else None
+    if case is not None:
+        case = await followed_case(turn, case)
+    if case is None or await sender_of(turn, case, reporter) is None:
+        await _refuse_case(turn, "intake.not_your_case")
+        return
+    if not is_open(case):
+        await _refuse_case(
+            turn, "intake.case_closed", code=case.code, status=turn.text(f"status.{case.status}")
+        )
+        return
+    if state == "followup":
+        if data.get("case_id") == case.id:
+            turn.answer("intake.noted")
+            await prompt_followup(turn, data)
+            return
+        if data.get("texts") or data.get("evidence"):
+            turn.answer("intake.followup_busy", code=data.get("code", ""))
+            await turn.send(
+                "intake.followup_busy",
+                code=data.get("code", ""),
+                buttons=followup_rows(turn, data),
+            )
+            return
+    new: dict[str, Any] = {"case_id": case.id, "code": case.code, "texts": [], "evidence": []}
+    suspended = _suspend(state, data)
+    if suspended:
+        new["suspended"] = suspended
+    turn.answer("intake.noted")
+    await _save(turn, "followup", new)
+    await prompt_followup(turn, new)
+
+
+async def on_followup(turn: Turn, data: dict[str, Any]) -> None:
+    """An event while adding information: collect text and files until Send or Cancel."""
+    from handlers import intake
+
+    ev = turn.event
+    if ev.kind == "button":
+        match = FOLLOWUP_RE.match(ev.button_data or "")
+        if match and int(match.group(2)) == data.get("case_id"):
+            if match.group(1) == "done":
+                await _send_followup(turn, data)
+            else:
+                turn.answer("intake.noted")
+                await cancel_mode(turn, "followup", data)
+            return
+        await intake.refuse(turn, "followup", data)
+        return
+    if ev.kind not in ("text", "media"):
+        await intake.refuse(turn, "followup", data)
+        return
+    texts: list[str] = list(data.get("texts", []))
+    evidence: list[dict[str, Any]] = list(data.get("evidence", []))
+    piece = (ev.text or "").strip()  # a text, or a caption
+    if piece and sum(map(len, texts)) + len(piece) > TEXT_MAX:
+        await turn.send(
+            "intake.followup_text_too_long", max=TEXT_MAX, buttons=followup_rows(turn, data)
+        )
+        if ev.kind == "text":
+            return
+        piece = ""  # the files of a photo with a too-long caption are still kept
+    if piece:
+        texts.append(piece)
+    if ev.kind == "media":
+        evidence.extend(await store_files(turn, evidence, ev.files))
+    data.update(texts=texts, evidence=evidence)
+    await _save(turn, "followup", data)
+    photos = sum(1 for item in evidence if item["kind"] == "photo")
+    await turn.send(
+        "intake.followup_received",
+        texts=len(texts),
+        photos=photos,
+        others=len(evidence) - photos,
+        buttons=followup_rows(turn, data),
+    )
+
+
+async def _send_followup(turn: Turn, data: dict[str, Any]) -> None:
+    texts: list[str] = list(data.get("texts", []))
+    evidence: list[dict[str, Any]] = list(data.get("evidence", []))
+    turn.answer("intake.noted")
+    if not texts and not evidence:
+        await turn.send("intake.followup_empty", remove_keyboard=True)
+        await restore(turn, data)
+        return
+    reporter = await _reporter(turn)
+    case = await services.get_case(turn.session, int(data.get("case_id") or 0))
+    if case is not None:
+        case = await followed_case(turn, case)
+    sender = await sender_of(turn, case, reporter) if case is not None else None
+    if case is None or sender is None or not is_open(case):
+        _discard(turn, evidence)
+        if case is None or sender is None:
+            await turn.send("intake.not_your_case")
+        else:
+            await turn.send(
+                "intake.case_closed", code=case.code, status=turn.text(f"status.{case.status}")
+            )
+        await restore(turn, data)
+        return
+    body = "\n\n".join(texts)
+    await _record_answer(turn, case, sender, body, evidence, "card.followup_added")
+    await turn.send("intake.followup_sent", code=case.code, remove_keyboard=True)
+    await restore(turn, data)
+
+
+async def _record_answer(
+    turn: Turn,
+    case: Case,
+    sender: Sender,
+    body: str,
+    evidence: list[dict[str, Any]],
+    headline_key: str,
+    *,
+    quote: str | None = None,
+) -> None:
+    """Keep what a reporter sent on the case (evidence rows, ANSWER line) and post it."""
+    from handlers import officer
+
+    for item in evidence:
+        await services.add_evidence(turn.session, case.id or 0, item, from_officer=False)
+    files_note = turn_files_note(evidence)
+    note = "\n".join(filter(None, [body, files_note])) or None
+    await services.note_event(
+        turn.session,
+        case,
+        CaseAction.ANSWER,
+        actor=reporter_actor(case, sender.reporter),
+        note=note,
+        now=limits.limits_for(turn.deps).now(),
+    )
+    shown = body
+    if quote:
+        asked = t(OFFICER_LOCALE, "card.answer_to", question=quote)
+        shown = "\n".join(filter(None, [asked, body]))
+    await post_under_case(turn, case, sender, headline_key, shown, _media(evidence))
+    if evidence:
+        await officer.refresh_cards(turn, case)  # the evidence count on the card changed
+    log.info(
+        "reporter sent information", extra={"case": case.code, "update": turn.event.update_id}
+    )
+
+
+def turn_files_note(evidence: list[dict[str, Any]]) -> str:
+    """A log-book mention of the files that came with a piece: '[2 photo, 1 document]'."""
+    if not evidence:
+        return ""
+    counts: dict[str, int] = {}
+    for item in evidence:
+        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+    return "[" + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + "]"
+
+
+# ---------------------------------------------------------------- answers to questions
+
+
+async def try_answer(turn: Turn, reporter: Reporter) -> bool:
+    """A reply to an officer's question: pass it on under the case; True when it was one."""
+    ev = turn.event
+    if ev.reply_to_message_id is None or ev.kind not in ("text", "media"):
+        return False
+    ref = await services.find_message(turn.session, ev.channel, ev.chat_id, ev.reply_to_message_id)
+    if ref is None or ref.purpose != "question":
+        return False
+    case = await services.get_case(turn.session, ref.case_id)
+    if case is not None:
+        case = await followed_case(turn, case)
+    sender = await sender_of(turn, case, reporter) if case is not None else None
+    if case is None or sender is None:
+        await turn.send("intake.not_your_case")
+        return True
+    if CaseStatus(case.status) not in OPEN_STATUSES:
+        await turn.send(
+            "intake.answer_closed", code=case.code, status=turn.text(f"status.{case.status}")
+        )
+        return True
+    text = (ev.text or "").strip()
+    if len(text) > TEXT_MAX:
+        await turn.send("intake.answer_too_long", max=TEXT_MAX)
+        return True
+    evidence = await store_files(turn, [], ev.files) if ev.kind == "media" else []
+    if not text and not evidence:
+        await turn.send("intake.answer_empty")
+        return True
+    question = str(ref.extra.get("question") or "").strip()
+    if not question:  # the question asked: the case's latest ASK line before it went out
+        asked = await services.latest_case_event(
+            turn.session, ref.case_id, CaseAction.ASK, at_or_before=ref.created_at
+        )
+        question = (asked.note or "").strip() if asked is not None else ""
+    quote = None
+    if question:
+        quote = " ".join(question.split())
+        if len(quote) > QUESTION_QUOTE_MAX:
+            quote = quote[: QUESTION_QUOTE_MAX - 1] + "…"
+    await _record_answer(turn, case, sender, text, evidence, "card.answer_received", quote=quote)
+    await turn.send("intake.answer_sent", code=case.code)
+    return True
+
+
+# ---------------------------------------------------------------- satisfaction
+
+
+async def reporters_of_case(turn: Turn, case: Case) -> list[Reporter]:
+    """The case's filer and every reporter who joined it (or came with a merged case)."""
+    reporters: list[Reporter] = []
+    owner = await turn.session.get(Reporter, case.reporter_id)
+    if owner is not None:
+        reporters.append(owner)
+    for row in await services.case_reporter_rows(turn.session, case.id or 0):
+        joined = await turn.session.get(Reporter, row.reporter_id)
+        if joined is not None and joined.id != case.reporter_id:
+            reporters.append(joined)
+    return reporters
+
+
+async def ask_satisfaction(turn: Turn, case: Case) -> None:
+    """After a result: ask each reporter of the case whether the problem is solved."""
+    case.satisfaction = None  # a new resolution is answered afresh
+    case.satisfaction_at = None
+    for reporter in await reporters_of_case(turn, case):
+        locale = reporter.language or "vi"
+        await services.enqueue(
+            turn.session,
+            reporter.channel,
+            Outgoing(
+                chat_id=reporter.chat_id,
+                text=t(locale, "notify.satisfaction_question", code=case.code),
+                buttons=[
+                    [
+                        Button(t(locale, "btn.sat_yes"), f"c1:sat:{case.id}:yes"),
+                        Button(t(locale, "btn.sat_no"), f"c1:sat:{case.id}:no"),
+                    ]
+                ],
+                case_id=case.id,
+            ),
+        )
+
+
+async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -> None:
+    """Có / Chưa (and Skip of the comment) pressed in a reporter's private chat."""
+    from handlers import officer
+
+    match = SAT_RE.match(turn.event.button_data or "")
+    if match is None:
+        turn.answer("intake.stale_button")
+        return
+    reporter = await _reporter(turn)
+    case = await services.get_case(turn.session, int(match.group(1)))
+    sender = await sender_of(turn, case, reporter) if case is not None else None
+    if case is None or sender is None:
+        await _refuse_case(turn, "intake.not_your_case")
+        return
+    answer = match.group(2)
+    if answer == "skip":
+        if state == "sat_comment" and data.get("case_id") == case.id:
+            turn.answer("intake.noted")
+            await cancel_mode(turn, "sat_comment", data)
+        else:
+            turn.answer("intake.stale_button")
+        return
+    resolved = await services.latest_case_event(turn.session, case.id or 0, CaseAction.RESOLVE)
+    actor = reporter_actor(case, reporter)
+    if resolved is not None and await services.case_events_since(
+        turn.session, case.id or 0, CaseAction.SATISFACTION, resolved.id or 0, actor
+    ):
+        turn.answer("intake.sat_already")
+        await turn.send("intake.sat_already", code=case.code)
+        return
+    if resolved is None or CaseStatus(case.status) != CaseStatus.RESOLVED:
+        turn.answer("intake.stale_button")
+        await turn.send(
+            "intake.sat_not_applicable", code=case.code, status=turn.text(f"status.{case.status}")
+        )
+        return
+    now = limits.limits_for(turn.deps).now()
+    case.satisfaction = answer
+    case.satisfaction_at = now
+    await services.note_event(
+        turn.session, case, CaseAction.SATISFACTION, actor=actor, note=answer, now=now
+    )
+    if answer == "yes":
+        turn.answer("intake.sat_thanks")
+        await turn.send("intake.sat_thanks", code=case.code)
+        await officer.refresh_cards(turn, case)
+        return
+    # Not solved: the case goes back to the ward, in hand, with fresh deadlines.
+    handled_by = case.handled_by
+    await services.apply_action(turn.session, case, CaseAction.REOPEN, actor=actor, now=now)
+    case.handled_by = handled_by  # still the officer who had it, not the reporter
+    case.closed_at = None
+    case.result_text = None  # the earlier result stays in the log book (its RESOLVE line)
+    case.reopened_count += 1
+    turn.deps.deadlines.start(case, now)  # deadlines run again from the reopening
+    log.info("case reopened by its reporter", extra={"case": case.code})
+    await officer.set_topics_closed(turn, case, False)  # its forum topics open again first
+    await post_under_case(turn, case, sender, "card.reopened_alert")
+    await officer.refresh_cards(turn, case)
+    turn.answer("intake.noted")
+    await turn.send("intake.sat_reopened", code=case.code)
+    if state in MODE_STATES:
+        return  # already adding information or commenting: no second question on top
+    comment: dict[str, Any] = {"case_id": case.id, "code": case.code}
+    suspended = _suspend(state, data)
+    if suspended:
+        comment["suspended"] = suspended
+    await _save(turn, "sat_comment", comment)
+    await prompt_sat_comment(turn, comment)
+
+
+def sat_comment_rows(turn: Turn, data: dict[str, Any]) -> list[list[Button]]:
+    return [[Button(turn.text("btn.skip"), f"c1:sat:{data.get('case_id', 0)}:skip")]]
+
+
+async def prompt_sat_comment(turn: Turn, data: dict[str, Any]) -> None:
+    await turn.send(
+        "intake.sat_ask_comment",
+        code=data.get("code", ""),
+        buttons=sat_comment_rows(turn, data),
+        remove_keyboard=True,
+    )
+
+
+async def on_sat_comment(turn: Turn, data: dict[str, Any]) -> None:
+    """The optional comment after "not solved": a text (or a photo with a caption)."""
+    from handlers import intake
+
+    ev = turn.event
+    if ev.kind not in ("text", "media"):
+        await intake.refuse(turn, "sat_comment", data)
+        return
+    text = (ev.text or "").strip()
+    if len(text) > TEXT_MAX:
+        await turn.send("intake.answer_too_long", max=TEXT_MAX)
+        return
+    reporter = await _reporter(turn)
+    case = await services.get_case(turn.session, int(data.get("case_id") or 0))
+    sender = await sender_of(turn, case, reporter) if case is not None else None
+    if case is None or sender is None:
+        await turn.send("intake.not_your_case")
+        await restore(turn, data)
+        return
+    evidence = await store_files(turn, [], ev.files) if ev.kind == "media" else []
+    if not text and not evidence:
+        await intake.refuse(turn, "sat_comment", data)
+        return
+    await _record_answer(turn, case, sender, text, evidence, "card.sat_comment")
+    await turn.send("intake.sat_comment_sent", code=case.code, remove_keyboard=True)
+    await restore(turn, data)
