@@ -1,0 +1,610 @@
+"""Reports for the province: figures on a known data set, the XLSX and CSV files, the log
+book's confidentiality, the CLI commands and /report in the province group."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import db, exports, reports, services
+from bot.app import Hotline
+from bot.deadlines import DeadlinePolicy
+from bot.geo import get_gazetteer
+from models.enums import CaseAction, CaseStatus
+from models.tables import Case, Outbox, Reporter
+from models.types import utcnow
+from tests.harness import Person
+from tests.test_cli import ROOT
+from tests.test_cli import hotline as cli
+
+GAZ = get_gazetteer("20")
+KY_LUA, DONG_KINH = "06187", "05977"
+OFFICER = "telegram:700100200 Cán bộ Lan"
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 08:00 on 2 Nov, local time
+AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+WEEK = reports.Period(date(2026, 11, 1), date(2026, 11, 7))
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+async def _file(
+    session: AsyncSession,
+    reporter: Reporter,
+    ward: str,
+    category: str,
+    at: datetime,
+    *,
+    province: str = "20",
+    description: str = "Khói đen bốc ra từ nhà máy mỗi tối.",
+    shared_phone: str | None = None,
+    evidence: int = 0,
+) -> Case:
+    return await services.create_case(
+        session,
+        province_code=province,
+        reporter=reporter,
+        fields={
+            "ward_code": ward,
+            "category": category,
+            "location_source": "address",
+            "address": "số 5 Trần Đăng Ninh",
+            "nature": "now",
+            "description": description,
+            "description_language": "vi",
+            "channel": "telegram",
+            "contact_shared": shared_phone is not None,
+            "contact_phone": shared_phone,
+        },
+        evidence=[
+            {"kind": "photo", "path": f"p{i}.jpg", "sha256": "0" * 64, "size": 10}
+            for i in range(evidence)
+        ],
+        verify_hours=24,
+        actor="reporter",
+        now=at,
+    )
+
+
+async def _act(session: AsyncSession, case: Case, *steps: tuple[CaseAction, timedelta]) -> None:
+    for action, after in steps:
+        await services.apply_action(
+            session, case, action, actor=OFFICER, note="ok", now=case.filed_at + after
+        )
+
+
+async def build_dataset(maker: async_sessionmaker[AsyncSession]) -> dict[str, Case]:
+    """The known data set; the expected figures are worked out in the test below.
+
+    A-I are filed in the week 1-7 Nov (local); J (23:50 on 31 Oct) and K (00:00 on 8 Nov)
+    fall just outside, L belongs to another province, F is a duplicate merged into A.
+    """
+    ack, vfy, res, rej = (
+        CaseAction.ACKNOWLEDGE,
+        CaseAction.VERIFY,
+        CaseAction.RESOLVE,
+        CaseAction.REJECT,
+    )
+    async with db.session_scope(maker) as s:
+        reporter = await services.get_reporter(s, "telegram", "5550001")
+        c: dict[str, Case] = {}
+        c["A"] = await _file(s, reporter, KY_LUA, "emissions", T0)
+        await _act(s, c["A"], (ack, H), (vfy, 10 * H), (res, 3 * D))
+        c["A"].satisfaction = "yes"
+        c["B"] = await _file(s, reporter, KY_LUA, "emissions", T0 + H)
+        await _act(s, c["B"], (ack, 3 * H), (vfy, 30 * H), (res, 12 * D))
+        c["C"] = await _file(s, reporter, KY_LUA, "noise", T0 + 2 * H)
+        await _act(s, c["C"], (rej, H))
+        c["D"] = await _file(s, reporter, DONG_KINH, "wastewater", T0 + 3 * H)
+        await _act(s, c["D"], (ack, timedelta(minutes=108)))  # 1.8 h
+        c["E"] = await _file(s, reporter, DONG_KINH, "wastewater", T0 + 4 * H)
+        c["F"] = await _file(s, reporter, KY_LUA, "odour", T0 + 5 * H)
+        c["F"].merged_into_id = c["A"].id
+        c["G"] = await _file(s, reporter, DONG_KINH, "noise", T0 + 6 * H)
+        await _act(s, c["G"], (ack, H), (vfy, 2 * H), (res, D))
+        # The reporter says "not solved" 3 hours after the result: reopened, deadlines anew.
+        reopened = c["G"].filed_at + D + 3 * H
+        await services.apply_action(s, c["G"], CaseAction.REOPEN, actor="reporter", now=reopened)
+        c["G"].satisfaction, c["G"].reopened_count = "no", 1
+        DeadlinePolicy().start(c["G"], reopened)
+        # 00:10 on 1 Nov local; filed before deadlines were stored: the default policy applies.
+        c["I"] = await _file(
+            s, reporter, KY_LUA, "other", datetime(2026, 10, 31, 17, 10, tzinfo=UTC)
+        )
+        c["I"].ack_due_at = c["I"].result_due_at = None
+        await _act(s, c["I"], (ack, 3 * H), (res, 5 * H))
+        c["I"].satisfaction = "yes"
+        c["J"] = await _file(
+            s, reporter, KY_LUA, "noise", datetime(2026, 10, 31, 16, 50, tzinfo=UTC)
+        )
+        c["K"] = await _file(
+            s, reporter, KY_LUA, "noise", datetime(2026, 11, 7, 17, 0, tzinfo=UTC)
+        )
+        c["L"] = await _file(s, reporter, "11407", "noise", T0, province="31")
+        await s.flush()
+    return c
+
+
+def _z(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+EXPECTED_OVERDUE = [
+    # (case, deadline, due at, done at or None, hours late)
+    ("I", "ack", _z(31, 19, 10, month=10), _z(31, 20, 10, month=10), 1.0),
+    ("B", "ack", _z(2, 4), _z(2, 5), 1.0),
+    ("E", "ack", _z(2, 7), None, 425.0),
+    ("B", "verify", _z(3, 2), _z(3, 8), 6.0),
+    ("D", "verify", _z(3, 4), None, 404.0),
+    ("E", "verify", _z(3, 5), None, 403.0),
+    ("G", "verify", _z(4, 10), None, 374.0),
+    ("B", "result", _z(12, 2), _z(14, 2), 48.0),
+    ("D", "result", _z(12, 4), None, 188.0),
+    ("E", "result", _z(12, 5), None, 187.0),
+    ("G", "result", _z(13, 10), None, 158.0),
+]
+
+
+async def test_report_figures_on_a_known_data_set(any_hotline: Hotline) -> None:
+    cases = await build_dataset(any_hotline.sessionmaker)
+    async with any_hotline.sessionmaker() as s:
+        figures, _ = await reports.build_report(s, GAZ, WEEK, as_of=AS_OF)
+    assert (figures.cases, figures.merged) == (7, 1)  # A B C D E G I; F merged
+    assert figures.counts == {
+        (KY_LUA, "emissions", "resolved"): 2,
+        (KY_LUA, "noise", "rejected"): 1,
+        (KY_LUA, "other", "resolved"): 1,
+        (DONG_KINH, "wastewater", "acknowledged"): 1,
+        (DONG_KINH, "wastewater", "new"): 1,
+        (DONG_KINH, "noise", "acknowledged"): 1,
+    }
+    ack, verify, result = figures.deadlines
+    # ack: A C D G on time, B and I late, E never; medians over A B C D G I = 1 3 1 1.8 1 3.
+    assert (ack.due, ack.met, ack.missed, ack.done, ack.share_met) == (7, 4, 3, 6, 57.1)
+    assert ack.median_hours == 1.4
+    # verify: A C I on time (C and I by closing), B late, D E never, G owes it again.
+    assert (verify.due, verify.met, verify.done, verify.share_met) == (7, 3, 4, 42.9)
+    assert verify.median_hours == 7.5  # 1 5 10 30
+    assert (result.due, result.met, result.done, result.share_met) == (7, 3, 4, 42.9)
+    assert result.median_hours == 38.5  # 1 5 72 288
+    assert ack.text() == "4/7 (57.1%)"
+    # Of the cases that got a result: A and I yes, G no (reopened), B no answer.
+    assert (figures.satisfied, figures.unsatisfied, figures.unanswered) == (2, 1, 1)
+    got = [(o.code, o.deadline, o.due_at, o.done_at, o.late_hours) for o in figures.overdue]
+    assert got == [
+        (cases[name].code, deadline, due, done, late)
+        for name, deadline, due, done, late in EXPECTED_OVERDUE
+    ]
+
+
+async def test_report_of_one_ward(hotline: Hotline) -> None:
+    await build_dataset(hotline.sessionmaker)
+    async with hotline.sessionmaker() as s:
+        figures, document = await reports.build_report(
+            s, GAZ, WEEK, ward_code=DONG_KINH, as_of=AS_OF
+        )
+    assert (figures.cases, figures.merged) == (3, 0)  # D E G
+    assert [f.met for f in figures.deadlines] == [2, 0, 0]
+    assert "(Phường Đông Kinh)" in document.notes[0]
+
+
+def _case(filed: datetime, **values: Any) -> Case:
+    return Case(
+        code=values.pop("code", "PA20-000001"),
+        ward_code=KY_LUA,
+        category="noise",
+        status=values.pop("status", CaseStatus.NEW.value),
+        filed_at=filed,
+        updated_at=filed,
+        verify_due_at=values.pop("verify_due_at", filed + 24 * H),
+        **values,
+    )
+
+
+def test_a_deadline_counts_once_passed_or_met() -> None:
+    """Not yet due and not done: not counted; done early: counted, met."""
+    now = T0 + 30 * timedelta(minutes=1)
+    waiting = _case(T0, ack_due_at=T0 + 2 * H)
+    early = _case(
+        T0,
+        code="PA20-000002",
+        status=CaseStatus.ACKNOWLEDGED.value,
+        acknowledged_at=T0 + 10 * timedelta(minutes=1),
+        ack_due_at=T0 + 2 * H,
+    )
+    figures = reports.compute_figures([waiting, early], period=WEEK, as_of=now)
+    ack = figures.deadlines[0]
+    assert (ack.due, ack.met, ack.done, ack.share_met) == (1, 1, 1, 100.0)
+    assert figures.overdue == ()
+    nothing_due = reports.compute_figures([waiting], period=WEEK, as_of=now).deadlines[0]
+    assert (nothing_due.due, nothing_due.share_met, nothing_due.text()) == (0, None, "0/0")
+
+
+def test_missing_deadlines_follow_the_default_policy() -> None:
+    case = _case(T0, verify_due_at=None, urgent=True)
+    assert reports.due_at(case, "ack") == T0 + 2 * H
+    assert reports.due_at(case, "verify") == T0 + 4 * H  # urgent
+    case.urgent = False
+    assert reports.due_at(case, "verify") == T0 + 24 * H
+    assert reports.due_at(case, "result") == T0 + 10 * D
+
+
+def test_periods_are_local_days() -> None:
+    start, end = WEEK.bounds()
+    assert start == datetime(2026, 10, 31, 17, tzinfo=UTC)
+    assert end == datetime(2026, 11, 7, 17, tzinfo=UTC)
+    assert reports.Period.last_week(date(2026, 11, 23)) == reports.Period(
+        date(2026, 11, 16), date(2026, 11, 22)
+    )
+    assert reports.Period.previous_month(date(2026, 3, 1)) == reports.Period(
+        date(2026, 2, 1), date(2026, 2, 28)
+    )
+    assert reports.Period.previous_month(date(2026, 1, 15)).first == date(2025, 12, 1)
+    with pytest.raises(reports.ReportInputError, match="after --to"):
+        reports.parse_period("2026-11-08", "2026-11-07")
+    with pytest.raises(reports.ReportInputError, match="--to: '2026-02-30' is not a date"):
+        reports.parse_period("2026-02-01", "2026-02-30")
+
+
+def _sheet_rows(sheet: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in sheet.iter_rows(values_only=True)]
+
+
+async def test_report_xlsx_has_one_readable_sheet_per_table(
+    hotline: Hotline, tmp_path: Path
+) -> None:
+    cases = await build_dataset(hotline.sessionmaker)
+    async with hotline.sessionmaker() as s:
+        _, document = await reports.build_report(s, GAZ, WEEK, as_of=AS_OF)
+    path = exports.write_xlsx(document, tmp_path / "r.xlsx")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Số phản ánh", "Thời hạn", "Ý kiến người phản ánh", "Quá hạn"]
+    counts = book["Số phản ánh"]
+    assert counts["A1"].value == ("Báo cáo đường dây nóng về ô nhiễm môi trường - tỉnh Lạng Sơn")
+    assert counts["A1"].font.b
+    assert counts["A2"].value == (
+        "Kỳ báo cáo: phản ánh gửi từ 01/11/2026 đến 07/11/2026 (giờ Việt Nam)."
+    )
+    assert "không tính 1 phản ánh trùng" in counts["A3"].value
+    header = [cell.value for cell in counts[7]]
+    assert header == [
+        "Mã phường/xã",
+        "Phường/xã",
+        "Lĩnh vực",
+        "Mới",
+        "Đã tiếp nhận",
+        "Đang xác minh",
+        "Đã xử lý xong",
+        "Không xử lý",
+        "Tổng số phản ánh",
+    ]
+    assert all(cell.font.b for cell in counts[7])
+    assert counts.freeze_panes == "A8"
+    assert counts.column_dimensions["B"].width == 28
+    assert _sheet_rows(counts)[7:] == [
+        (DONG_KINH, "Phường Đông Kinh", "Nước thải", 1, 1, 0, 0, 0, 2),
+        (DONG_KINH, "Phường Đông Kinh", "Tiếng ồn", 0, 1, 0, 0, 0, 1),
+        (KY_LUA, "Phường Kỳ Lừa", "Khói, bụi, khí thải", 0, 0, 0, 2, 0, 2),
+        (KY_LUA, "Phường Kỳ Lừa", "Tiếng ồn", 0, 0, 0, 0, 1, 1),
+        (KY_LUA, "Phường Kỳ Lừa", "Khác", 0, 0, 0, 1, 0, 1),
+        (None, "Tổng cộng", None, 1, 2, 0, 3, 1, 7),
+    ]
+    assert counts.cell(row=13, column=9).font.b  # the totals row
+    assert _sheet_rows(book["Thời hạn"])[7:] == [
+        ("Tiếp nhận", 7, 4, 3, 57.1, 6, 1.4),
+        ("Xác minh", 7, 3, 4, 42.9, 4, 7.5),
+        ("Trả kết quả", 7, 3, 4, 42.9, 4, 38.5),
+    ]
+    assert _sheet_rows(book["Ý kiến người phản ánh"])[7:] == [
+        ("Đã giải quyết (hài lòng)", 2, 50.0),
+        ("Chưa giải quyết (không hài lòng)", 1, 25.0),
+        ("Chưa trả lời", 1, 25.0),
+        ("Tổng số phản ánh đã xử lý xong", 4, 100.0),
+    ]
+    overdue = _sheet_rows(book["Quá hạn"])
+    assert overdue[6] == (
+        "Mã phản ánh",
+        "Mã phường/xã",
+        "Phường/xã",
+        "Lĩnh vực",
+        "Thời hạn",
+        "Hạn",
+        "Hoàn thành lúc",
+        "Số giờ trễ",
+    )
+    # Local wall-clock times: B's acknowledgement was due 11:00 and done 12:00 on 2 Nov.
+    assert overdue[8] == (
+        cases["B"].code,
+        KY_LUA,
+        "Phường Kỳ Lừa",
+        "Khói, bụi, khí thải",
+        "Tiếp nhận",
+        datetime(2026, 11, 2, 11, 0),  # noqa: DTZ001  (Excel holds local wall-clock times)
+        datetime(2026, 11, 2, 12, 0),  # noqa: DTZ001
+        1.0,
+    )
+    assert overdue[9][:2] == (cases["E"].code, DONG_KINH)
+    assert overdue[9][6:] == ("Chưa thực hiện", 425.0)
+    assert len(overdue) == 7 + len(EXPECTED_OVERDUE)
+
+
+async def test_report_csv_is_one_file_per_table(hotline: Hotline, tmp_path: Path) -> None:
+    await build_dataset(hotline.sessionmaker)
+    async with hotline.sessionmaker() as s:
+        _, document = await reports.build_report(s, GAZ, WEEK, as_of=AS_OF)
+    files = exports.write_csv(document, tmp_path / "r.csv")
+    assert [f.name for f in files] == [
+        "r_counts.csv",
+        "r_deadlines.csv",
+        "r_satisfaction.csv",
+        "r_overdue.csv",
+    ]
+    assert files[0].read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 with a BOM
+    with files[1].open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][0] == "Thời hạn" and rows[1] == ["Tiếp nhận", "7", "4", "3", "57.1", "6", "1.4"]
+    with files[3].open(encoding="utf-8-sig", newline="") as fh:
+        overdue = list(csv.reader(fh))
+    assert overdue[2][5:] == ["2026-11-02 11:00", "2026-11-02 12:00", "1.0"]
+    assert len(overdue) == 1 + len(EXPECTED_OVERDUE)
+
+
+# ---------------------------------------------------------------- the log book
+
+
+async def test_logbook_shows_shared_phones_only_and_no_user_ids(
+    hotline: Hotline, tmp_path: Path
+) -> None:
+    secret = "0987654321"
+    async with db.session_scope(hotline.sessionmaker) as s:
+        anonymous = await services.get_reporter(s, "telegram", "424242424")
+        anonymous.phone = secret  # known from an earlier report where it was shared
+        hidden = await _file(
+            s,
+            anonymous,
+            KY_LUA,
+            "noise",
+            T0,
+            description=f"Karaoke đến 2 giờ sáng, gọi tôi {secret[:4]} {secret[4:7]} {secret[7:]}",
+            evidence=2,
+        )
+        await services.add_evidence(
+            s,
+            hidden.id or 0,
+            {"kind": "photo", "path": "r.jpg", "sha256": "1" * 64, "size": 5},
+            from_officer=True,
+        )
+        await _act(s, hidden, (CaseAction.ACKNOWLEDGE, H))
+        await services.note_event(
+            s,
+            hidden,
+            CaseAction.NOTE,
+            actor=OFFICER,
+            note=f"Người dân nói số +84{secret[1:]}",
+            now=T0 + 2 * H,
+        )
+        await services.apply_action(
+            s, hidden, CaseAction.RESOLVE, actor=OFFICER, note="=1+1 đã nhắc nhở", now=T0 + D
+        )
+        sharing = await services.get_reporter(s, "telegram", "434343434")
+        shared = await _file(
+            s, sharing, DONG_KINH, "emissions", T0 + H, shared_phone="+84912345678"
+        )
+    async with hotline.sessionmaker() as s:
+        count, document = await reports.build_logbook(s, GAZ, WEEK, as_of=AS_OF)
+    assert count == 2
+    book = openpyxl.load_workbook(exports.write_xlsx(document, tmp_path / "log.xlsx"))
+    assert book.sheetnames == ["Sổ nhật ký", "Diễn biến xử lý"]
+    rows = _sheet_rows(book["Sổ nhật ký"])
+    assert rows[7][:9] == (
+        1,
+        datetime(2026, 11, 2, 8, 0),  # noqa: DTZ001  (local time of receipt)
+        hidden.code,
+        "Phường Kỳ Lừa",
+        "Tiếng ồn",
+        "Karaoke đến 2 giờ sáng, gọi tôi [số điện thoại đã ẩn]",
+        "Ẩn danh",
+        2,  # the reporter's files; the officer's result photo is not evidence
+        "Đã xử lý xong",
+    )
+    assert rows[7][9].splitlines() == [
+        "02/11/2026 08:00 - Gửi phản ánh - Người phản ánh",
+        "02/11/2026 09:00 - Tiếp nhận - Cán bộ Lan",
+        "02/11/2026 10:00 - Ghi chú nội bộ - Cán bộ Lan",
+        "03/11/2026 08:00 - Đóng với kết quả - Cán bộ Lan",
+    ]
+    assert rows[8][2] == shared.code and rows[8][6] == "+84912345678"
+    events = _sheet_rows(book["Diễn biến xử lý"])
+    assert events[8][2:] == (
+        "Tiếp nhận",
+        "Cán bộ Lan",
+        "Mới",
+        "Đã tiếp nhận",
+        "ok",
+    )
+    assert events[9][6] == "Người dân nói số [số điện thoại đã ẩn]"
+    resolve_cell = book["Diễn biến xử lý"].cell(row=11, column=7)
+    # What people write is text, never a formula, in both formats.
+    assert resolve_cell.value == "=1+1 đã nhắc nhở" and resolve_cell.data_type == "s"
+    csv_files = exports.write_csv(document, tmp_path / "log.csv")
+    texts = [f.read_text(encoding="utf-8-sig") for f in csv_files]
+    assert ",'=1+1 đã nhắc nhở" in texts[1]
+    cells = [str(v) for sheet in book for row in sheet.iter_rows(values_only=True) for v in row]
+    for needle in (secret, secret[1:], "424242424", "434343434", "700100200"):
+        assert not any(needle in cell for cell in cells), needle
+        assert not any(needle in text for text in texts), needle
+    assert "+84912345678" in texts[0]
+
+
+def test_actor_names_never_carry_ids() -> None:
+    assert reports.actor_name("telegram:700100200 Cán bộ Lan") == "Cán bộ Lan"
+    assert reports.actor_name("reporter") == "Người phản ánh"
+    assert reports.actor_name("zalo:99887766 ?") == "?"
+    assert reports.actor_name("telegram:700100200") == "?"
+    assert reports.actor_name("telegram:1 Lan 0912345678") == "Lan [số điện thoại đã ẩn]"
+    assert reports.actor_name("telegram:1 Bot 1234567") == "Bot …"
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def seed_database(
+    url: str, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[object]]
+) -> None:
+    """Migrate the database at `url` and run `work` on it (for the CLI's subprocess to read)."""
+
+    async def _go() -> None:
+        await db.upgrade_async(url)
+        engine = db.make_engine(url)
+        try:
+            await work(db.make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_go())
+
+
+def test_report_cli_writes_the_period_file(sqlite_url: str, tmp_path: Path) -> None:
+    seed_database(sqlite_url, build_dataset)
+    env = {"HOTLINE_PROVINCE": "20", "HOTLINE_DATABASE_URL": sqlite_url, "PYTHONPATH": str(ROOT)}
+    out = cli("report", "--from", "2026-11-01", "--to", "2026-11-07", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "7 cases (1 merged duplicates not counted)" in out.stdout
+    written = tmp_path / "bao-cao-20-2026-11-01_2026-11-07.xlsx"
+    assert out.stdout.strip().splitlines()[-1] == f"written: {written.name}"
+    rows = _sheet_rows(openpyxl.load_workbook(written)["Số phản ánh"])
+    assert rows[-1][1:] == ("Tổng cộng", None, 1, 2, 0, 3, 1, 7)
+    csv_out = cli(
+        "logbook", "--from", "2026-11-01", "--to", "2026-11-01", "--ward", "6187",
+        "-o", str(tmp_path / "so.csv"), env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert csv_out.returncode == 0, csv_out.stderr
+    assert "1 cases filed" in csv_out.stdout  # I only: 00:10 on 1 Nov, Kỳ Lừa
+    assert sorted(p.name for p in tmp_path.glob("so_*.csv")) == ["so_cases.csv", "so_events.csv"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "2026-13-01", "--to", "2026-12-31"), "--from: '2026-13-01' is not a date"),
+        (("--from", "2026-11-08", "--to", "2026-11-01"), "is after --to 2026-11-01"),
+        (
+            ("--from", "2026-11-01", "--to", "2026-11-30", "--ward", "11407"),
+            "ward 11407 is Phường An Biên (Thành phố Hải Phòng), not in Lạng Sơn",
+        ),
+        (
+            ("--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv", "-o", "r.xlsx"),
+            "does not match --format csv",
+        ),
+    ],
+)
+def test_report_cli_refuses_bad_input(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    env = {
+        "HOTLINE_PROVINCE": "20",
+        "HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "PYTHONPATH": str(ROOT),
+    }
+    out = cli("report", *args, env=env, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written, no database
+
+
+def test_output_path_and_format_choice(tmp_path: Path) -> None:
+    from bot.cli import _output_path
+
+    assert _output_path(None, None, "bao-cao") == (Path("bao-cao.xlsx"), "xlsx")
+    assert _output_path(None, "csv", "bao-cao") == (Path("bao-cao.csv"), "csv")
+    assert _output_path(tmp_path / "r.csv", None, "x") == (tmp_path / "r.csv", "csv")
+    assert _output_path(tmp_path / "r", "CSV", "x") == (tmp_path / "r", "csv")
+    with pytest.raises(reports.ReportInputError, match="choose xlsx or csv"):
+        _output_path(None, "pdf", "x")
+    with pytest.raises(reports.ReportInputError, match="does not exist"):
+        _output_path(tmp_path / "missing" / "r.xlsx", None, "x")
+    with pytest.raises(reports.ReportInputError, match="no ward 99999 in Lạng Sơn"):
+        reports.resolve_ward(GAZ, "99999")
+    assert reports.resolve_ward(GAZ, "6187").code == KY_LUA
+
+
+# ---------------------------------------------------------------- /report in the groups
+
+
+async def _link(hotline: Hotline, chat_id: str, ward: str | None) -> Person:
+    async with db.session_scope(hotline.sessionmaker) as s:
+        code = await services.create_link_code(s, "20", ward)
+    officer = Person(hotline, "8" + chat_id[1:], chat_id=chat_id, chat_type="group", name="Sở")
+    await officer.command("link", code)
+    await officer.new_messages()
+    return officer
+
+
+async def test_report_command_sends_the_week_as_a_document(hotline: Hotline) -> None:
+    province = await _link(hotline, "-1009", None)
+    yesterday = utcnow() - D
+    async with db.session_scope(hotline.sessionmaker) as s:
+        reporter = await services.get_reporter(s, "telegram", "5550002")
+        case = await _file(s, reporter, KY_LUA, "noise", yesterday)
+        await _act(s, case, (CaseAction.ACKNOWLEDGE, H / 2))
+        await _file(s, reporter, DONG_KINH, "odour", utcnow() - 10 * D)  # not in the week
+    await province.command("report", "week")
+    rows = await province.new_messages()
+    assert [row.kind for row in rows] == ["document"]
+    media = rows[0].payload["media"]
+    today = utcnow().astimezone(reports.LOCAL_TZ).date()
+    week = reports.Period.last_week(today)
+    assert media[0]["kind"] == "document"
+    assert media[0]["filename"] == f"bao-cao-20-{week.slug}.xlsx"
+    assert media[0]["path"].startswith("reports/")
+    path = hotline.media.absolute(media[0]["path"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert week.slug not in path.name  # a random name on disk
+    book = openpyxl.load_workbook(path)
+    assert _sheet_rows(book["Số phản ánh"])[-1][1:] == ("Tổng cộng", None, 0, 1, 0, 0, 0, 1)
+    caption = rows[0].payload["text"]
+    assert f"tỉnh Lạng Sơn, phản ánh gửi {week.label}: 1 phản ánh" in caption
+    assert "tiếp nhận 1/1 (100%)" in caption
+    await province.command("report", "tháng")
+    month = reports.Period.previous_month(today)
+    row = (await province.new_messages())[0]
+    assert row.payload["media"][0]["filename"] == f"bao-cao-20-{month.slug}.xlsx"
+    await province.command("report", "year")
+    assert "/report week" in (await province.texts())[0]
+
+
+async def test_report_command_is_refused_in_a_ward_group(hotline: Hotline) -> None:
+    ward = await _link(hotline, "-1010", KY_LUA)
+    await ward.command("report", "week")
+    rows = await ward.new_messages()
+    assert [row.kind for row in rows] == ["message"]
+    assert "dành cho nhóm của Sở" in rows[0].payload["text"]
+    async with hotline.sessionmaker() as s:
+        documents = (await s.exec(select(Outbox).where(col(Outbox.kind) == "document"))).all()
+    assert documents == []
+    assert not (hotline.media.root / "reports").exists()
+
+
+def test_report_files_are_private_even_with_a_loose_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        document = exports.Document(
+            title="t", tables=(exports.Table("x", "x", ("a",), [["b"]], (5,)),)
+        )
+        xlsx = exports.write_xlsx(document, tmp_path / "a.xlsx")
+        (csv_file,) = exports.write_csv(document, tmp_path / "a.csv")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(xlsx.stat().st_mode) == 0o600
+    assert stat.S_IMODE(csv_file.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "a.xlsx"]  # no temp files
