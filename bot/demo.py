@@ -28,6 +28,9 @@ async def local_hotline(
 ) -> AsyncIterator[Hotline]:
     """The real bot (migrations, aiogram polling, outbox sender) against a fake Bot API."""
     url = overrides.pop("database_url", f"sqlite+aiosqlite:///{workdir / 'hotline.db'}")
+    # Simulated people answer instantly; Telegram's 1 message/s per chat would only make
+    # them wait. The limiter itself is tested against the fake server's flood control.
+    overrides.setdefault("send_chat_interval_s", 0.05)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
@@ -181,6 +184,8 @@ async def run_demo(verbose: bool = True) -> int:
                 prompt = await api.wait_for_message(
                     group.id, lambda m: "TRẢ LỜI" in m.get("text", "")
                 )
+                # A person reads the prompt before replying; the bot has recorded it by then.
+                await api.wait_idle()
                 result = "Đã kiểm tra, lập biên bản và yêu cầu lò gạch dừng đốt; sẽ giám sát tiếp."
                 say("👮 Officer (group)", f"[replies] {result}")
                 api.send_text(

@@ -12,29 +12,35 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.deadlines import DeadlinePolicy
 from handlers.events import Outgoing
-from models.enums import CaseAction, CaseStatus, OutboxStatus
+from models.enums import OPEN_STATUSES, CaseAction, CaseStatus, OutboxStatus
 from models.tables import (
     Case,
     CaseEvent,
+    CaseReporter,
     CaseSequence,
     Conversation,
+    DeadlineAlert,
+    DigestRun,
     Evidence,
     GroupLink,
     InboundUpdate,
+    LinkAttempt,
     LinkCode,
     MessageRef,
     Outbox,
     Reporter,
+    WardContact,
 )
-from models.transitions import next_status
+from models.transitions import NOTE_ACTIONS, next_status
 from models.types import utcnow
 
 LINK_CODE_TTL = timedelta(hours=24)
@@ -94,7 +100,7 @@ async def claim_update(
                 col(InboundUpdate.update_id) == uid,
                 col(InboundUpdate.processed_at).is_(None),
             )
-            .values(processed_at=now)
+            .values(processed_at=now, payload=None)  # handled: keep no personal data
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount != 1:
@@ -108,7 +114,7 @@ async def finish_inbound(
     """Mark updates processed outside of handling (ignored noise, or a poison update)."""
     if not update_ids:
         return
-    values: dict[str, Any] = {"processed_at": utcnow()}
+    values: dict[str, Any] = {"processed_at": utcnow(), "payload": None}
     if failed:
         values["failures"] = InboundUpdate.failures + 1
     await session.exec(  # type: ignore[call-overload]
@@ -121,6 +127,17 @@ async def finish_inbound(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+
+
+async def prune_inbound(session: AsyncSession, older_than: datetime) -> int:
+    """Forget processed updates received before `older_than` (Telegram keeps them 24 h)."""
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(InboundUpdate).where(
+            col(InboundUpdate.processed_at).is_not(None),
+            col(InboundUpdate.received_at) < older_than,
+        )
+    )
+    return int(result.rowcount or 0)
 
 
 async def pending_inbound(session: AsyncSession, channel: str) -> list[InboundUpdate]:
@@ -212,28 +229,64 @@ async def enqueue(
     return row
 
 
-async def due_outbox(session: AsyncSession, now: datetime, limit: int = 100) -> list[Outbox]:
-    """Pending rows that are due, oldest first, at most one per chat (keeps per-chat order)."""
-    first_per_chat = (
-        select(func.min(Outbox.id))
-        .where(Outbox.status == OutboxStatus.PENDING.value)
-        .group_by(Outbox.channel, Outbox.chat_id)
-    )
+async def due_outbox(
+    session: AsyncSession,
+    now: datetime,
+    limit: int = 100,
+    exclude: Sequence[tuple[str, str]] = (),
+) -> list[Outbox]:
+    """Each chat's oldest undelivered row, if it is due now; oldest first.
+
+    Only a chat's first undelivered row (pending, or being sent) can go, which keeps the
+    per-chat order. It is due when it is pending and its time has come, or when it is
+    'sending' but the claim of the sender that took it ran out (that sender died): a chat
+    whose first row is claimed, with the claim still live, is busy. `exclude`:
+    (channel, chat_id) pairs to leave out (chats the caller is sending to or holding back).
+    """
+    from sqlalchemy import and_, or_
+
     stmt = (
         select(Outbox)
-        .where(col(Outbox.id).in_(first_per_chat), Outbox.next_attempt_at <= now)
+        .where(
+            col(Outbox.id).in_(_outbox_heads(exclude)),
+            or_(
+                and_(
+                    col(Outbox.status) == OutboxStatus.PENDING.value,
+                    col(Outbox.next_attempt_at) <= now,
+                ),
+                and_(
+                    col(Outbox.status) == OutboxStatus.SENDING.value,
+                    col(Outbox.claimed_until) <= now,
+                ),
+            ),
+        )
         .order_by(col(Outbox.id))
         .limit(limit)
     )
     return list((await session.exec(stmt)).all())
 
 
-async def next_outbox_due_at(session: AsyncSession) -> datetime | None:
-    """When the next pending row becomes due."""
-    stmt = select(func.min(Outbox.next_attempt_at)).where(
-        Outbox.status == OutboxStatus.PENDING.value
+async def next_outbox_due_at(
+    session: AsyncSession,
+    exclude: Sequence[tuple[str, str]] = (),
+    after: datetime | None = None,
+) -> datetime | None:
+    """When a chat's first undelivered row next becomes due: a retry, or a claim running out.
+
+    `after`: only moments later than this (the rows due by then are the caller's already).
+    """
+    heads = _outbox_heads(exclude)
+    retry = select(func.min(Outbox.next_attempt_at)).where(
+        col(Outbox.id).in_(heads), col(Outbox.status) == OutboxStatus.PENDING.value
     )
-    return (await session.exec(stmt)).first()
+    claim = select(func.min(Outbox.claimed_until)).where(
+        col(Outbox.id).in_(heads), col(Outbox.status) == OutboxStatus.SENDING.value
+    )
+    if after is not None:
+        retry = retry.where(col(Outbox.next_attempt_at) > after)
+        claim = claim.where(col(Outbox.claimed_until) > after)
+    moments = [(await session.exec(retry)).first(), (await session.exec(claim)).first()]
+    return min((m for m in moments if m is not None), default=None)
 
 
 async def remember_message(
@@ -275,10 +328,14 @@ async def messages_of_case(
     session: AsyncSession, case_id: int, chat_id: str, purpose: str
 ) -> list[MessageRef]:
     """Remembered messages of a case in a chat."""
-    stmt = select(MessageRef).where(
-        MessageRef.case_id == case_id,
-        MessageRef.chat_id == chat_id,
-        MessageRef.purpose == purpose,
+    stmt = (
+        select(MessageRef)
+        .where(
+            MessageRef.case_id == case_id,
+            MessageRef.chat_id == chat_id,
+            MessageRef.purpose == purpose,
+        )
+        .order_by(col(MessageRef.id))
     )
     return list((await session.exec(stmt)).all())
 
@@ -323,9 +380,17 @@ async def create_case(
     verify_hours: float,
     actor: str,
     now: datetime | None = None,
+    deadlines: DeadlinePolicy | None = None,
 ) -> Case:
-    """File a case with its evidence and the first log-book line."""
+    """File a case with its evidence and the first log-book line.
+
+    Its deadlines run from `now` under `deadlines` (the hotline's policy; without one,
+    the default policy with `verify_hours`). `fields` may mark it urgent.
+    """
     now = now or utcnow()
+    policy = deadlines or DeadlinePolicy(
+        verify_hours=verify_hours, verify_urgent_hours=min(4.0, verify_hours)
+    )
     number = await next_case_number(session, province_code)
     case = Case(
         code=format_case_code(province_code, number),
@@ -335,9 +400,10 @@ async def create_case(
         reporter_id=reporter.id or 0,
         filed_at=now,
         updated_at=now,
-        verify_due_at=now + timedelta(hours=verify_hours),
+        verify_due_at=now + timedelta(hours=policy.verify_hours),
         **fields,
     )
+    policy.start(case, now)
     session.add(case)
     await session.flush()
     for item in evidence:
@@ -373,6 +439,8 @@ async def apply_action(
     case.updated_at = now
     if action in (CaseAction.ACKNOWLEDGE, CaseAction.VERIFY) and case.acknowledged_at is None:
         case.acknowledged_at = now
+    if action == CaseAction.VERIFY and case.verified_at is None:
+        case.verified_at = now
     if target in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
         case.closed_at = now
     if action == CaseAction.REASSIGN:
@@ -394,6 +462,38 @@ async def apply_action(
     )
     await session.flush()
     return target
+
+
+async def note_event(
+    session: AsyncSession,
+    case: Case,
+    action: CaseAction,
+    *,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> CaseEvent:
+    """Write a log-book line that does not change the status (a note, a question...)."""
+    if action not in NOTE_ACTIONS:
+        raise ValueError(f"{action.value} changes the status: use apply_action")
+    event = CaseEvent(
+        case_id=case.id or 0,
+        at=now or utcnow(),
+        actor=actor,
+        action=action.value,
+        from_status=case.status,
+        to_status=case.status,
+        note=note,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
+    """A case's log book, oldest first."""
+    stmt = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))
+    return list((await session.exec(stmt)).all())
 
 
 async def get_case(session: AsyncSession, case_id: int) -> Case | None:
@@ -582,3 +682,687 @@ def can_act_on(link: GroupLink | None, case: Case) -> bool:
     if link.ward_code is None:
         return link.province_code == case.province_code
     return link.ward_code == case.ward_code
+
+
+# ---------------------------------------------------------------- link attempts (throttling)
+
+
+async def record_link_attempt(
+    session: AsyncSession, channel: str, chat_id: str, *, ok: bool, now: datetime | None = None
+) -> None:
+    """Remember a /link attempt of a chat, right or wrong (refused ones count as wrong)."""
+    session.add(LinkAttempt(channel=channel, chat_id=chat_id, at=now or utcnow(), ok=ok))
+    await session.flush()
+
+
+async def link_locked_until(
+    session: AsyncSession,
+    channel: str,
+    chat_id: str,
+    *,
+    max_failures: int,
+    window: timedelta,
+    now: datetime | None = None,
+) -> datetime | None:
+    """When a chat may try /link again after too many wrong codes; None: it may try now.
+
+    A chat is locked out while it has `max_failures` wrong attempts within the last
+    `window` (attempts before its latest successful one do not count). It may try again
+    when enough of them have aged out of the window, if it stops trying until then.
+    """
+    now = now or utcnow()
+    stmt = (
+        select(LinkAttempt)
+        .where(
+            LinkAttempt.channel == channel,
+            LinkAttempt.chat_id == chat_id,
+            col(LinkAttempt.at) > now - window,
+        )
+        .order_by(col(LinkAttempt.at), col(LinkAttempt.id))
+    )
+    failures: list[datetime] = []
+    for attempt in (await session.exec(stmt)).all():
+        if attempt.ok:
+            failures.clear()
+        else:
+            failures.append(attempt.at)
+    if len(failures) < max_failures:
+        return None
+    # Once this many of the oldest failures leave the window, fewer than the limit remain.
+    return failures[len(failures) - max_failures] + window
+
+
+# ---------------------------------------------------------------- links (operators)
+
+
+async def list_links(session: AsyncSession, *, include_inactive: bool = False) -> list[GroupLink]:
+    """Group links, oldest first: the active ones, or all of them with their history."""
+    stmt = select(GroupLink).order_by(col(GroupLink.id))
+    if not include_inactive:
+        stmt = stmt.where(col(GroupLink.active))
+    return list((await session.exec(stmt)).all())
+
+
+async def end_link(session: AsyncSession, link: GroupLink, now: datetime | None = None) -> None:
+    """Deactivate one link: its group stops receiving and acting on cases."""
+    link.active = False
+    link.unlinked_at = now or utcnow()
+    session.add(link)
+    await session.flush()
+
+
+# ---------------------------------------------------------------- outbox delivery
+
+
+def _outbox_heads(exclude: Sequence[tuple[str, str]]) -> Any:
+    """A subquery: the id of each chat's oldest undelivered (pending or sending) row."""
+    from sqlalchemy import and_, not_, or_
+
+    stmt = select(func.min(Outbox.id)).where(
+        col(Outbox.status).in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value])
+    )
+    if exclude:
+        skipped = [
+            and_(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id)
+            for channel, chat_id in exclude
+        ]
+        stmt = stmt.where(not_(or_(*skipped)))
+    return stmt.group_by(col(Outbox.channel), col(Outbox.chat_id))
+
+
+async def claim_outbox(
+    session: AsyncSession, row_id: int, *, now: datetime, until: datetime
+) -> tuple[Outbox, bool] | None:
+    """Claim a due row for sending until `until`; None if it is not (or no longer) due.
+
+    A pending, due row becomes 'sending'. A 'sending' row whose claim ran out was being
+    delivered by a sender that died: it is taken over, and the interrupted attempt counts
+    as one (the flag returned is True). One conditional UPDATE decides, so of several
+    senders exactly one gets the row (on PostgreSQL the row lock makes the others
+    re-check the condition and find it no longer holds).
+    """
+    from sqlalchemy import and_
+
+    row = await session.get(Outbox, row_id)
+    if row is None:
+        return None
+    values: dict[str, Any] = {"claimed_until": until}
+    if row.status == OutboxStatus.PENDING.value and row.next_attempt_at <= now:
+        condition = and_(
+            col(Outbox.status) == OutboxStatus.PENDING.value,
+            col(Outbox.next_attempt_at) <= now,
+        )
+        values["status"] = OutboxStatus.SENDING.value
+        interrupted = False
+    elif (
+        row.status == OutboxStatus.SENDING.value
+        and row.claimed_until is not None
+        and row.claimed_until <= now
+    ):
+        condition = and_(
+            col(Outbox.status) == OutboxStatus.SENDING.value,
+            col(Outbox.claimed_until) == row.claimed_until,
+        )
+        values["attempts"] = col(Outbox.attempts) + 1
+        values["last_error"] = "interrupted delivery"
+        interrupted = True
+    else:
+        return None
+    claimed = await session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(col(Outbox.id) == row_id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return None
+    fresh = await session.get(Outbox, row_id, populate_existing=True)
+    return (fresh, interrupted) if fresh is not None else None
+
+
+async def renew_outbox_claim(
+    session: AsyncSession, row_id: int, claim: datetime, until: datetime
+) -> bool:
+    """Extend a claim this sender still holds; False if it ran out and was taken over."""
+    renewed = await session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(
+            col(Outbox.id) == row_id,
+            col(Outbox.status) == OutboxStatus.SENDING.value,
+            col(Outbox.claimed_until) == claim,
+        )
+        .values(claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(renewed.rowcount == 1)
+
+
+async def finish_outbox(
+    session: AsyncSession, row_id: int, claim: datetime, **values: Any
+) -> bool:
+    """Record the outcome of a claimed row (its claim is cleared); False if the claim was lost.
+
+    A claim is lost when it ran out while sending and another sender took the row over;
+    the outcome is then that sender's to record.
+    """
+    finished = await session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(
+            col(Outbox.id) == row_id,
+            col(Outbox.status) == OutboxStatus.SENDING.value,
+            col(Outbox.claimed_until) == claim,
+        )
+        .values(claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(finished.rowcount == 1)
+
+
+async def mark_reporter_reachable(
+    session: AsyncSession, channel: str, chat_id: str, reachable: bool
+) -> None:
+    """Remember whether messages reach a reporter's private chat (a block can be lifted)."""
+    unreachable = not reachable
+    await session.exec(  # type: ignore[call-overload]
+        update(Reporter)
+        .where(
+            col(Reporter.channel) == channel,
+            col(Reporter.chat_id) == chat_id,
+            col(Reporter.unreachable) != unreachable,
+        )
+        .values(unreachable=unreachable)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def officer_groups_of_case(session: AsyncSession, case: Case) -> list[GroupLink]:
+    """The groups that look after a case: its ward's active groups, else the province's."""
+    groups = await ward_groups(session, case.ward_code)
+    return groups or await ward_groups_of_province(session, case.province_code)
+
+
+async def reporter_of_chat(session: AsyncSession, channel: str, chat_id: str) -> Reporter | None:
+    """The reporter whose private chat this is, if any."""
+    stmt = select(Reporter).where(
+        col(Reporter.channel) == channel, col(Reporter.chat_id) == chat_id
+    )
+    return (await session.exec(stmt)).first()
+
+
+async def officers_told_of_unreachable_reporter(
+    session: AsyncSession, case: Case, reason: str, reporter: Reporter
+) -> bool:
+    """Whether officers were told, for `reason`, that this reporter of the case is out of
+    reach, with no message reaching the reporter since (then they need not hear it again).
+
+    The alerts are the case's outbox rows whose payload carries
+    {"alert": {"reason": ..., "reporter": <reporter id>}}.
+    """
+    stmt = (
+        select(Outbox)
+        .where(col(Outbox.case_id) == case.id, col(Outbox.kind) == "message")
+        .order_by(col(Outbox.id).desc())
+    )
+    latest = next(
+        (
+            row
+            for row in (await session.exec(stmt)).all()
+            if (row.payload.get("alert") or {}).get("reason") == reason
+            and row.payload["alert"].get("reporter") == reporter.id
+        ),
+        None,
+    )
+    if latest is None:
+        return False
+    delivered = select(func.max(Outbox.sent_at)).where(
+        col(Outbox.channel) == reporter.channel,
+        col(Outbox.chat_id) == reporter.chat_id,
+        col(Outbox.status) == OutboxStatus.SENT.value,
+    )
+    last_delivery = (await session.exec(delivered)).first()
+    return last_delivery is None or last_delivery <= latest.created_at
+
+
+# ---------------------------------------------------------------- officer tools
+# Take it on, escalate to the province (the Sở), take over, send back, refer elsewhere:
+# each changes the case's fields and writes its log-book line, without a status change.
+
+
+async def case_has_event(session: AsyncSession, case_id: int, action: CaseAction) -> bool:
+    """Whether the case's log book already has a line of this action."""
+    stmt = (
+        select(CaseEvent.id)
+        .where(CaseEvent.case_id == case_id, CaseEvent.action == action.value)
+        .limit(1)
+    )
+    return (await session.exec(stmt)).first() is not None
+
+
+async def take_case(
+    session: AsyncSession, case: Case, *, actor: str, now: datetime | None = None
+) -> str | None:
+    """Make `actor` the officer handling the case (TAKE line); returns the previous one.
+
+    On a re-assignment the TAKE line's note is the previous assignee (log-book actor form).
+    """
+    previous = case.assignee
+    case.assignee = actor
+    await note_event(session, case, CaseAction.TAKE, actor=actor, note=previous, now=now)
+    return previous
+
+
+async def _update_case_if(
+    session: AsyncSession, case: Case, condition: Any, **values: Any
+) -> bool:
+    """One conditional UPDATE of the case row (so concurrent presses have effect once)."""
+    done = await session.exec(  # type: ignore[call-overload]
+        update(Case)
+        .where(col(Case.id) == case.id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(case)
+    return bool(done.rowcount == 1)
+
+
+async def escalate_case(
+    session: AsyncSession, case: Case, *, actor: str, reason: str, now: datetime | None = None
+) -> bool:
+    """Send the case up to the province (ESCALATE line); False if it is already up there."""
+    now = now or utcnow()
+    if not await _update_case_if(
+        session,
+        case,
+        col(Case.escalated_at).is_(None),
+        escalated_at=now,
+        escalation_reason=reason,
+        province_owned=False,
+    ):
+        return False
+    await note_event(session, case, CaseAction.ESCALATE, actor=actor, note=reason, now=now)
+    return True
+
+
+async def take_over_case(
+    session: AsyncSession, case: Case, *, actor: str, now: datetime | None = None
+) -> bool:
+    """The province takes an escalated case over (TAKE_OVER line); False if it cannot."""
+    from sqlalchemy import and_
+
+    if not await _update_case_if(
+        session,
+        case,
+        and_(col(Case.escalated_at).is_not(None), col(Case.province_owned).is_(False)),
+        province_owned=True,
+    ):
+        return False
+    await note_event(session, case, CaseAction.TAKE_OVER, actor=actor, now=now)
+    return True
+
+
+async def send_back_case(
+    session: AsyncSession, case: Case, *, actor: str, reason: str, now: datetime | None = None
+) -> bool:
+    """The province returns an escalated case to its ward (SEND_BACK line with the reason).
+
+    The escalation ends (it may be escalated again later); False if it was not escalated.
+    """
+    if not await _update_case_if(
+        session,
+        case,
+        col(Case.escalated_at).is_not(None),
+        escalated_at=None,
+        escalation_reason=None,
+        province_owned=False,
+    ):
+        return False
+    await note_event(session, case, CaseAction.SEND_BACK, actor=actor, note=reason, now=now)
+    return True
+
+
+async def refer_case(
+    session: AsyncSession,
+    case: Case,
+    *,
+    actor: str,
+    agency: str,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    """Record that the case was referred to another agency (REFER line: agency and reason)."""
+    case.referred_to = agency
+    await note_event(
+        session, case, CaseAction.REFER, actor=actor, note=f"{agency}: {reason}", now=now
+    )
+
+
+# ---------------------------------------------------------------- deadlines and digests
+
+
+async def watched_cases(
+    session: AsyncSession, province_code: str, ward_code: str | None = None
+) -> list[Case]:
+    """Open cases that are not merged into another (of one ward, or the whole province)."""
+    stmt = select(Case).where(
+        Case.province_code == province_code,
+        col(Case.status).in_([s.value for s in OPEN_STATUSES]),
+        col(Case.merged_into_id).is_(None),
+    )
+    if ward_code is not None:
+        stmt = stmt.where(Case.ward_code == ward_code)
+    return list((await session.exec(stmt.order_by(col(Case.id)))).all())
+
+
+async def deadline_alerts_sent(
+    session: AsyncSession, case_ids: Sequence[int]
+) -> set[tuple[int, str, str, int]]:
+    """(case id, deadline, stage, cycle) of the alerts already sent for these cases."""
+    if not case_ids:
+        return set()
+    stmt = select(
+        DeadlineAlert.case_id, DeadlineAlert.deadline, DeadlineAlert.stage, DeadlineAlert.cycle
+    ).where(col(DeadlineAlert.case_id).in_(list(case_ids)))
+    return {(c, d, s, n) for c, d, s, n in (await session.exec(stmt)).all()}
+
+
+async def _insert_once(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True when this transaction inserted the row."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.exec(  # type: ignore[call-overload]
+        insert_fn(table).values(**values).on_conflict_do_nothing()
+    )
+    return bool(result.rowcount == 1)
+
+
+async def record_deadline_alert(
+    session: AsyncSession, case_id: int, deadline: str, stage: str, cycle: int, now: datetime
+) -> bool:
+    """Record a deadline alert as sent; False when it already was (by anyone, ever).
+
+    Written in the transaction that queues the alert's messages, so it is sent once.
+    """
+    return await _insert_once(
+        session,
+        DeadlineAlert.__table__,  # type: ignore[attr-defined]
+        {"case_id": case_id, "deadline": deadline, "stage": stage, "cycle": cycle, "sent_at": now},
+    )
+
+
+async def claim_digest(session: AsyncSession, day: str, now: datetime) -> bool:
+    """Record the digest of a local day (YYYY-MM-DD) as sent; False when it already was."""
+    return await _insert_once(
+        session,
+        DigestRun.__table__,  # type: ignore[attr-defined]
+        {"day": day, "sent_at": now},
+    )
+
+
+async def case_by_code(session: AsyncSession, code: str) -> Case | None:
+    """A case by its code (PA20-000123)."""
+    return (await session.exec(select(Case).where(Case.code == code))).first()
+
+
+# ---------------------------------------------------------------- joined reporters, merges
+
+
+async def get_case_by_code(session: AsyncSession, code: str) -> Case | None:
+    """A case by its code (PA20-000123), whatever the letter case typed."""
+    stmt = select(Case).where(Case.code == code.strip().upper())
+    return (await session.exec(stmt)).first()
+
+
+async def case_reporter_rows(session: AsyncSession, case_id: int) -> list[CaseReporter]:
+    """The reporters who joined a case (CaseReporter rows), in joining order."""
+    stmt = (
+        select(CaseReporter).where(CaseReporter.case_id == case_id).order_by(col(CaseReporter.id))
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def case_reporter_row(
+    session: AsyncSession, case_id: int, reporter_id: int
+) -> CaseReporter | None:
+    """The CaseReporter row of one reporter on a case, if they joined it."""
+    stmt = select(CaseReporter).where(
+        CaseReporter.case_id == case_id, CaseReporter.reporter_id == reporter_id
+    )
+    return (await session.exec(stmt)).first()
+
+
+async def add_case_reporter(
+    session: AsyncSession,
+    case_id: int,
+    reporter_id: int,
+    *,
+    contact_shared: bool,
+    contact_phone: str | None,
+    now: datetime | None = None,
+) -> tuple[CaseReporter, bool]:
+    """Make a reporter a joined reporter of a case; (row, created). Existing rows stay."""
+    existing = await case_reporter_row(session, case_id, reporter_id)
+    if existing is not None:
+        return existing, False
+    row = CaseReporter(
+        case_id=case_id,
+        reporter_id=reporter_id,
+        joined_at=now or utcnow(),
+        contact_shared=contact_shared,
+        contact_phone=contact_phone if contact_shared else None,
+    )
+    session.add(row)
+    await session.flush()
+    return row, True
+
+
+async def remove_case_reporters(
+    session: AsyncSession, case_id: int, reporter_ids: Sequence[int], *, joined_since: datetime
+) -> int:
+    """Remove the given reporters from a case if they joined it at or after `joined_since`."""
+    if not reporter_ids:
+        return 0
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(CaseReporter).where(
+            col(CaseReporter.case_id) == case_id,
+            col(CaseReporter.reporter_id).in_(list(reporter_ids)),
+            col(CaseReporter.joined_at) >= joined_since,
+        )
+    )
+    await session.flush()
+    return int(result.rowcount or 0)
+
+
+async def count_case_reporters(session: AsyncSession, case_id: int) -> int:
+    """How many reporters joined a case (besides the one who filed it)."""
+    stmt = select(func.count(col(CaseReporter.id))).where(CaseReporter.case_id == case_id)
+    return int((await session.exec(stmt)).one())
+
+
+async def cases_of_reporter_or_joined(
+    session: AsyncSession, reporter_id: int, limit: int = 20
+) -> list[tuple[Case, bool]]:
+    """The reporter's latest cases, filed or joined (True when joined), newest first."""
+    joined_ids = select(CaseReporter.case_id).where(CaseReporter.reporter_id == reporter_id)
+    stmt = (
+        select(Case)
+        .where((col(Case.reporter_id) == reporter_id) | col(Case.id).in_(joined_ids))
+        .order_by(col(Case.filed_at).desc(), col(Case.id).desc())
+        .limit(limit)
+    )
+    return [(case, case.reporter_id != reporter_id) for case in (await session.exec(stmt)).all()]
+
+
+async def duplicate_candidates(
+    session: AsyncSession,
+    *,
+    province_code: str,
+    category: str,
+    filed_since: datetime,
+    filed_until: datetime,
+    reporter_id: int,
+) -> list[Case]:
+    """Open, unmerged cases of a category filed in a window, not filed or joined by `reporter_id`.
+
+    The caller measures the distance; this only narrows the rows down in the database.
+    """
+    joined_ids = select(CaseReporter.case_id).where(CaseReporter.reporter_id == reporter_id)
+    stmt = (
+        select(Case)
+        .where(
+            Case.province_code == province_code,
+            Case.category == category,
+            col(Case.status).in_(
+                [CaseStatus.NEW.value, CaseStatus.ACKNOWLEDGED.value, CaseStatus.VERIFYING.value]
+            ),
+            col(Case.merged_into_id).is_(None),
+            col(Case.filed_at) >= filed_since,
+            col(Case.filed_at) <= filed_until,
+            col(Case.reporter_id) != reporter_id,
+            col(Case.id).not_in(joined_ids),
+        )
+        .order_by(col(Case.filed_at).desc())
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def cases_merged_into(session: AsyncSession, case_id: int) -> list[Case]:
+    """The cases merged into a case."""
+    stmt = select(Case).where(Case.merged_into_id == case_id).order_by(col(Case.id))
+    return list((await session.exec(stmt)).all())
+
+
+async def latest_case_event(
+    session: AsyncSession, case_id: int, action: CaseAction, at_or_before: datetime | None = None
+) -> CaseEvent | None:
+    """The latest log-book line of one kind on a case (written by `at_or_before`, if given)."""
+    stmt = select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.action == action.value)
+    if at_or_before is not None:
+        stmt = stmt.where(col(CaseEvent.at) <= at_or_before)
+    stmt = stmt.order_by(col(CaseEvent.id).desc()).limit(1)
+    return (await session.exec(stmt)).first()
+
+
+async def case_events_since(
+    session: AsyncSession, case_id: int, action: CaseAction, after_id: int, actor: str
+) -> list[CaseEvent]:
+    """Log-book lines of one kind and actor on a case, written after line `after_id`."""
+    stmt = select(CaseEvent).where(
+        CaseEvent.case_id == case_id,
+        CaseEvent.action == action.value,
+        CaseEvent.actor == actor,
+        col(CaseEvent.id) > after_id,
+    )
+    return list((await session.exec(stmt)).all())
+
+
+# ---------------------------------------------------------------- reports and contact points
+
+
+def _filed_between(
+    province_code: str, start: datetime, end: datetime, ward_code: str | None
+) -> list[Any]:
+    """Conditions on `case` for the cases of a province (or ward) filed in [start, end)."""
+    conditions = [
+        Case.province_code == province_code,
+        col(Case.filed_at) >= start,
+        col(Case.filed_at) < end,
+    ]
+    if ward_code is not None:
+        conditions.append(Case.ward_code == ward_code)
+    return conditions
+
+
+async def cases_filed_between(
+    session: AsyncSession,
+    province_code: str,
+    start: datetime,
+    end: datetime,
+    *,
+    ward_code: str | None = None,
+) -> list[Case]:
+    """Cases filed in [start, end), oldest first; merged duplicates included."""
+    stmt = (
+        select(Case)
+        .where(*_filed_between(province_code, start, end, ward_code))
+        .order_by(col(Case.filed_at), col(Case.id))
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def events_of_cases_filed_between(
+    session: AsyncSession,
+    province_code: str,
+    start: datetime,
+    end: datetime,
+    *,
+    ward_code: str | None = None,
+) -> dict[int, list[CaseEvent]]:
+    """The log-book lines of the cases filed in [start, end), per case id, oldest first."""
+    ids = select(Case.id).where(*_filed_between(province_code, start, end, ward_code))
+    stmt = (
+        select(CaseEvent)
+        .where(col(CaseEvent.case_id).in_(ids))
+        .order_by(col(CaseEvent.case_id), col(CaseEvent.id))
+    )
+    events: dict[int, list[CaseEvent]] = {}
+    for event in (await session.exec(stmt)).all():
+        events.setdefault(event.case_id, []).append(event)
+    return events
+
+
+async def evidence_counts_of_cases_filed_between(
+    session: AsyncSession,
+    province_code: str,
+    start: datetime,
+    end: datetime,
+    *,
+    ward_code: str | None = None,
+) -> dict[int, int]:
+    """How many files the reporters sent with each case filed in [start, end)."""
+    ids = select(Case.id).where(*_filed_between(province_code, start, end, ward_code))
+    stmt = (
+        select(Evidence.case_id, func.count())
+        .where(col(Evidence.case_id).in_(ids), col(Evidence.from_officer).is_(False))
+        .group_by(col(Evidence.case_id))
+    )
+    return {case_id: int(n) for case_id, n in (await session.exec(stmt)).all()}
+
+
+async def case_codes(session: AsyncSession, case_ids: set[int]) -> dict[int, str]:
+    """The codes of the given cases (a few: the cases duplicates were merged into)."""
+    if not case_ids:
+        return {}
+    stmt = select(Case.id, Case.code).where(col(Case.id).in_(sorted(case_ids)))
+    return {case_id: code for case_id, code in (await session.exec(stmt)).all() if case_id}
+
+
+async def ward_contacts(session: AsyncSession) -> dict[str, WardContact]:
+    """Every ward's contact points, by ward code."""
+    rows = (await session.exec(select(WardContact))).all()
+    return {row.ward_code: row for row in rows}
+
+
+_WARD_CONTACT_FIELDS = frozenset(
+    {"receive_phone", "receive_email", "handle_phone", "handle_email", "note"}
+)
+
+
+async def save_ward_contact(
+    session: AsyncSession,
+    ward_code: str,
+    values: dict[str, str | None],
+    now: datetime | None = None,
+) -> WardContact:
+    """Create or update a ward's contact points; only the given fields change (None clears)."""
+    unknown = set(values) - _WARD_CONTACT_FIELDS
+    if unknown:
+        raise ValueError(f"not contact-point fields: {sorted(unknown)}")
+    row = await session.get(WardContact, ward_code)
+    if row is None:
+        row = WardContact(ward_code=ward_code)
+        session.add(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_at = now or utcnow()
+    await session.flush()
+    return row

@@ -26,6 +26,19 @@ class Settings(BaseSettings):
     province: str | None = Field(default=None, description="2-digit province code (2025 list)")
     media_dir: Path = Field(default=Path("./media"), description="where evidence is stored")
     verify_hours: float = Field(default=24.0, gt=0, description="verification deadline, hours")
+    # The rest of the deadline policy (bot/deadlines.py); a TOML file may override it all.
+    ack_hours: float = Field(default=2.0, gt=0, description="acknowledgement deadline, hours")
+    verify_urgent_hours: float = Field(
+        default=4.0, gt=0, description="verification deadline of urgent cases, hours"
+    )
+    result_days: float = Field(default=10.0, gt=0, description="result deadline, days")
+    reminder_share: float = Field(
+        default=0.75, gt=0, lt=1, description="reminder at this share of a deadline's length"
+    )
+    digest_time: str = Field(default="07:30", description="daily digest, HH:MM local time")
+    deadlines_file: Path | None = Field(
+        default=None, description="TOML file overriding the deadline settings"
+    )
     max_photos: int = Field(default=5, ge=1, le=10, description="photos per report")
     max_file_mb: int = Field(default=20, ge=1, le=20, description="largest evidence file, MB")
     log_level: str = Field(default="INFO", description="logging level")
@@ -39,6 +52,13 @@ class Settings(BaseSettings):
     link_max_failures: int = Field(default=5, ge=1, description="wrong link codes per window")
     link_failure_window_min: float = Field(
         default=15.0, gt=0, description="window for wrong link codes, minutes"
+    )
+    # Possible duplicates offered at Confirm: same category, this close, filed this recently.
+    duplicate_radius_m: float = Field(
+        default=500.0, ge=0, description="distance within which reports may be duplicates, m"
+    )
+    duplicate_hours: float = Field(
+        default=48.0, ge=0, description="how recent an open case must be to be a duplicate, h"
     )
     # Outbound rate limits, kept below Telegram's so it never has to enforce them.
     send_chat_interval_s: float = Field(
@@ -58,6 +78,11 @@ class Settings(BaseSettings):
         if not value.isdigit() or len(value) > 2:
             raise ValueError("HOTLINE_PROVINCE must be a 2-digit province code such as 20")
         return value.zfill(2)
+
+    @field_validator("deadlines_file", mode="before")
+    @classmethod
+    def _no_empty_path(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("telegram_api_url")
     @classmethod

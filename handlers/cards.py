@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from bot import deadlines
 from bot.i18n import t
 from handlers.context import OFFICER_LOCALE, local_time
 from handlers.events import Button
-from models.enums import CaseStatus, LocationSource
+from models.enums import OPEN_STATUSES, CaseStatus, Category, LocationSource, Nature
 from models.tables import Case, Evidence
+from models.types import utcnow
 
 if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
     from handlers.context import Turn
 
 TEXT_LIMIT = 4096
@@ -73,16 +79,30 @@ def render_card(
     evidence: list[Evidence],
     reporter_name: str | None = None,
     note: str | None = None,
+    show_contact: bool = False,
+    now: datetime | None = None,
+    joined: int = 0,
+    merged_into: str | None = None,
 ) -> str:
-    """The officers' card (HTML; every piece of user text escaped)."""
+    """The officers' card (HTML; every piece of user text escaped).
+
+    `now` (default: the current time) decides which deadlines are shown as overdue.
+
+    The reporter's identity is confidential (Quy chế 174): their phone number and name are
+    shown only with `show_contact`, which the caller sets for the officer groups of the
+    case's own ward. Any other chat (the province group standing in for a ward without a
+    group, a former ward after reassignment) reads that the contact went to the ward only.
+    """
     loc = OFFICER_LOCALE
     status = CaseStatus(case.status)
-    if case.contact_shared and case.contact_phone:
+    if not (case.contact_shared and case.contact_phone):
+        who = t(loc, "card.anonymous")
+    elif not show_contact:
+        who = t(loc, "card.contact_ward_only")
+    else:
         who = escape(case.contact_phone)
         if reporter_name:
             who += f" ({escape(reporter_name)})"
-    else:
-        who = t(loc, "card.anonymous")
     lines = [
         f"{STATUS_EMOJI[status]} <b>{escape(case.code)}</b> · {t(loc, f'status.{status.value}')}",
         t(loc, "card.category", value=t(loc, f"category.{case.category}")),
@@ -101,9 +121,8 @@ def render_card(
     )
     lines.append(t(loc, "card.reporter", value=who))
     lines.append(t(loc, "card.filed", value=local_time(case.filed_at)))
-    if status in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.VERIFYING):
-        lines.append(t(loc, "card.deadline", value=local_time(case.verify_due_at)))
-    if case.handled_by:
+    lines.extend(deadline_lines(case, now or utcnow()))
+    if case.handled_by and not case.assignee:
         lines.append(
             t(
                 loc,
@@ -112,11 +131,51 @@ def render_card(
                 at=local_time(case.updated_at),
             )
         )
+    # Officer tools (handlers/officer_tools.py): who took the case on ("Người xử lý"; the
+    # last officer to act then reads as the last update), escalation, referral.
+    if case.assignee:
+        lines.append(t(loc, "card.assignee", who=escape(case.assignee.split(" ", 1)[-1])))
+        if case.handled_by:
+            lines.append(
+                t(
+                    loc,
+                    "card.last_update",
+                    who=escape(case.handled_by.split(" ", 1)[-1]),
+                    at=local_time(case.updated_at),
+                )
+            )
+    if case.escalated_at is not None:
+        lines.append(
+            t(
+                loc,
+                "card.escalated",
+                at=local_time(case.escalated_at),
+                reason=escape(case.escalation_reason or ""),
+            )
+        )
+    if case.province_owned:
+        lines.append(t(loc, "card.province_owned"))
+    if case.referred_to:
+        lines.append(t(loc, "card.referred", agency=escape(case.referred_to)))
     if case.result_text:
         key = "card.result" if status == CaseStatus.RESOLVED else "card.reject_note"
         lines.append(t(loc, key, value=escape(case.result_text)))
     if case.reject_reason:
         lines.append(t(loc, "card.reject_reason", value=t(loc, f"reject.{case.reject_reason}")))
+    # The reporters' loop (handlers/followup.py, handlers/duplicates.py); `joined` and
+    # `merged_into` (the code of the case this one was merged into) come from card_extras().
+    if joined:
+        lines.append(t(loc, "card.joined_count", n=joined))
+    # "Solved" about the current result, or the "not solved" that reopened the case (an
+    # answer about an earlier result is not shown once the case is resolved again).
+    if (case.satisfaction == "yes" and status == CaseStatus.RESOLVED) or (
+        case.satisfaction == "no" and status in OPEN_STATUSES
+    ):
+        lines.append(t(loc, SATISFACTION_KEYS[case.satisfaction]))
+    if case.reopened_count:
+        lines.append(t(loc, "card.reopened", n=case.reopened_count))
+    if case.merged_into_id is not None:
+        lines.append(t(loc, "card.merged_into", code=escape(merged_into or "?")))
     if note:
         lines.append(f"<i>{escape(note)}</i>")
     head = "\n".join(lines)
@@ -127,8 +186,46 @@ def render_card(
     return f"{head}\n\n{t(loc, 'card.description')}\n{description}"
 
 
+URGENT_CATEGORIES = frozenset({Category.WASTEWATER, Category.EMISSIONS, Category.ODOUR})
+
+
+def urgency_suggested(case: Case) -> bool:
+    """Happening now and spreading (water, air, smell): suggest urgent handling."""
+    return case.nature == Nature.NOW.value and case.category in URGENT_CATEGORIES
+
+
+def deadline_lines(case: Case, now: datetime) -> list[str]:
+    """The card's urgency mark and the deadlines the case still owes (overdue ones marked)."""
+    loc = OFFICER_LOCALE
+    lines: list[str] = []
+    if deadlines.watched(case):
+        if case.urgent:
+            lines.append(t(loc, "card.urgent"))
+        elif urgency_suggested(case):
+            lines.append(t(loc, "card.urgent_suggested"))
+    for name, due in deadlines.pending(case):
+        key = "card.due_overdue" if due <= now else "card.due"
+        lines.append(t(loc, key, label=t(loc, f"card.deadline_{name}"), value=local_time(due)))
+    return lines
+
+
+# Officer tools in other modules add their rows of card buttons here; each provider
+# returns the rows that fit the case's current state (or none).
+CARD_ROWS: list[Callable[[Case], list[list[Button]]]] = []
+
+
 def card_buttons(case: Case) -> list[list[Button]]:
-    """The officer buttons for the case's current status (none once closed)."""
+    """The officer buttons for the case's current state: core actions, then the tools'."""
+    if case.merged_into_id is not None:  # merged into another case: nothing to act on here
+        return []
+    rows = _core_buttons(case)
+    for provider in CARD_ROWS:
+        rows.extend(provider(case))
+    return rows
+
+
+def _core_buttons(case: Case) -> list[list[Button]]:
+    """The status buttons (none once closed)."""
     loc = OFFICER_LOCALE
     status = CaseStatus(case.status)
     cid = case.id
@@ -163,3 +260,23 @@ def reject_reason_buttons(case: Case) -> list[list[Button]]:
     ]
     rows.append([Button(t(loc, "btn.back"), f"c1:back:{case.id}")])
     return rows
+
+
+# ---------------------------------------------------------------- joined and merged cases
+
+SATISFACTION_KEYS = {"yes": "card.satisfied", "no": "card.not_satisfied"}
+
+
+async def card_extras(session: AsyncSession, case: Case) -> dict[str, Any]:
+    """What render_card() needs from other rows: how many reporters joined the case, and
+    the code of the case it was merged into."""
+    from bot import services
+
+    merged_into = None
+    if case.merged_into_id is not None:
+        target = await services.get_case(session, case.merged_into_id)
+        merged_into = target.code if target else None
+    return {
+        "joined": await services.count_case_reporters(session, case.id or 0),
+        "merged_into": merged_into,
+    }

@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import services
+from bot.deadlines import DeadlinePolicy
 from bot.geo import Gazetteer
 from bot.i18n import t
 from bot.media import MediaStore
 from handlers.events import Button, Event, FileFetcher, KeyButton, Outgoing, Reply
+from handlers.limits import UserLimits
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 OFFICER_LOCALE = "vi"  # officer groups are shared rooms of Vietnamese civil servants
@@ -32,6 +34,10 @@ class HotlineDeps:
     user_cases_per_hour: int = 5
     link_max_failures: int = 5
     link_failure_window_min: float = 15.0
+    duplicate_radius_m: float = 500.0  # possible duplicates: this close (handlers/duplicates.py)
+    duplicate_hours: float = 48.0  # ... and filed within this many hours
+    limits: UserLimits = field(default_factory=UserLimits)  # per-user limit state
+    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)  # bot/deadlines.py
 
 
 @dataclass

@@ -5,7 +5,11 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import services
-from handlers import intake, officer
+from handlers import deadlines as _deadlines  # noqa: F401  (registers /open, /overdue, /case, 🚨)
+from handlers import duplicates as _duplicates  # noqa: F401  (registers /merge, /unmerge)
+from handlers import intake, limits, officer
+from handlers import officer_tools as _officer_tools  # noqa: F401  (registers buttons)
+from handlers import province as _province  # noqa: F401  (registers /report)
 from handlers.context import HotlineDeps, Turn
 from handlers.events import Event, FileFetcher, Reply
 from handlers.language import detect_language, normalize_locale, reply_locale
@@ -15,11 +19,17 @@ async def handle_event(
     deps: HotlineDeps, session: AsyncSession, event: Event, fetcher: FileFetcher
 ) -> Reply | None:
     """Handle one event inside the caller's transaction; None when it was a redelivery."""
-    if not await services.claim_update(session, event.channel, event.update_id):
+    if not await services.claim_update(
+        session, event.channel, event.update_id, *event.more_update_ids
+    ):
         return None
     turn = Turn(deps=deps, session=session, event=event, fetcher=fetcher)
     if event.chat_type == "group":
         await officer.handle_group(turn)
+        return turn.reply
+    # Per-citizen message limit, counted in memory before any other work (the claim above
+    # stays: a refused update must not be replayed).
+    if await limits.refuse_flood(turn):
         return turn.reply
     reporter = await services.get_reporter(
         session, event.channel, event.user_id, chat_id=event.chat_id

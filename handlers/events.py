@@ -17,6 +17,7 @@ EventKind = Literal[
     "contact",
     "button",
     "unsupported",  # stickers, polls, GIFs and anything else we cannot use
+    "edited",  # the user edited an earlier message (the edit itself is not used)
     "bot_removed",
 ]
 
@@ -62,6 +63,11 @@ class Event:
     button_data: str | None = None
     reply_to_message_id: int | None = None
     unsupported_kind: str | None = None  # sticker, animation, poll...
+    forwarded: bool = False  # forwarded from someone else (or from a channel)
+    other_bot: bool = False  # a command addressed to another bot (/report@otherbot)
+    chat_is_forum: bool = False  # a forum supergroup (topics)
+    # Updates folded into this event (an album's other items): claimed with it.
+    more_update_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -86,7 +92,11 @@ class Outgoing:
     """A message for one chat; serialised into the outbox as JSON."""
 
     chat_id: str
-    kind: Literal["message", "album", "location", "edit"] = "message"
+    # document: one file (media[0]: {"path", "kind": "document", "filename"}), e.g. a report
+    # topic / topic_close / topic_reopen: the case's forum topic in a group (text = name)
+    kind: Literal[
+        "message", "album", "location", "edit", "document", "topic", "topic_close", "topic_reopen"
+    ] = "message"
     text: str = ""
     buttons: list[list[Button]] = field(default_factory=list)
     keyboard: list[list[KeyButton]] = field(default_factory=list)
@@ -101,6 +111,10 @@ class Outgoing:
     track: dict[str, Any] | None = None
     # For kind == "edit": which remembered messages to edit.
     edit_purpose: str | None = None
+    # In an officer group: post as a reply to the case's card there ("under the case"),
+    # and inside the case's forum topic when the group is a forum with one.
+    reply_to_card: bool = False
+    in_topic: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-ready form kept in the outbox."""
@@ -126,6 +140,8 @@ class Outgoing:
             "longitude": self.longitude,
             "track": self.track,
             "edit_purpose": self.edit_purpose,
+            "reply_to_card": self.reply_to_card,
+            "in_topic": self.in_topic,
         }
 
 

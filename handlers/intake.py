@@ -6,23 +6,29 @@ the next question. The flow diagram lives next to this file in `intake.mmd`.
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bot import services
 from bot.geo import LocateResult, fold, parse_coordinates
 from bot.i18n import SUPPORTED, t
 from bot.media import FileTooLarge
-from handlers import cards
+from handlers import cards, duplicates, followup, limits
 from handlers.context import Turn, local_time
 from handlers.events import Button, KeyButton
 from handlers.language import detect_language, normalize_locale
 from models.enums import Category, LocationSource, Nature
 from models.tables import Reporter
 
+log = logging.getLogger(__name__)
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 3000
 SOURCE_MAX = 200
+ADDRESS_MAX = 500
+WARD_NAME_MAX = 100
+QUOTE_MAX = 40  # the most of a person's text quoted back to them
 MAX_OTHER_FILES = 5  # videos, voice notes and documents, besides the photos
 PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,20}$")
 
@@ -47,6 +53,36 @@ CATEGORY_EMOJI = {
 }
 ANONYMOUS_WORDS = {"an danh", "ẩn danh", "anonymous", "anon"}
 
+# What each step needs, said again (with its buttons) whenever the input does not fit.
+NEED_KEY = {
+    "category": "intake.choose_category",
+    "location": "intake.need_location",
+    "ward": "intake.need_ward",
+    "evidence": "intake.need_evidence",
+    "description": "intake.need_description",
+    "nature": "intake.choose_nature",
+    "source": "intake.need_source",
+    "contact": "intake.choose_contact",
+    "summary": "intake.confirm_or_change",
+    "duplicate": "intake.need_duplicate_choice",
+    "followup": "intake.need_followup",
+    "sat_comment": "intake.need_sat_comment",
+}
+# What was wrong with an input the step cannot use, said before what the step needs.
+UNSUPPORTED_LEAD = {
+    "sticker": "intake.got_sticker",
+    "animation": "intake.got_animation",
+    "poll": "intake.got_poll",
+    "dice": "intake.got_dice",
+}
+BEFORE_EVIDENCE = ("category", "location", "ward")
+
+# Forwarded messages (decided, and told in the README): a forwarded photo, video or
+# document is evidence like any other; a forwarded text counts as typed (a description
+# copied from a neighbour's message is welcome); a forwarded contact is never taken as
+# the reporter's own phone number (the adapter sets contact_is_own=False); a forwarded
+# command is plain text. Posts on behalf of channels never reach this module.
+
 
 def reporter_locale(reporter: Reporter, language_code: str | None) -> str:
     """The reply language: /lang choice, else the client's language, else detected, else vi."""
@@ -65,6 +101,14 @@ async def handle_private(turn: Turn, reporter: Reporter) -> None:
     state = conv.state if conv else None
     data: dict[str, Any] = dict(conv.data) if conv else {}
 
+    if ev.kind == "edited":
+        # An edit of an earlier message never changes the draft or a filed case.
+        key = "intake.edit_ignored_summary" if state == "summary" else "intake.edit_ignored"
+        await turn.send(key)
+        return
+    # A reply to an officer's question goes to the case, whatever the draft is doing.
+    if await followup.try_answer(turn, reporter):
+        return
     if ev.kind == "command":
         await _on_command(turn, reporter, state, data)
         return
@@ -74,12 +118,22 @@ async def handle_private(turn: Turn, reporter: Reporter) -> None:
     if ev.kind == "button" and ev.button_data in ("c1:resume:go", "c1:resume:new"):
         await _on_resume_choice(turn, state, data)
         return
+    # Buttons about a filed case (in /mycases, or the satisfaction question): any state.
+    if ev.kind == "button" and (ev.button_data or "").startswith("c1:add:"):
+        await followup.start_add(turn, state, data)
+        return
+    if ev.kind == "button" and (ev.button_data or "").startswith("c1:sat:"):
+        await followup.on_satisfaction(turn, state, data)
+        return
     if state is None:
         await _on_idle(turn, reporter)
         return
     handler = _STATE_HANDLERS.get(state)
     if handler is None:  # a state from an older version: start the report again
         await _start_report(turn, {})
+        return
+    if ev.kind == "text" and not (ev.text or "").strip():
+        await _refuse(turn, state, data)  # an empty or blank message, whatever the step
         return
     await handler(turn, data)
 
@@ -96,6 +150,23 @@ async def _on_command(
     turn: Turn, reporter: Reporter, state: str | None, data: dict[str, Any]
 ) -> None:
     cmd = turn.event.command
+    if turn.event.other_bot:  # /report@otherbot typed here
+        await _refuse_command(turn, state, data)
+        return
+    if cmd in ("start", "report") and state in followup.MODE_STATES:
+        # A new report ends the mode (its unsent pieces dropped); a suspended draft is back.
+        followup.discard_mode_files(turn, data)
+        await turn.send(
+            "intake.followup_cancelled" if state == "followup" else "intake.sat_comment_skipped",
+            code=data.get("code", ""),
+        )
+        suspended = data.get("suspended")
+        if suspended:
+            state, data = suspended["state"], dict(suspended["data"])
+            await _save(turn, state, data)
+        else:
+            state, data = None, {}
+            await services.clear_conversation(turn.session, turn.event.channel, turn.event.user_id)
     if cmd in ("start", "report"):
         if state is not None and state != "category":
             await turn.send(
@@ -117,6 +188,9 @@ async def _on_command(
         if state is None:
             await turn.send("intake.nothing_to_cancel", remove_keyboard=True)
             return
+        if state in followup.MODE_STATES:  # ends the mode only; a suspended draft is back
+            await followup.cancel_mode(turn, state, data)
+            return
         _discard_files(turn, data)
         await services.clear_conversation(turn.session, turn.event.channel, turn.event.user_id)
         await turn.send("intake.cancelled", remove_keyboard=True)
@@ -130,7 +204,15 @@ async def _on_command(
             buttons=[[Button("🇻🇳 Tiếng Việt", "c1:lang:vi"), Button("🇬🇧 English", "c1:lang:en")]],
         )
     else:
-        await turn.send("intake.unknown_command")
+        await _refuse_command(turn, state, data)
+
+
+async def _refuse_command(turn: Turn, state: str | None, data: dict[str, Any]) -> None:
+    """An unknown or malformed command ("/", "/report@otherbot"): say so, then the step."""
+    if state is None or state not in _STATE_HANDLERS:
+        await turn.send(_lead_key(turn, None) or "intake.unknown_command")
+        return
+    await _refuse(turn, state, data)
 
 
 async def _on_lang_chosen(
@@ -161,33 +243,50 @@ async def _on_resume_choice(turn: Turn, state: str | None, data: dict[str, Any])
 
 
 async def _on_idle(turn: Turn, reporter: Reporter) -> None:
-    """A message outside any report: point to /report."""
-    ev = turn.event
-    if ev.kind == "button":
+    """A message outside any report: say what was wrong with it, if anything; point to /report."""
+    if turn.event.kind == "button":
         turn.answer("intake.stale_button")
-        return
-    await turn.send("intake.idle_hint")
+    lead = _lead_key(turn, None)
+    parts = [turn.text(lead)] if lead else []
+    parts.append(turn.text("intake.idle_hint"))
+    await turn.send("\n".join(parts), raw=True)
+
+
+MYCASES_BUTTONS = 10  # ➕ buttons under /mycases: the latest open cases
 
 
 async def _send_my_cases(turn: Turn, reporter: Reporter) -> None:
-    cases = await services.cases_of_reporter(turn.session, reporter.id or 0)
+    """The reporter's cases, filed or joined; a ➕ button for each open one."""
+    cases = await services.cases_of_reporter_or_joined(turn.session, reporter.id or 0)
     if not cases:
         await turn.send("intake.mycases_empty")
         return
     lines = [turn.text("intake.mycases_header")]
-    for case in cases:
+    rows: list[list[Button]] = []
+    for case, joined in cases:
         ward = turn.deps.gazetteer.ward(case.ward_code)
+        if case.merged_into_id is not None:
+            into = await services.get_case(turn.session, case.merged_into_id)
+            status = turn.text("intake.mycases_merged", code=into.code if into else "?")
+        else:
+            status = turn.text(f"status.{case.status}")
+        if joined:
+            status += " · " + turn.text("intake.mycases_joined")
         lines.append(
             turn.text(
                 "intake.mycases_line",
                 code=case.code,
                 category=turn.text(f"category.{case.category}"),
                 ward=ward.name if ward else case.ward_code,
-                status=turn.text(f"status.{case.status}"),
+                status=status,
                 filed=local_time(case.filed_at),
             )
         )
-    await turn.send("\n".join(lines), raw=True)
+        if followup.is_open(case) and len(rows) < MYCASES_BUTTONS:
+            rows.append([Button(turn.text("btn.add_info", code=case.code), f"c1:add:{case.id}")])
+    if rows:
+        lines.append(turn.text("intake.mycases_add_hint"))
+    await turn.send("\n".join(lines), raw=True, buttons=rows)
 
 
 # ---------------------------------------------------------------- prompts
@@ -198,8 +297,16 @@ async def _start_report(turn: Turn, data: dict[str, Any]) -> None:
     await _prompt(turn, "category", data)
 
 
-async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
-    """Ask the question of `state`."""
+@dataclass
+class _Markup:
+    """The buttons or keyboard that go with a step's question (and with its reminders)."""
+
+    buttons: list[list[Button]] | None = None
+    keyboard: list[list[KeyButton]] | None = None
+    remove_keyboard: bool = False
+
+
+def _step_markup(turn: Turn, state: str, data: dict[str, Any]) -> _Markup:
     if state == "category":
         rows = [
             [
@@ -209,46 +316,82 @@ async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
             ]
             for c in Category
         ]
-        await turn.send("intake.ask_category", buttons=rows, remove_keyboard=True)
-    elif state == "location":
-        await turn.send(
-            "intake.ask_location",
-            province=turn.deps.gazetteer.province_name,
-            keyboard=[[KeyButton(turn.text("btn.send_location"), request_location=True)]],
+        return _Markup(buttons=rows, remove_keyboard=True)
+    if state == "location":
+        return _Markup(
+            keyboard=[[KeyButton(turn.text("btn.send_location"), request_location=True)]]
         )
-    elif state == "ward":
-        await _ask_ward(turn, data)
-    elif state == "evidence":
-        await turn.send(
-            "intake.ask_evidence",
-            max_photos=turn.deps.max_photos,
-            max_mb=turn.deps.max_file_mb,
-            buttons=[[_evidence_button(turn, data)]],
-            remove_keyboard=True,
+    if state == "ward":
+        return _Markup(buttons=_ward_rows(turn, data))
+    if state == "evidence":
+        return _Markup(buttons=[[_evidence_button(turn, data)]], remove_keyboard=True)
+    if state == "nature":
+        return _Markup(
+            buttons=[[Button(turn.text(f"nature.{n.value}"), f"c1:nat:{n.value}")] for n in Nature]
         )
-    elif state == "description":
-        await turn.send("intake.ask_description", min=DESCRIPTION_MIN, max=DESCRIPTION_MAX)
-    elif state == "nature":
-        await turn.send(
-            "intake.ask_nature",
-            buttons=[
-                [Button(turn.text(f"nature.{n.value}"), f"c1:nat:{n.value}")] for n in Nature
-            ],
-        )
-    elif state == "source":
-        await turn.send(
-            "intake.ask_source", buttons=[[Button(turn.text("btn.skip"), "c1:src:skip")]]
-        )
-    elif state == "contact":
-        await turn.send(
-            "intake.ask_contact",
+    if state == "source":
+        return _Markup(buttons=[[Button(turn.text("btn.skip"), "c1:src:skip")]])
+    if state == "contact":
+        return _Markup(
             keyboard=[
                 [KeyButton(turn.text("btn.share_phone"), request_contact=True)],
                 [KeyButton(turn.text("btn.anonymous"))],
-            ],
+            ]
         )
-    elif state == "summary":
+    if state == "summary":
+        return _Markup(buttons=_summary_rows(turn))
+    if state == "duplicate":
+        return _Markup(buttons=duplicates.offer_rows(turn, data))
+    if state == "followup":
+        return _Markup(buttons=followup.followup_rows(turn, data))
+    if state == "sat_comment":
+        return _Markup(buttons=followup.sat_comment_rows(turn, data))
+    return _Markup()  # description: free text
+
+
+async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
+    """Ask the question of `state`."""
+    if state == "ward":
+        await _ask_ward(turn, data)
+        return
+    if state == "summary":
         await _send_summary(turn, data)
+        return
+    if state == "duplicate":
+        await duplicates.send_offer(turn, data)
+        return
+    if state == "followup":
+        await followup.prompt_followup(turn, data)
+        return
+    if state == "sat_comment":
+        await followup.prompt_sat_comment(turn, data)
+        return
+    questions: dict[str, tuple[str, dict[str, object]]] = {
+        "category": ("intake.ask_category", {}),
+        "location": ("intake.ask_location", {"province": turn.deps.gazetteer.province_name}),
+        "evidence": (
+            "intake.ask_evidence",
+            {"max_photos": turn.deps.max_photos, "max_mb": turn.deps.max_file_mb},
+        ),
+        "description": (
+            "intake.ask_description",
+            {"min": DESCRIPTION_MIN, "max": DESCRIPTION_MAX},
+        ),
+        "nature": ("intake.ask_nature", {}),
+        "source": ("intake.ask_source", {}),
+        "contact": ("intake.ask_contact", {}),
+    }
+    if state not in questions:
+        return
+    key, params = questions[state]
+    markup = _step_markup(turn, state, data)
+    await turn.send(
+        turn.text(key, **params),
+        raw=True,
+        buttons=markup.buttons,
+        keyboard=markup.keyboard,
+        remove_keyboard=markup.remove_keyboard,
+    )
 
 
 def _evidence_button(turn: Turn, data: dict[str, Any]) -> Button:
@@ -269,21 +412,64 @@ async def _advance(turn: Turn, data: dict[str, Any], finished: str) -> None:
     await _prompt(turn, nxt, data)
 
 
-async def _refuse(turn: Turn, key: str, state: str, data: dict[str, Any]) -> None:
-    """Explain what is wrong and ask the same question again."""
+async def _refuse(turn: Turn, state: str, data: dict[str, Any], lead: str | None = None) -> None:
+    """An input this step cannot use: one message saying what was wrong with it (`lead`,
+    else from the kind of input) and what the step needs, with the step's buttons again.
+    Nothing of what the person sent is quoted back."""
     if turn.event.kind == "button":
-        turn.answer(key)
-    await turn.send(key)
-    await _prompt(turn, state, data)
+        turn.answer("intake.stale_button")
+    if lead is None:
+        key = _lead_key(turn, state)
+        lead = turn.text(key) if key else None
+    parts = [lead] if lead else []
+    parts.append(_need_text(turn, state))
+    markup = _step_markup(turn, state, data)
+    await turn.send(
+        "\n".join(parts),
+        raw=True,
+        buttons=markup.buttons,
+        keyboard=markup.keyboard,
+        remove_keyboard=markup.remove_keyboard,
+    )
 
 
-def _wrong_input_key(turn: Turn) -> str:
+def _lead_key(turn: Turn, state: str | None) -> str | None:
+    """What is wrong with this input at `state` (None: idle), or None when the step's need
+    says it all (a text where a button is due, for instance)."""
     ev = turn.event
     if ev.kind == "unsupported":
-        return "intake.unsupported_here"
+        return UNSUPPORTED_LEAD.get(ev.unsupported_kind or "", "intake.got_unsupported")
     if ev.kind == "button":
-        return "intake.stale_button"
-    return "intake.wrong_input"
+        return "intake.got_old_button"
+    if ev.kind == "command":
+        return "intake.command_other_bot" if ev.other_bot else "intake.unknown_command"
+    if ev.kind == "media":
+        if state is None or state in BEFORE_EVIDENCE:
+            return "intake.got_media_early"
+        return "intake.got_media_late"
+    if ev.kind == "text" and not (ev.text or "").strip():
+        return "intake.got_empty"
+    if state is None:
+        return None
+    if ev.kind == "location":
+        return "intake.got_location"
+    if ev.kind == "contact":
+        return "intake.got_contact"
+    return None
+
+
+def _need_text(turn: Turn, state: str) -> str:
+    if state == "evidence":
+        return turn.text(NEED_KEY[state], max_mb=turn.deps.max_file_mb)
+    if state == "description":
+        return turn.text(NEED_KEY[state], min=DESCRIPTION_MIN, max=DESCRIPTION_MAX)
+    return turn.text(NEED_KEY[state])
+
+
+def _quote(text: str) -> str:
+    """A person's text, shortened before it is quoted back to them."""
+    text = " ".join(text.split())
+    return text if len(text) <= QUOTE_MAX else text[: QUOTE_MAX - 1] + "…"
 
 
 # ---------------------------------------------------------------- step handlers
@@ -295,7 +481,7 @@ async def _on_category(turn: Turn, data: dict[str, Any]) -> None:
     if ev.kind == "text" and ev.text:
         value = _category_from_text(turn, ev.text)
     if value not in {c.value for c in Category}:
-        await _refuse(turn, "intake.choose_category", "category", data)
+        await _refuse(turn, "category", data)
         return
     data["category"] = value
     if ev.kind == "button":
@@ -316,6 +502,11 @@ async def _on_location(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     gaz = turn.deps.gazetteer
     point: tuple[float, float] | None = None
+    if ev.kind == "text" and len((ev.text or "").strip()) > ADDRESS_MAX:
+        await _refuse(
+            turn, "location", data, lead=turn.text("intake.address_too_long", max=ADDRESS_MAX)
+        )
+        return
     if ev.kind == "location" and ev.latitude is not None and ev.longitude is not None:
         point = (ev.latitude, ev.longitude)
     elif ev.kind == "text" and ev.text:
@@ -329,7 +520,7 @@ async def _on_location(turn: Turn, data: dict[str, Any]) -> None:
             location_source=LocationSource.GPS.value, latitude=lat, longitude=lon, address=None
         )
     elif ev.kind == "text" and ev.text and ev.text.strip():
-        address = ev.text.strip()[:500]
+        address = ev.text.strip()
         result = gaz.locate(address)
         if await _explain_outside(turn, result, "location", data):
             return
@@ -346,7 +537,7 @@ async def _on_location(turn: Turn, data: dict[str, Any]) -> None:
             await turn.send("intake.ask_ward_name", province=gaz.province_name)
             return
     else:
-        await _refuse(turn, "intake.need_location", "location", data)
+        await _refuse(turn, "location", data)
         return
     data["suggestions"] = [s.ward.code for s in result.suggestions[:3]]
     await _save(turn, "ward", data)
@@ -368,14 +559,19 @@ async def _explain_outside(
     return True
 
 
-async def _ask_ward(turn: Turn, data: dict[str, Any]) -> None:
-    gaz = turn.deps.gazetteer
+def _ward_rows(turn: Turn, data: dict[str, Any]) -> list[list[Button]]:
     rows = []
     for code in data.get("suggestions", []):
-        ward = gaz.ward(code)
+        ward = turn.deps.gazetteer.ward(code)
         if ward:
             rows.append([Button(f"✅ {ward.name}", f"c1:ward:{code}")])
     rows.append([Button(turn.text("btn.other_ward"), "c1:wother")])
+    return rows
+
+
+async def _ask_ward(turn: Turn, data: dict[str, Any]) -> None:
+    gaz = turn.deps.gazetteer
+    rows = _ward_rows(turn, data)
     if data.get("location_source") == LocationSource.GPS.value:
         where = f"📍 {data['latitude']:.5f}, {data['longitude']:.5f}"
     else:
@@ -391,7 +587,7 @@ async def _on_ward(turn: Turn, data: dict[str, Any]) -> None:
         code = (ev.button_data or "").removeprefix("c1:ward:")
         ward = gaz.ward(code)
         if ward is None or code not in data.get("suggestions", []):
-            await _refuse(turn, "intake.stale_button", "ward", data)
+            await _refuse(turn, "ward", data)
             return
         data["ward_code"] = code
         turn.answer("intake.noted")
@@ -407,17 +603,16 @@ async def _on_ward(turn: Turn, data: dict[str, Any]) -> None:
         await _on_location(turn, data)
         return
     if ev.kind == "text" and ev.text and ev.text.strip():
-        matches = gaz.find_wards_by_name(ev.text.strip()[:100])
+        name = ev.text.strip()
+        matches = gaz.find_wards_by_name(name) if len(name) <= WARD_NAME_MAX else []
         if not matches:
-            await turn.send(
-                "intake.ward_not_found", name=ev.text.strip()[:100], province=gaz.province_name
-            )
+            await turn.send("intake.ward_not_found", name=_quote(name), province=gaz.province_name)
             return
         data["suggestions"] = [w.code for w in matches[:5]]
         await _save(turn, "ward", data)
         await _ask_ward(turn, data)
         return
-    await _refuse(turn, _wrong_input_key(turn), "ward", data)
+    await _refuse(turn, "ward", data)
 
 
 async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
@@ -428,7 +623,7 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
         await _advance(turn, data, "evidence")
         return
     if ev.kind != "media" or not ev.files:
-        await _refuse(turn, _wrong_input_key(turn), "evidence", data)
+        await _refuse(turn, "evidence", data)
         return
     evidence: list[dict[str, Any]] = list(data.get("evidence", []))
     too_large = 0
@@ -476,7 +671,7 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
 async def _on_description(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     if ev.kind != "text" or ev.text is None:
-        await _refuse(turn, _wrong_input_key(turn), "description", data)
+        await _refuse(turn, "description", data)
         return
     text = ev.text.strip()
     if len(text) < DESCRIPTION_MIN:
@@ -494,7 +689,7 @@ async def _on_nature(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     value = (ev.button_data or "").removeprefix("c1:nat:") if ev.kind == "button" else None
     if value not in {n.value for n in Nature}:
-        await _refuse(turn, "intake.choose_nature", "nature", data)
+        await _refuse(turn, "nature", data)
         return
     data["nature"] = value
     turn.answer("intake.noted")
@@ -513,7 +708,7 @@ async def _on_source(turn: Turn, data: dict[str, Any]) -> None:
             return
         data["suspected_source"] = text
     else:
-        await _refuse(turn, _wrong_input_key(turn), "source", data)
+        await _refuse(turn, "source", data)
         return
     await _advance(turn, data, "source")
 
@@ -521,20 +716,25 @@ async def _on_source(turn: Turn, data: dict[str, Any]) -> None:
 async def _on_contact(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     if ev.kind == "contact" and ev.phone:
-        if not ev.contact_is_own:
-            await turn.send("intake.contact_not_own")
+        keyboard = _step_markup(turn, "contact", data).keyboard
+        if not ev.contact_is_own:  # someone else's card, or a forwarded one
+            await turn.send("intake.contact_not_own", keyboard=keyboard)
             return
         phone = ev.phone.strip()
         if not PHONE_RE.match(phone):
-            await turn.send("intake.contact_invalid")
+            await turn.send("intake.contact_invalid", keyboard=keyboard)
             return
         data.update(contact_shared=True, contact_phone=phone, contact_name=ev.user_name)
         await turn.send("intake.contact_saved", remove_keyboard=True)
     elif ev.kind == "text" and ev.text and _is_anonymous_choice(ev.text):
         data.update(contact_shared=False, contact_phone=None, contact_name=None)
         await turn.send("intake.anonymous_saved", remove_keyboard=True)
+    elif ev.kind == "text" and ev.text and PHONE_RE.match(ev.text.strip()):
+        # A typed number could be anyone's: only the share button proves it is theirs.
+        await _refuse(turn, "contact", data, lead=turn.text("intake.contact_typed"))
+        return
     else:
-        await _refuse(turn, "intake.choose_contact", "contact", data)
+        await _refuse(turn, "contact", data)
         return
     await _advance(turn, data, "contact")
 
@@ -547,8 +747,13 @@ def _is_anonymous_choice(text: str) -> bool:
 
 
 async def _send_summary(turn: Turn, data: dict[str, Any]) -> None:
+    # Plain text (no parse mode): the person's own words need no escaping.
     text = cards.render_summary(turn, data)
-    rows = [
+    await turn.send(text, raw=True, buttons=_summary_rows(turn), remove_keyboard=False)
+
+
+def _summary_rows(turn: Turn) -> list[list[Button]]:
+    return [
         [Button(turn.text("btn.confirm"), "c1:sum:ok")],
         [
             Button(turn.text("btn.edit_category"), "c1:edit:category"),
@@ -565,7 +770,6 @@ async def _send_summary(turn: Turn, data: dict[str, Any]) -> None:
         [Button(turn.text("btn.edit_contact"), "c1:edit:contact")],
         [Button(turn.text("btn.cancel"), "c1:sum:cancel")],
     ]
-    await turn.send(text, raw=True, buttons=rows, remove_keyboard=False)
 
 
 async def _on_summary(turn: Turn, data: dict[str, Any]) -> None:
@@ -573,6 +777,9 @@ async def _on_summary(turn: Turn, data: dict[str, Any]) -> None:
     choice = ev.button_data or "" if ev.kind == "button" else ""
     if choice == "c1:sum:ok":
         turn.answer("intake.noted")
+        # The same incident may already be reported: offer to join it before filing.
+        if await duplicates.offer_if_any(turn, data):
+            return
         await _file(turn, data)
         return
     if choice == "c1:sum:cancel":
@@ -588,7 +795,7 @@ async def _on_summary(turn: Turn, data: dict[str, Any]) -> None:
         await _save(turn, target, data)
         await _prompt(turn, target, data)
         return
-    await _refuse(turn, "intake.confirm_or_change", "summary", data)
+    await _refuse(turn, "summary", data)
 
 
 async def _file(turn: Turn, data: dict[str, Any]) -> None:
@@ -603,6 +810,20 @@ async def _file(turn: Turn, data: dict[str, Any]) -> None:
         await _prompt(turn, "category" if "category" in missing else "location", data)
         return
     reporter = await services.get_reporter(turn.session, ev.channel, ev.user_id)
+    now = limits.limits_for(turn.deps).now()
+    free_at = await limits.next_filing_allowed_at(
+        turn.session, reporter.id or 0, turn.deps.user_cases_per_hour, now
+    )
+    if free_at is not None:
+        # Not filed; the draft stays at the summary, to be confirmed again from `free_at`.
+        turn.answer("intake.case_limit_toast", time=local_time(free_at))
+        await turn.send(
+            "intake.case_limit",
+            limit=turn.deps.user_cases_per_hour,
+            time=local_time(free_at),
+            buttons=_summary_rows(turn),
+        )
+        return
     shared = bool(data.get("contact_shared"))
     if shared:
         reporter.phone = data.get("contact_phone")
@@ -629,7 +850,11 @@ async def _file(turn: Turn, data: dict[str, Any]) -> None:
         evidence=data.get("evidence", []),
         verify_hours=turn.deps.verify_hours,
         actor="reporter",
+        now=now,
+        deadlines=turn.deps.deadlines,
     )
+    # Ids only: nothing of the reporter (not even their chat id) goes with the case code.
+    log.info("case filed", extra={"case": case.code, "update": ev.update_id})
     await services.clear_conversation(turn.session, ev.channel, ev.user_id)
     ward = turn.deps.gazetteer.ward(case.ward_code)
     await turn.send(
@@ -637,15 +862,40 @@ async def _file(turn: Turn, data: dict[str, Any]) -> None:
         code=case.code,
         ward=ward.name if ward else case.ward_code,
         deadline=local_time(case.verify_due_at),
-        hours=f"{turn.deps.verify_hours:g}",
+        hours=f"{(case.verify_due_at - case.filed_at).total_seconds() / 3600:g}",
         remove_keyboard=True,
     )
     await officer.dispatch_new_case(turn, case)
 
 
 def _discard_files(turn: Turn, data: dict[str, Any]) -> None:
+    """Delete a draft's files (and those of a draft suspended under a follow-up mode)."""
     for item in data.get("evidence", []):
         turn.deps.media.discard(item["path"])
+    suspended = data.get("suspended")
+    if suspended:
+        _discard_files(turn, dict(suspended.get("data") or {}))
+
+
+# After filing: the modes of handlers/followup.py and the duplicate choice of
+# handlers/duplicates.py (looked up when called, so either module may be imported first).
+async def _on_duplicate(turn: Turn, data: dict[str, Any]) -> None:
+    await duplicates.on_duplicate(turn, data)
+
+
+async def _on_followup(turn: Turn, data: dict[str, Any]) -> None:
+    await followup.on_followup(turn, data)
+
+
+async def _on_sat_comment(turn: Turn, data: dict[str, Any]) -> None:
+    await followup.on_sat_comment(turn, data)
+
+
+# What handlers/followup.py and handlers/duplicates.py use of the conversation.
+save_state = _save
+prompt_step = _prompt
+refuse = _refuse
+file_case = _file
 
 
 _STATE_HANDLERS = {
@@ -658,4 +908,7 @@ _STATE_HANDLERS = {
     "source": _on_source,
     "contact": _on_contact,
     "summary": _on_summary,
+    "duplicate": _on_duplicate,
+    "followup": _on_followup,
+    "sat_comment": _on_sat_comment,
 }

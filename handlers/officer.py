@@ -2,23 +2,108 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from bot import services
 from bot.geo import fold
 from bot.i18n import t
 from bot.media import FileTooLarge
 from handlers import cards
-from handlers.context import OFFICER_LOCALE, Turn
+from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button, Outgoing
+from handlers.limits import limits_for
 from models.enums import CaseAction, CaseStatus, RejectReason
-from models.tables import Case, Evidence, GroupLink, Reporter
+from models.tables import Case, Evidence, GroupLink, MessageRef, Reporter
 from models.transitions import IllegalTransition
+from models.types import utcnow
 
-CALLBACK_RE = re.compile(
-    r"^c1:(ack|vfy|cls|rej|rjr|back|rsg|rsw):(\d{1,12})(?::([a-z_0-9]{1,24}))?$"
-)
+log = logging.getLogger(__name__)
+
+CALLBACK_RE = re.compile(r"^c1:([a-z]{2,5}):([0-9]{1,12})(?::([a-z_0-9]{1,24}))?$")
+CORE_OPS = frozenset({"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", "rsw"})
+
+# ---------------------------------------------------------------- extension points
+# Officer tools in other modules register their buttons, group commands and reply prompts
+# here (imported by handlers/core.py). Every handler runs after the permission check: the
+# group is linked and, for buttons and prompts, may act on the case.
+
+ButtonHandler = Callable[["Turn", GroupLink, Case, str | None], Awaitable[None]]
+CommandHandler = Callable[["Turn", GroupLink], Awaitable[None]]
+PromptHandler = Callable[["Turn", GroupLink, Case, MessageRef, str], Awaitable[None]]
+
+
+H = TypeVar("H")
+
+
+@dataclass(frozen=True)
+class _Registered(Generic[H]):  # noqa: UP046  (the project supports Python 3.11)
+    handler: H
+    on_closed: bool  # also allowed on a resolved or rejected case
+
+
+BUTTONS: dict[str, _Registered[ButtonHandler]] = {}
+COMMANDS: dict[str, CommandHandler] = {}
+PROMPTS: dict[str, _Registered[PromptHandler]] = {}
+
+
+def button_op(op: str, *, on_closed: bool = False) -> Callable[[ButtonHandler], ButtonHandler]:
+    """Register the handler of `c1:<op>:<case id>[:arg]` buttons on cards."""
+    assert op not in CORE_OPS and op not in BUTTONS, op
+
+    def register(handler: ButtonHandler) -> ButtonHandler:
+        BUTTONS[op] = _Registered(handler, on_closed)
+        return handler
+
+    return register
+
+
+def group_command(name: str) -> Callable[[CommandHandler], CommandHandler]:
+    """Register a /command for linked officer and province groups."""
+    assert name not in COMMANDS and name not in ("link", "help", "start"), name
+
+    def register(handler: CommandHandler) -> CommandHandler:
+        COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+def prompt_action(
+    action: str, *, on_closed: bool = False
+) -> Callable[[PromptHandler], PromptHandler]:
+    """Register what a reply to a ForceReply prompt (`ask_for_text(action=...)`) does."""
+    assert action not in ("resolve", "reject", "reassign") and action not in PROMPTS, action
+
+    def register(handler: PromptHandler) -> PromptHandler:
+        PROMPTS[action] = _Registered(handler, on_closed)
+        return handler
+
+    return register
+
+
+# Card buttons that depend on the chat as well as the case (e.g. the province's take-over
+# and send-back on an escalated case): each provider gets the case and the chat's link. Cards
+# are sent and redrawn per chat (`_send_card`, `refresh_cards`), so these rows stay put.
+ChatRowsProvider = Callable[[Case, GroupLink | None], list[list[Button]]]
+CHAT_ROWS: list[ChatRowsProvider] = []
+
+
+def card_buttons_for(case: Case, link: GroupLink | None) -> list[list[Button]]:
+    """The card's buttons in one chat: `cards.card_buttons(case)`, then the per-chat rows."""
+    rows = cards.card_buttons(case)
+    if case.merged_into_id is not None:
+        return rows  # a merged case is handled under the case it joined: no buttons
+    for provider in CHAT_ROWS:
+        rows.extend(provider(case, link))
+    return rows
+
+
 RESULT_MIN = 2
 RESULT_MAX = 3000
 
@@ -46,7 +131,30 @@ async def dispatch_new_case(turn: Turn, case: Case, *, note: str | None = None) 
 async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None) -> None:
     session = turn.session
     evidence = await services.case_evidence(session, case.id or 0)
-    text = await _card_text(turn, case, note=note, evidence=evidence)
+    text = await card_text(
+        turn, case, note=note, evidence=evidence, show_contact=sees_contact(group, case)
+    )
+    log.info(
+        "card queued for group",
+        extra={"case": case.code, "chat": group.chat_id, "update": turn.event.update_id},
+    )
+    # In a forum supergroup the case gets its own topic (once per group): card, evidence,
+    # pin and everything later "under the case" go there; it is closed with the case.
+    in_topic = group.is_forum
+    if in_topic and not await services.messages_of_case(
+        session, case.id or 0, group.chat_id, "topic"
+    ):
+        await services.enqueue(
+            session,
+            group.channel,
+            Outgoing(
+                chat_id=group.chat_id,
+                kind="topic",
+                text=topic_name(case),
+                case_id=case.id,
+                track={"purpose": "topic"},
+            ),
+        )
     await services.enqueue(
         session,
         group.channel,
@@ -54,9 +162,10 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
             chat_id=group.chat_id,
             text=text,
             html=True,
-            buttons=cards.card_buttons(case),
+            buttons=card_buttons_for(case, group),
             case_id=case.id,
             track={"purpose": "card"},
+            in_topic=in_topic,
         ),
     )
     files = [{"path": e.path, "kind": e.kind} for e in evidence if not e.from_officer]
@@ -65,7 +174,12 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
             session,
             group.channel,
             Outgoing(
-                chat_id=group.chat_id, kind="album", media=files, text=case.code, case_id=case.id
+                chat_id=group.chat_id,
+                kind="album",
+                media=files,
+                text=case.code,
+                case_id=case.id,
+                in_topic=in_topic,
             ),
         )
     if case.latitude is not None and case.longitude is not None:
@@ -78,16 +192,52 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
                 latitude=case.latitude,
                 longitude=case.longitude,
                 case_id=case.id,
+                in_topic=in_topic,
             ),
         )
 
 
-async def _card_text(
-    turn: Turn, case: Case, note: str | None = None, evidence: list[Evidence] | None = None
+def topic_name(case: Case) -> str:
+    """A case's forum topic title: its code and category (no personal data)."""
+    return f"{case.code} · {t(OFFICER_LOCALE, f'category.{case.category}')}"
+
+
+async def set_topics_closed(turn: Turn, case: Case, closed: bool) -> None:
+    """Close (or reopen) the case's forum topics in every group that has one."""
+    for chat in await services.chats_with_card(turn.session, case):
+        if await services.messages_of_case(turn.session, case.id or 0, chat, "topic"):
+            await services.enqueue(
+                turn.session,
+                turn.event.channel,
+                Outgoing(
+                    chat_id=chat,
+                    kind="topic_close" if closed else "topic_reopen",
+                    case_id=case.id,
+                ),
+            )
+
+
+def sees_contact(link: GroupLink | None, case: Case) -> bool:
+    """Whether a chat may see the reporter's phone and name: only the case's ward groups."""
+    return (
+        link is not None
+        and link.active
+        and link.ward_code is not None
+        and link.ward_code == case.ward_code
+    )
+
+
+async def card_text(
+    turn: Turn,
+    case: Case,
+    note: str | None = None,
+    evidence: list[Evidence] | None = None,
+    *,
+    show_contact: bool = False,
 ) -> str:
     ward = turn.deps.gazetteer.ward(case.ward_code)
     reporter_name = None
-    if case.contact_shared:
+    if case.contact_shared and show_contact:
         reporter = await turn.session.get(Reporter, case.reporter_id)
         reporter_name = reporter.full_name if reporter else None
     return cards.render_card(
@@ -100,10 +250,13 @@ async def _card_text(
         ),
         reporter_name=reporter_name,
         note=note,
+        show_contact=show_contact,
+        now=limits_for(turn.deps).now(),  # the core's clock: which deadlines are overdue
+        **await cards.card_extras(turn.session, case),  # joined reporters, merged into
     )
 
 
-async def _refresh_cards(
+async def refresh_cards(
     turn: Turn,
     case: Case,
     *,
@@ -111,10 +264,19 @@ async def _refresh_cards(
     chat_id: str | None = None,
     note: str | None = None,
 ) -> None:
-    """Queue an edit of the case's cards (in one chat, or every group that holds one)."""
-    text = await _card_text(turn, case, note=note)
+    """Queue an edit of the case's cards (in one chat, or every group that holds one).
+
+    Each chat gets the card as it may see it: the reporter's contact only in the case's
+    ward groups.
+    """
     chats = [chat_id] if chat_id else await services.chats_with_card(turn.session, case)
+    texts: dict[bool, str] = {}
     for chat in chats:
+        link = await services.link_of_chat(turn.session, turn.event.channel, chat)
+        show_contact = sees_contact(link, case)
+        if show_contact not in texts:
+            texts[show_contact] = await card_text(turn, case, note=note, show_contact=show_contact)
+        text = texts[show_contact]
         await services.enqueue(
             turn.session,
             turn.event.channel,
@@ -124,7 +286,7 @@ async def _refresh_cards(
                 edit_purpose="card",
                 text=text,
                 html=True,
-                buttons=buttons if buttons is not None else cards.card_buttons(case),
+                buttons=buttons if buttons is not None else card_buttons_for(case, link),
                 case_id=case.id,
             ),
         )
@@ -144,6 +306,8 @@ async def handle_group(turn: Turn) -> None:
         await _on_link(turn)
         return
     link = await services.link_of_chat(turn.session, ev.channel, ev.chat_id)
+    if link is not None and ev.kind != "button" and link.is_forum != ev.chat_is_forum:
+        link.is_forum = ev.chat_is_forum  # the group was turned into a forum, or back
     if link is None:
         # Not an officer group: say nothing that would reveal the hotline's cases.
         if ev.kind == "button":
@@ -153,6 +317,8 @@ async def handle_group(turn: Turn) -> None:
         await _on_button(turn, link)
     elif ev.kind == "command" and ev.command in ("help", "start"):
         await turn.send("officer.help")
+    elif ev.kind == "command" and ev.command in COMMANDS:
+        await COMMANDS[ev.command](turn, link)
     elif ev.reply_to_message_id is not None:
         await _on_reply(turn, link)
 
@@ -163,12 +329,46 @@ async def _on_link(turn: Turn) -> None:
     if not code:
         await turn.send("officer.link_usage")
         return
-    link = await services.redeem_link_code(
-        turn.session, code, channel=ev.channel, chat_id=ev.chat_id, actor=actor_of(turn)
+    # Guessing is slowed down per chat: after too many wrong codes within the window, the
+    # chat is refused for a while without the code being looked at, so that even the right
+    # code does not tell a guesser anything. Every attempt is recorded; refused ones count
+    # as wrong, so a script that keeps trying stays locked out.
+    session, now = turn.session, utcnow()
+    window = timedelta(minutes=turn.deps.link_failure_window_min)
+
+    async def locked_until() -> datetime | None:
+        return await services.link_locked_until(
+            session,
+            ev.channel,
+            ev.chat_id,
+            max_failures=turn.deps.link_max_failures,
+            window=window,
+            now=now,
+        )
+
+    link = None
+    if await locked_until() is None:
+        link = await services.redeem_link_code(
+            session, code, channel=ev.channel, chat_id=ev.chat_id, actor=actor_of(turn), now=now
+        )
+    if link is not None:
+        link.is_forum = ev.chat_is_forum
+    await services.record_link_attempt(
+        session, ev.channel, ev.chat_id, ok=link is not None, now=now
     )
     if link is None:
-        await turn.send("officer.link_invalid")
+        until = await locked_until()
+        if until is None:
+            await turn.send("officer.link_invalid")
+        else:
+            log.warning("link attempts throttled", extra={"chat": ev.chat_id})
+            await turn.send(
+                "officer.link_locked",
+                time=local_time(until),
+                minutes=max(1, math.ceil((until - now).total_seconds() / 60)),
+            )
         return
+    log.info("group linked", extra={"chat": ev.chat_id, "update": ev.update_id})
     if link.ward_code is None:
         await turn.send("officer.linked_province", province=turn.deps.gazetteer.province_name)
     else:
@@ -180,10 +380,15 @@ async def _on_link(turn: Turn) -> None:
         )
 
 
-async def _load_case_for(turn: Turn, link: GroupLink, case_id: int) -> Case | None:
+async def load_case_for(turn: Turn, link: GroupLink, case_id: int) -> Case | None:
     case = await services.get_case(turn.session, case_id)
     if case is None or not services.can_act_on(link, case):
         turn.answer("officer.not_allowed", alert=True)
+        return None
+    if case.merged_into_id is not None:
+        # A press on a merged card whose edit has not arrived yet: it acts on nothing.
+        turn.answer("officer.stale_button", alert=True)
+        await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         return None
     return case
 
@@ -194,14 +399,24 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
         turn.answer("officer.stale_button", alert=True)
         return
     op, raw_id, arg = match.group(1), int(match.group(2)), match.group(3)
-    case = await _load_case_for(turn, link, raw_id)
+    if op not in CORE_OPS and op not in BUTTONS:
+        turn.answer("officer.stale_button", alert=True)
+        return
+    case = await load_case_for(turn, link, raw_id)
     if case is None:
         return
-    if CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
+    closed = CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED)
+    if op in BUTTONS and (BUTTONS[op].on_closed or not closed):
+        try:
+            await BUTTONS[op].handler(turn, link, case, arg)
+        except IllegalTransition:
+            turn.answer("officer.illegal", alert=True, status=turn.text(f"status.{case.status}"))
+        return
+    if closed:
         turn.answer(
             "officer.already_closed", alert=True, status=turn.text(f"status.{case.status}")
         )
-        await _refresh_cards(turn, case, chat_id=turn.event.chat_id)
+        await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         return
     try:
         if op == "ack":
@@ -209,19 +424,19 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
         elif op == "vfy":
             await _transition(turn, case, CaseAction.VERIFY)
         elif op == "cls":
-            await _ask_for_text(turn, case, "resolve", "officer.prompt_result")
+            await ask_for_text(turn, case, "resolve", "officer.prompt_result")
         elif op == "rej":
             turn.answer("officer.choose_reason")
-            await _refresh_cards(
+            await refresh_cards(
                 turn, case, buttons=cards.reject_reason_buttons(case), chat_id=turn.event.chat_id
             )
         elif op == "rjr" and arg in {r.value for r in RejectReason}:
-            await _ask_for_text(turn, case, "reject", "officer.prompt_reject", reason=arg)
+            await ask_for_text(turn, case, "reject", "officer.prompt_reject", reason=arg)
         elif op == "back":
             turn.answer("officer.ok")
-            await _refresh_cards(turn, case, chat_id=turn.event.chat_id)
+            await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         elif op == "rsg":
-            await _ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
+            await ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
         elif op == "rsw" and arg and turn.deps.gazetteer.ward(arg):
             await _reassign(turn, case, arg)
         else:
@@ -230,18 +445,29 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
         turn.answer("officer.illegal", alert=True, status=turn.text(f"status.{case.status}"))
 
 
+def log_action(turn: Turn, case: Case, action: CaseAction) -> None:
+    """Log an officer action by ids only: no officer name, no text they typed."""
+    log.info(
+        "case %s: now %s",
+        action.value,
+        case.status,
+        extra={"case": case.code, "chat": turn.event.chat_id, "update": turn.event.update_id},
+    )
+
+
 async def _transition(turn: Turn, case: Case, action: CaseAction) -> None:
     """Apply a one-press action, update the cards, and tell the reporter."""
     await services.apply_action(turn.session, case, action, actor=actor_of(turn))
+    log_action(turn, case, action)
     turn.answer("officer.done", status=turn.text(f"status.{case.status}"))
-    await _refresh_cards(turn, case)
+    await refresh_cards(turn, case)
     if action == CaseAction.ACKNOWLEDGE:
-        await _notify_reporter(turn, case, "notify.acknowledged")
+        await notify_reporter(turn, case, "notify.acknowledged")
     elif action == CaseAction.VERIFY:
-        await _notify_reporter(turn, case, "notify.verifying")
+        await notify_reporter(turn, case, "notify.verifying")
 
 
-async def _ask_for_text(turn: Turn, case: Case, action: str, key: str, **extra: Any) -> None:
+async def ask_for_text(turn: Turn, case: Case, action: str, key: str, **extra: Any) -> None:
     """Ask the officer for the text with a ForceReply prompt (groups run in privacy mode)."""
     turn.answer("officer.reply_needed")
     reason = extra.get("reason")
@@ -259,6 +485,7 @@ async def _ask_for_text(turn: Turn, case: Case, action: str, key: str, **extra: 
             force_reply=True,
             case_id=case.id,
             track={"purpose": "prompt", "action": action, **extra},
+            in_topic=True,  # in a forum group, the prompt goes into the case's topic
         ),
     )
 
@@ -274,17 +501,25 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
     if case is None or not services.can_act_on(link, case):
         await turn.send("officer.not_allowed")
         return
-    if CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
-        await turn.send("officer.already_closed", status=turn.text(f"status.{case.status}"))
-        return
     action = ref.extra.get("action")
     text = (ev.text or "").strip()
+    closed = CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED)
+    registered = PROMPTS.get(str(action))
+    if closed and not (registered and registered.on_closed):
+        await turn.send("officer.already_closed", status=turn.text(f"status.{case.status}"))
+        return
+    if registered is not None:
+        try:
+            await registered.handler(turn, link, case, ref, text)
+        except IllegalTransition:
+            await turn.send("officer.illegal", status=turn.text(f"status.{case.status}"))
+        return
     if action == "reassign":
         await _on_reassign_reply(turn, case, text)
         return
     if len(text) < RESULT_MIN or len(text) > RESULT_MAX:
         await turn.send("officer.result_length", min=RESULT_MIN, max=RESULT_MAX)
-        await _ask_for_text(
+        await ask_for_text(
             turn,
             case,
             str(action),
@@ -292,16 +527,21 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
             **{k: v for k, v in ref.extra.items() if k not in ("action", "purpose")},
         )
         return
-    photos = await _store_officer_files(turn, case)
+    photos = await store_officer_files(turn, case)
     try:
         if action == "resolve":
             case.result_text = text
             await services.apply_action(
                 turn.session, case, CaseAction.RESOLVE, actor=actor_of(turn), note=text
             )
-            await _refresh_cards(turn, case)
+            log_action(turn, case, CaseAction.RESOLVE)
+            await refresh_cards(turn, case)
             await turn.send("officer.closed_ok", code=case.code)
-            await _notify_reporter(turn, case, "notify.resolved", result=text, media=photos)
+            await set_topics_closed(turn, case, True)
+            await notify_reporter(turn, case, "notify.resolved", result=text, media=photos)
+            from handlers.followup import ask_satisfaction
+
+            await ask_satisfaction(turn, case)  # "is it solved?" to every reporter of the case
         elif action == "reject":
             reason = str(ref.extra.get("reason") or RejectReason.NOT_POLLUTION.value)
             case.reject_reason = reason
@@ -313,16 +553,18 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
                 actor=actor_of(turn),
                 note=f"{reason}: {text}",
             )
-            await _refresh_cards(turn, case)
+            log_action(turn, case, CaseAction.REJECT)
+            await refresh_cards(turn, case)
             await turn.send("officer.rejected_ok", code=case.code)
-            await _notify_reporter(
+            await set_topics_closed(turn, case, True)
+            await notify_reporter(
                 turn, case, "notify.rejected", result=text, reason_key=f"reject.{reason}"
             )
     except IllegalTransition:
         await turn.send("officer.illegal", status=turn.text(f"status.{case.status}"))
 
 
-async def _store_officer_files(turn: Turn, case: Case) -> list[dict[str, Any]]:
+async def store_officer_files(turn: Turn, case: Case) -> list[dict[str, Any]]:
     stored: list[dict[str, Any]] = []
     for ref in turn.event.files:
         try:
@@ -342,7 +584,7 @@ async def _on_reassign_reply(turn: Turn, case: Case, text: str) -> None:
     matches = gaz.find_wards_by_name(text[:100]) if text else []
     if not matches:
         await turn.send("officer.ward_not_found", name=text[:100], province=gaz.province_name)
-        await _ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
+        await ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
         return
     exact = [w for w in matches if _ward_key(w.name) == _ward_key(text)]
     if len(matches) == 1 or len(exact) == 1:
@@ -386,6 +628,11 @@ async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
         note=f"{case.ward_code} -> {ward_code}",
     )
     case.ward_code = ward_code
+    # The new ward starts afresh: nobody there has taken it on, nor sent it up to the Sở.
+    case.assignee = None
+    case.escalated_at, case.escalation_reason, case.province_owned = None, None, False
+    turn.deps.deadlines.start(case, limits_for(turn.deps).now())  # from the reassignment
+    log_action(turn, case, CaseAction.REASSIGN)
     turn.answer("officer.ok")
     note = t(
         OFFICER_LOCALE,
@@ -393,7 +640,7 @@ async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
         ward=new_ward.name,
     )
     for chat in old_chats:
-        await _refresh_cards(turn, case, buttons=[], chat_id=chat, note=note)
+        await refresh_cards(turn, case, buttons=[], chat_id=chat, note=note)
     await turn.send("officer.reassigned_ok", code=case.code, ward=new_ward.name)
     await dispatch_new_case(
         turn,
@@ -404,13 +651,13 @@ async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
             ward=old_ward.name if old_ward else "?",
         ),
     )
-    await _notify_reporter(turn, case, "notify.reassigned", ward=new_ward.name)
+    await notify_reporter(turn, case, "notify.reassigned", ward=new_ward.name)
 
 
 # ---------------------------------------------------------------- the reporter hears back
 
 
-async def _notify_reporter(
+async def notify_reporter(
     turn: Turn,
     case: Case,
     key: str,
@@ -419,22 +666,24 @@ async def _notify_reporter(
     reason_key: str | None = None,
     **params: Any,
 ) -> None:
-    """Tell the reporter, in their language, through the outbox."""
-    reporter = await turn.session.get(Reporter, case.reporter_id)
-    if reporter is None:
-        return
-    locale = reporter.language or "vi"
-    if reason_key:
-        params["reason"] = t(locale, reason_key)
-    text = t(locale, key, code=case.code, **params)
-    await services.enqueue(
-        turn.session,
-        case.channel,
-        Outgoing(chat_id=reporter.chat_id, text=text, case_id=case.id),
-    )
-    if media:
+    """Tell the reporter, and every reporter who joined the case (handlers/followup.py),
+    each in their own language, through the outbox."""
+    from handlers.followup import reporters_of_case
+
+    for reporter in await reporters_of_case(turn, case):
+        locale = reporter.language or "vi"
+        texts = dict(params)
+        if reason_key:
+            texts["reason"] = t(locale, reason_key)
+        text = t(locale, key, code=case.code, **texts)
         await services.enqueue(
             turn.session,
-            case.channel,
-            Outgoing(chat_id=reporter.chat_id, kind="album", media=media, case_id=case.id),
+            reporter.channel,
+            Outgoing(chat_id=reporter.chat_id, text=text, case_id=case.id),
         )
+        if media:
+            await services.enqueue(
+                turn.session,
+                reporter.channel,
+                Outgoing(chat_id=reporter.chat_id, kind="album", media=media, case_id=case.id),
+            )

@@ -307,3 +307,25 @@ def test_anonymous_group_admin_messages_are_kept() -> None:
     assert event.reply_to_message_id == 4
     other_bot = Message.model_validate({**base, "from": {**anon_bot, "id": 42}})
     assert message_to_event(other_bot, 2, "hotline_test_bot") is None
+
+
+async def test_report_command_delivers_the_xlsx_to_the_province_group(
+    api: FakeBotAPI, hotline: Hotline
+) -> None:
+    """`/report week` in the province group: a real document over the Bot API."""
+    import io
+
+    from openpyxl import load_workbook
+
+    province = FakeChat(id=-1500, type="supergroup", title="Sở NN&MT")
+    await link(api, hotline, province, None)
+    api.send_command(OFFICER, "report", "week", chat=province)
+    await api.wait_until(
+        lambda: next((c for c in api.calls if c.method == "sendDocument" and c.ok), None),
+        timeout=15,
+        what="the report sent",
+    )
+    call = next(c for c in api.calls if c.method == "sendDocument" and c.ok)
+    [(name, data)] = [(call.filenames[k], v) for k, v in call.files.items()]
+    assert name.endswith(".xlsx")
+    assert load_workbook(io.BytesIO(data)).sheetnames
