@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -396,6 +396,26 @@ def _write_document(document: Document, path: Path, fmt: str) -> None:
         typer.echo(f"written: {file}")
 
 
+def _period_request(
+    from_: str, to: str, ward: str | None, fmt: str | None, output: Path | None, kind: str
+) -> tuple[Settings, Any, Any, str | None, Path, str]:
+    """Settings, gazetteer, period, ward and output file of a report or log-book command;
+    bad input ends the command with a clear message and exit code 2."""
+    from bot import reports
+    from bot.geo import get_gazetteer
+
+    settings = _settings()
+    gaz = get_gazetteer(settings.require_province())
+    stem_of = reports.report_file_stem if kind == "report" else reports.logbook_file_stem
+    try:
+        period = reports.parse_period(from_, to)
+        ward_code = reports.resolve_ward(gaz, ward).code if ward is not None else None
+        path, chosen = _output_path(output, fmt, stem_of(gaz, period, ward_code))
+    except reports.ReportInputError as exc:
+        raise _input_error(exc) from None
+    return settings, gaz, period, ward_code, path, chosen
+
+
 @app.command()
 def report(
     from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (local time)")],
@@ -406,16 +426,10 @@ def report(
 ) -> None:
     """Report on the cases filed in a period: counts, deadlines kept, satisfaction, overdue."""
     from bot import reports
-    from bot.geo import get_gazetteer
 
-    settings = _settings()
-    gaz = get_gazetteer(settings.require_province())
-    try:
-        period = reports.parse_period(from_, to)
-        ward_code = reports.resolve_ward(gaz, ward).code if ward is not None else None
-        path, chosen = _output_path(output, fmt, reports.report_file_stem(gaz, period, ward_code))
-    except reports.ReportInputError as exc:
-        raise _input_error(exc) from None
+    settings, gaz, period, ward_code, path, chosen = _period_request(
+        from_, to, ward, fmt, output, "report"
+    )
     figures, document = _run_db(
         settings, lambda s: reports.build_report(s, gaz, period, ward_code=ward_code)
     )
@@ -442,16 +456,10 @@ def logbook(
 ) -> None:
     """Write the hotline log book (sổ nhật ký) of the cases filed in a period (confidential)."""
     from bot import reports
-    from bot.geo import get_gazetteer
 
-    settings = _settings()
-    gaz = get_gazetteer(settings.require_province())
-    try:
-        period = reports.parse_period(from_, to)
-        ward_code = reports.resolve_ward(gaz, ward).code if ward is not None else None
-        path, chosen = _output_path(output, fmt, reports.logbook_file_stem(gaz, period, ward_code))
-    except reports.ReportInputError as exc:
-        raise _input_error(exc) from None
+    settings, gaz, period, ward_code, path, chosen = _period_request(
+        from_, to, ward, fmt, output, "logbook"
+    )
     count, document = _run_db(
         settings, lambda s: reports.build_logbook(s, gaz, period, ward_code=ward_code)
     )

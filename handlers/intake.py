@@ -14,10 +14,10 @@ from typing import Any
 from bot import services
 from bot.geo import LocateResult, fold, parse_coordinates
 from bot.i18n import SUPPORTED, t
-from bot.media import FileTooLarge
 from handlers import cards, duplicates, followup, limits
 from handlers.context import Turn, local_time
 from handlers.events import Button, KeyButton
+from handlers.evidence import store_files
 from handlers.language import detect_language, normalize_locale
 from models.enums import Category, LocationSource, Nature
 from models.tables import Reporter
@@ -29,7 +29,6 @@ SOURCE_MAX = 200
 ADDRESS_MAX = 500
 WARD_NAME_MAX = 100
 QUOTE_MAX = 40  # the most of a person's text quoted back to them
-MAX_OTHER_FILES = 5  # videos, voice notes and documents, besides the photos
 PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,20}$")
 
 # The order of the steps; `summary` is where a changed field returns to.
@@ -626,37 +625,9 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
         await _refuse(turn, "evidence", data)
         return
     evidence: list[dict[str, Any]] = list(data.get("evidence", []))
-    too_large = 0
-    photos_over = 0
-    files_over = 0
-    failed = 0
-    for ref in ev.files:
-        photos = sum(1 for item in evidence if item["kind"] == "photo")
-        if ref.kind == "photo" and photos >= deps.max_photos:
-            photos_over += 1
-            continue
-        if ref.kind != "photo" and len(evidence) - photos >= MAX_OTHER_FILES:
-            files_over += 1
-            continue
-        try:
-            stored = await deps.media.store(turn.fetcher, ref)
-        except FileTooLarge:
-            too_large += 1
-            continue
-        except Exception:  # noqa: BLE001  (a failed download must not lose the conversation)
-            failed += 1
-            continue
-        evidence.append(stored.as_record())
+    evidence.extend(await store_files(turn, evidence, ev.files))
     data["evidence"] = evidence
     await _save(turn, "evidence", data)
-    if too_large:
-        await turn.send("intake.file_too_large", max_mb=deps.max_file_mb)
-    if photos_over:
-        await turn.send("intake.too_many_photos", max_photos=deps.max_photos)
-    if files_over:
-        await turn.send("intake.too_many_files", max_files=MAX_OTHER_FILES)
-    if failed:
-        await turn.send("intake.download_failed")
     photos = sum(1 for item in evidence if item["kind"] == "photo")
     others = len(evidence) - photos
     await turn.send(
