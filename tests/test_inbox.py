@@ -178,3 +178,27 @@ async def test_an_update_the_client_library_cannot_read_is_skipped(
                 await s.exec(select(InboundUpdate).order_by(col(InboundUpdate.update_id)))
             ).all()
     assert [(r.processed_at is not None, r.failures) for r in rows] == [(True, 1), (True, 0)]
+
+
+async def test_old_processed_updates_are_forgotten_pending_ones_never(hotline: Hotline) -> None:
+    from datetime import timedelta
+
+    from models.types import utcnow
+
+    now = utcnow()
+    async with db.session_scope(hotline.sessionmaker) as session:
+        for uid, age_days, processed in ((1, 8, True), (2, 8, False), (3, 1, True)):
+            session.add(
+                InboundUpdate(
+                    channel="telegram",
+                    update_id=uid,
+                    received_at=now - timedelta(days=age_days),
+                    processed_at=now if processed else None,
+                    payload=None if processed else {"update_id": uid},
+                )
+            )
+    async with db.session_scope(hotline.sessionmaker) as session:
+        assert await services.prune_inbound(session, now - timedelta(days=7)) == 1
+    async with hotline.sessionmaker() as s:
+        left = (await s.exec(select(InboundUpdate.update_id))).all()
+    assert sorted(left) == [2, 3]

@@ -399,6 +399,7 @@ async def register_commands(bot: Bot) -> None:
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 POLL_TIMEOUT_S = 10
 INBOX_KEEP = timedelta(days=7)  # processed ids kept to recognise redeliveries
+PRUNE_EVERY_S = 6 * 3600
 REPLAY_GIVE_UP = 3  # an update whose handling killed the process this often is dropped
 
 
@@ -493,6 +494,8 @@ class TelegramPolling:
     async def _poll(self, adapter: TelegramAdapter, bot: Bot) -> None:
         offset: int | None = None
         failures = 0
+        loop = asyncio.get_running_loop()
+        pruned_at = loop.time()  # _replay pruned at start
         timeout = aiohttp.ClientTimeout(total=POLL_TIMEOUT_S + 15)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while not self._stopping.is_set():
@@ -516,6 +519,9 @@ class TelegramPolling:
                 updates: list[Update] = []
                 # Into the inbox first: only then may Telegram forget them (next offset).
                 async with session_scope(self.hotline.sessionmaker) as session:
+                    if loop.time() - pruned_at > PRUNE_EVERY_S:  # a bot may run for months
+                        await services.prune_inbound(session, utcnow() - INBOX_KEEP)
+                        pruned_at = loop.time()
                     for raw in raw_updates:
                         uid = int(raw["update_id"])
                         try:
