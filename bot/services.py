@@ -1366,3 +1366,35 @@ async def save_ward_contact(
     row.updated_at = now or utcnow()
     await session.flush()
     return row
+
+
+async def prompt_sent_with_text(
+    session: AsyncSession, channel: str, chat_id: str, text: str, message_id: int
+) -> MessageRef | None:
+    """A ForceReply prompt recently sent to a group whose text is `text`, as a (transient)
+    remembered message; for a reply that arrives before the prompt's id was recorded."""
+    stmt = (
+        select(Outbox)
+        .where(
+            Outbox.channel == channel,
+            Outbox.chat_id == chat_id,
+            Outbox.kind == "message",
+            col(Outbox.case_id).is_not(None),
+        )
+        .order_by(col(Outbox.id).desc())
+        .limit(50)
+    )
+    wanted = text.strip()
+    for row in (await session.exec(stmt)).all():
+        track = row.payload.get("track") or {}
+        if track.get("purpose") == "prompt" and row.payload.get("text", "").strip() == wanted:
+            extra = {k: v for k, v in track.items() if k != "purpose"}
+            return MessageRef(
+                channel=channel,
+                chat_id=chat_id,
+                message_id=message_id,
+                case_id=row.case_id or 0,
+                purpose="prompt",
+                extra=extra,
+            )
+    return None

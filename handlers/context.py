@@ -65,9 +65,13 @@ class Turn:
         keyboard: list[list[KeyButton]] | None = None,
         remove_keyboard: bool = False,
         chat_id: str | None = None,
+        case_id: int | None = None,
         **params: object,
     ) -> None:
-        """Queue a message to the current chat (or `chat_id`) through the outbox."""
+        """Queue a message to the current chat (or `chat_id`) through the outbox.
+
+        `case_id` ties it to a case: if it cannot reach a reporter, the case's officers
+        are told (see bot/outbox.py)."""
         text = key_or_text if raw else self.text(key_or_text, **params)
         await services.enqueue(
             self.session,
@@ -78,6 +82,7 @@ class Turn:
                 buttons=buttons or [],
                 keyboard=keyboard or [],
                 remove_keyboard=remove_keyboard,
+                case_id=case_id,
             ),
         )
 

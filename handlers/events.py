@@ -62,6 +62,8 @@ class Event:
     contact_is_own: bool = True
     button_data: str | None = None
     reply_to_message_id: int | None = None
+    reply_to_bot: bool = False  # the replied-to message is the bot's
+    reply_to_text: str | None = None  # its text or caption (to find a prompt by it)
     unsupported_kind: str | None = None  # sticker, animation, poll...
     forwarded: bool = False  # forwarded from someone else (or from a channel)
     other_bot: bool = False  # a command addressed to another bot (/report@otherbot)

@@ -835,6 +835,7 @@ async def _file(turn: Turn, data: dict[str, Any]) -> None:
         deadline=local_time(case.verify_due_at),
         hours=f"{(case.verify_due_at - case.filed_at).total_seconds() / 3600:g}",
         remove_keyboard=True,
+        case_id=case.id,  # a reporter who blocks the bot at once: the ward is told
     )
     await officer.dispatch_new_case(turn, case)
 

@@ -495,6 +495,12 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
     ref = await services.find_message(
         turn.session, ev.channel, ev.chat_id, ev.reply_to_message_id or 0
     )
+    if ref is None and ev.reply_to_bot and ev.reply_to_text:
+        # A quick officer can answer a prompt before the sender has recorded its id; the
+        # prompt is then found among the ones sent to this chat, by its text.
+        ref = await services.prompt_sent_with_text(
+            turn.session, ev.channel, ev.chat_id, ev.reply_to_text, ev.reply_to_message_id or 0
+        )
     if ref is None or ref.purpose != "prompt":
         return  # an ordinary reply between officers
     case = await services.get_case(turn.session, ref.case_id)

@@ -327,3 +327,24 @@ def test_every_callback_payload_fits_telegrams_64_bytes() -> None:
     from handlers.officer import CALLBACK_RE
 
     assert all(CALLBACK_RE.match(d) for d in datas)
+
+
+async def test_a_reply_faster_than_the_prompts_record_still_counts(hotline: Hotline) -> None:
+    """The officer answers before the sender recorded the prompt's id: found by its text."""
+    officer = await link_group(hotline, "-1001")
+    await file_report(Person(hotline, "1001"), photos=0)
+    case = await the_case(hotline)
+    await officer.press(f"c1:rjr:{case.id}:not_pollution")
+    (prompt,) = [r for r in await officer.new_messages() if r.payload["force_reply"]]
+    text = "Không phải ô nhiễm môi trường, đã hướng dẫn liên hệ tổ dân phố."
+    # Not a prompt of ours (another bot message, or unknown text): an ordinary reply.
+    await officer.text(text, reply_to_message_id=8000, reply_to_bot=True, reply_to_text="Hi")
+    assert (await the_case(hotline)).status == CaseStatus.NEW
+    await officer.text(
+        text,
+        reply_to_message_id=8001,
+        reply_to_bot=True,
+        reply_to_text=prompt.payload["text"] + "\n",  # Telegram trims; we compare trimmed
+    )
+    case = await the_case(hotline)
+    assert case.status == CaseStatus.REJECTED and case.reject_reason == "not_pollution"

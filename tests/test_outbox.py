@@ -564,10 +564,7 @@ async def test_unreachable_reporter_officers_told_once_per_case(
     async with hotline.sessionmaker() as s:
         first = (await s.exec(select(Case))).one()
         assert (await s.exec(select(Reporter))).one().unreachable
-    assert await officer_alerts(hotline) == []  # nothing about the case failed yet
-    # The officer acknowledges: the reporter's notice is refused, the group is told.
-    await officer.press(f"c1:ack:{first.id}")
-    await drain(hotline)
+    # The filing receipt was refused: the group is told at once.
     (alert,) = await officer_alerts(hotline)
     assert alert.case_id == first.id and alert.status == OutboxStatus.SENT
     assert alert.payload["alert"]["reason"] == "unreachable"
@@ -575,10 +572,11 @@ async def test_unreachable_reporter_officers_told_once_per_case(
     assert len(told) == 1 and code in told[0]["text"] and "chặn bot" in told[0]["text"]
     assert "Bí Mật" not in told[0]["text"] and "912345678" not in told[0]["text"]
     # Further notices of the same case fail too; the group hears nothing more.
+    await officer.press(f"c1:ack:{first.id}")
     await officer.press(f"c1:vfy:{first.id}")
     await drain(hotline)
     notices = [r for r in await rows(hotline) if r.chat_id == "1001" and r.case_id]
-    assert len(notices) == 2 and all(r.status == OutboxStatus.FAILED for r in notices)
+    assert len(notices) == 3 and all(r.status == OutboxStatus.FAILED for r in notices)
     assert len(await officer_alerts(hotline)) == 1
     # Another case of the same reporter is another case: its officers are told.
     await file_report(citizen, photos=0)
@@ -615,7 +613,9 @@ async def test_reporter_given_up_after_max_attempts_officers_told(
     await hotline.sender.deliver_due()  # the card's edit goes; the notice fails once
     await make_due(hotline)
     await hotline.sender.deliver_due()  # and again: given up
-    notice = next(r for r in await rows(hotline) if r.chat_id == "1001" and r.case_id)
+    # The reporter's rows of the case: the filing receipt (sent), then this notice.
+    receipt, notice = [r for r in await rows(hotline) if r.chat_id == "1001" and r.case_id]
+    assert receipt.status == OutboxStatus.SENT
     assert notice.status == OutboxStatus.FAILED and notice.attempts == 2
     (alert,) = await officer_alerts(hotline)
     async with hotline.sessionmaker() as s:

@@ -137,6 +137,10 @@ def message_to_event(message: Message, update_id: int | None, bot_username: str)
             message.reply_to_message.message_id if message.reply_to_message else None
         ),
     }
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
+        base["reply_to_bot"] = True
+        base["reply_to_text"] = replied.text or replied.caption
     if message.edit_date is not None:
         # An edit of an earlier message. Citizens are told edits do not count; groups are
         # not answered; a live location moving is an edit too, and is noise.
