@@ -661,18 +661,25 @@ async def ward_groups_of_province(session: AsyncSession, province_code: str) -> 
     return list((await session.exec(stmt)).all())
 
 
-async def chats_with_card(session: AsyncSession, case: Case) -> list[str]:
-    """Chats holding the case's card that may still act on it (a former ward's may not)."""
+async def links_with_card(session: AsyncSession, case: Case) -> list[GroupLink]:
+    """Links of the chats holding the case's card that may still act on it (a former
+    ward's may not)."""
     stmt = (
         select(MessageRef.channel, MessageRef.chat_id)
         .where(MessageRef.case_id == case.id, MessageRef.purpose == "card")
         .distinct()
     )
-    chats: list[str] = []
+    links: list[GroupLink] = []
     for channel, chat_id in (await session.exec(stmt)).all():
-        if can_act_on(await link_of_chat(session, channel, chat_id), case):
-            chats.append(chat_id)
-    return chats
+        link = await link_of_chat(session, channel, chat_id)
+        if link is not None and can_act_on(link, case):
+            links.append(link)
+    return links
+
+
+async def chats_with_card(session: AsyncSession, case: Case) -> list[str]:
+    """Chats holding the case's card that may still act on it (a former ward's may not)."""
+    return [link.chat_id for link in await links_with_card(session, case)]
 
 
 def can_act_on(link: GroupLink | None, case: Case) -> bool:

@@ -269,10 +269,13 @@ async def refresh_cards(
     Each chat gets the card as it may see it: the reporter's contact only in the case's
     ward groups.
     """
-    chats = [chat_id] if chat_id else await services.chats_with_card(turn.session, case)
+    if chat_id:
+        link_of = await services.link_of_chat(turn.session, turn.event.channel, chat_id)
+        targets = [(chat_id, link_of)]
+    else:
+        targets = [(lk.chat_id, lk) for lk in await services.links_with_card(turn.session, case)]
     texts: dict[bool, str] = {}
-    for chat in chats:
-        link = await services.link_of_chat(turn.session, turn.event.channel, chat)
+    for chat, link in targets:
         show_contact = sees_contact(link, case)
         if show_contact not in texts:
             texts[show_contact] = await card_text(turn, case, note=note, show_contact=show_contact)
