@@ -669,8 +669,20 @@ async def links_with_card(session: AsyncSession, case: Case) -> list[GroupLink]:
         .where(MessageRef.case_id == case.id, MessageRef.purpose == "card")
         .distinct()
     )
+    chats = set((await session.exec(stmt)).all())
+    # A card sent a moment ago may not be recorded yet (the sender records it after
+    # Telegram answers), and a queued one not sent: they count too, so that an officer
+    # acting at once still gets the card updated.
+    queued = select(Outbox).where(
+        Outbox.case_id == case.id,
+        Outbox.kind == "message",
+        Outbox.status != OutboxStatus.FAILED.value,
+    )
+    for row in (await session.exec(queued)).all():
+        if (row.payload.get("track") or {}).get("purpose") == "card":
+            chats.add((row.channel, row.chat_id))
     links: list[GroupLink] = []
-    for channel, chat_id in (await session.exec(stmt)).all():
+    for channel, chat_id in sorted(chats):
         link = await link_of_chat(session, channel, chat_id)
         if link is not None and can_act_on(link, case):
             links.append(link)

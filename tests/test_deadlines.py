@@ -604,7 +604,11 @@ async def test_case_shows_card_and_log_book_within_the_group_area(
         row = await s.get(Case, case.id)
         assert row is not None
         await services.note_event(
-            s, row, CaseAction.NOTE, actor="telegram:42 Cán bộ <Hùng>", note="<script>x</script>"
+            s,
+            row,
+            CaseAction.NOTE,
+            actor="telegram:987654321 Cán bộ <Hùng>",
+            note="<script>x</script>",
         )
     await ward.new_messages(), await other.new_messages(), await province.new_messages()
 
@@ -617,7 +621,8 @@ async def test_case_shows_card_and_log_book_within_the_group_area(
     assert book.payload["html"] and f"Sổ nhật ký phản ánh <b>{code}</b>" in log
     assert "Người phản ánh · Gửi phản ánh" in log
     assert "Cán bộ &lt;Hùng&gt; · Ghi chú nội bộ: &lt;script&gt;x&lt;/script&gt;" in log
-    assert "<script>" not in log and "42" not in log.replace(code, "")
+    # No Telegram user id (a distinctive one: times in the log hold any 2 digits).
+    assert "<script>" not in log and "987654321" not in log
 
     await province.command("case", code)  # the province sees it, without the contact
     card, _book = await province.new_messages()

@@ -266,7 +266,8 @@ async def test_an_answer_reaches_the_ward_under_the_case(hl: Hotline) -> None:
     assert answer.action == "answer" and "19 giờ" in (answer.note or "")
     # A photo as an answer becomes evidence and goes as an album.
     await citizen.photos(JPEG, reply_to_message_id=8001)
-    assert [m.kind for m in await ward.new_messages()] == ["message", "album"]
+    # ... and the card (queued, not yet recorded as sent here) is updated with it.
+    assert [m.kind for m in await ward.new_messages()] == ["message", "album", "edit"]
 
 
 async def test_an_answer_about_a_closed_case_is_not_passed_on(hl: Hotline) -> None:

@@ -348,3 +348,14 @@ async def test_a_reply_faster_than_the_prompts_record_still_counts(hotline: Hotl
     )
     case = await the_case(hotline)
     assert case.status == CaseStatus.REJECTED and case.reject_reason == "not_pollution"
+
+
+async def test_acting_before_the_card_is_recorded_still_updates_it(hotline: Hotline) -> None:
+    """The card is queued (or sent, its id not recorded yet) when an officer presses."""
+    officer = await link_group(hotline, "-1001")
+    await file_report(Person(hotline, "1001"), photos=0)
+    case = await the_case(hotline)
+    await officer.press(f"c1:ack:{case.id}")  # no card_sent(): nothing recorded yet
+    edits = [r for r in await officer.new_messages() if r.kind == "edit"]
+    assert [e.chat_id for e in edits] == ["-1001"]
+    assert "Đã tiếp nhận" in edits[0].payload["text"]
