@@ -36,6 +36,11 @@ records the failure, that the reporter could not be reached for that case (no pe
 data). They are told once per case, reporter and reason until a message reaches that
 reporter again: a reporter who blocked the bot fails every later message too, and the group
 hears it once per case.
+
+When a row the core cares about is given up (a case's card, the full text sent under it,
+an edit of a card), the hook the core registered for it in GIVE_UP_HOOKS runs in the same
+transaction: handlers/officer.py tells the province group, so that a card is never
+dropped without anyone knowing.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -472,6 +477,8 @@ class OutboxSender:
                 await services.mark_reporter_reachable(session, row.channel, row.chat_id, False)
             if alert is not None:
                 await _tell_officers(session, row, alert)
+            if values.get("status") == OutboxStatus.FAILED.value:
+                await _given_up(session, row)
         return isinstance(outcome, Sent)
 
     async def _after_sent(
@@ -491,6 +498,24 @@ class OutboxSender:
             )
         if not claim.group:  # it reached a private chat: its person is reachable
             await services.mark_reporter_reachable(session, row.channel, row.chat_id, True)
+
+
+# Run in the transaction that gives a row up for good, chosen by what the row is: its
+# track purpose ("card", "card_more"), or "edit:<edit_purpose>" for an edit. The core
+# registers them (handlers/officer.py: a card nobody received is reported to the province).
+GiveUpHook = Callable[[AsyncSession, Outbox], Awaitable[None]]
+GIVE_UP_HOOKS: dict[str, GiveUpHook] = {}
+
+
+async def _given_up(session: AsyncSession, row: Outbox) -> None:
+    """Let the core know that a row it cares about will never be delivered."""
+    track = row.payload.get("track") or {}
+    what = (
+        f"edit:{row.payload.get('edit_purpose')}" if row.kind == "edit" else track.get("purpose")
+    )
+    hook = GIVE_UP_HOOKS.get(str(what))
+    if hook is not None:
+        await hook(session, row)
 
 
 async def _anchored(session: AsyncSession, row: Outbox) -> Outbox:

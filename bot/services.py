@@ -340,6 +340,34 @@ async def messages_of_case(
     return list((await session.exec(stmt)).all())
 
 
+async def card_more_sections(
+    session: AsyncSession, case_id: int, channel: str, chat_id: str
+) -> set[str]:
+    """Keys of the card sections a chat has in full under the case's card (sent, or queued
+    to go); a section one of whose messages was given up counts as missing."""
+    had: set[str] = set()
+    for ref in await messages_of_case(session, case_id, chat_id, "card_more"):
+        if ref.channel == channel:
+            had.update(ref.extra.get("sections") or [])
+    stmt = select(Outbox).where(
+        Outbox.case_id == case_id,
+        Outbox.channel == channel,
+        Outbox.chat_id == chat_id,
+        Outbox.kind == "message",
+    )
+    failed: set[str] = set()
+    for row in (await session.exec(stmt)).all():
+        track = row.payload.get("track") or {}
+        if track.get("purpose") != "card_more":
+            continue
+        keys = set(track.get("sections") or [])
+        if row.status == OutboxStatus.FAILED.value:
+            failed |= keys
+        elif row.status != OutboxStatus.SENT.value:
+            had |= keys
+    return had - failed
+
+
 # ---------------------------------------------------------------- cases
 
 

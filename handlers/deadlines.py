@@ -338,19 +338,20 @@ async def on_case(turn: Turn, link: GroupLink) -> None:
         await turn.send("officer.case_not_found", code=typed[:32])
         return
     channel, chat = turn.event.channel, turn.event.chat_id
-    text = await officer.card_text(turn, case, show_contact=officer.sees_contact(link, case))
+    rendered = await officer.card_text(turn, case, show_contact=officer.sees_contact(link, case))
     await services.enqueue(
         turn.session,
         channel,
         Outgoing(
             chat_id=chat,
-            text=text,
+            text=rendered.html,
             html=True,
             buttons=officer.card_buttons_for(case, link),
             case_id=case.id,
             track={"purpose": "card"},  # redrawn with the others from now on
         ),
     )
+    await officer.queue_card_more(turn, case, channel, chat, rendered, again=True)
     events = await services.case_events(turn.session, case.id or 0)
     head = t(OFFICER_LOCALE, "card.logbook_head", code=escape(case.code))
     await _send_html(turn.session, channel, chat, split_messages(head, logbook_lines(events)))

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from bot import services
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import outbox, services
 from bot.geo import fold
 from bot.i18n import t
 from bot.media import FileTooLarge
@@ -19,7 +21,7 @@ from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button, Outgoing
 from handlers.limits import limits_for
 from models.enums import CaseAction, CaseStatus, RejectReason
-from models.tables import Case, Evidence, GroupLink, MessageRef, Reporter
+from models.tables import Case, Evidence, GroupLink, MessageRef, Outbox, Reporter
 from models.transitions import IllegalTransition
 from models.types import utcnow
 
@@ -131,7 +133,7 @@ async def dispatch_new_case(turn: Turn, case: Case, *, note: str | None = None) 
 async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None) -> None:
     session = turn.session
     evidence = await services.case_evidence(session, case.id or 0)
-    text = await card_text(
+    rendered = await card_text(
         turn, case, note=note, evidence=evidence, show_contact=sees_contact(group, case)
     )
     log.info(
@@ -160,7 +162,7 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
         group.channel,
         Outgoing(
             chat_id=group.chat_id,
-            text=text,
+            text=rendered.html,
             html=True,
             buttons=card_buttons_for(case, group),
             case_id=case.id,
@@ -168,6 +170,7 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
             in_topic=in_topic,
         ),
     )
+    await queue_card_more(turn, case, group.channel, group.chat_id, rendered)
     files = [{"path": e.path, "kind": e.kind} for e in evidence if not e.from_officer]
     if files:  # photos and videos as an album, other files one by one (see the transport)
         await services.enqueue(
@@ -195,6 +198,34 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
                 in_topic=in_topic,
             ),
         )
+
+
+async def card_given_up(session: AsyncSession, row: Outbox) -> None:
+    """A card (its full text, or an edit of it) that will never reach its group: log it as
+    an error and tell the province groups, by case code only."""
+    case = await services.get_case(session, row.case_id) if row.case_id is not None else None
+    if case is None:
+        return
+    link = await services.link_of_chat(session, row.channel, row.chat_id)
+    if link is not None and link.ward_code is not None:
+        group = t(OFFICER_LOCALE, "officer.card_undeliverable_ward", ward=link.ward_code)
+    else:
+        group = t(OFFICER_LOCALE, "officer.card_undeliverable_province")
+    provinces = await services.ward_groups_of_province(session, case.province_code)
+    log.error(
+        "card given up: it will not reach its group; %s province group(s) told",
+        len(provinces),
+        extra={"case": case.code, "chat": row.chat_id},
+    )
+    text = t(OFFICER_LOCALE, "officer.card_undeliverable", code=case.code, group=group)
+    for province in provinces:
+        await services.enqueue(
+            session, province.channel, Outgoing(chat_id=province.chat_id, text=text)
+        )
+
+
+for _what in ("card", "card_more", "edit:card"):
+    outbox.GIVE_UP_HOOKS[_what] = card_given_up
 
 
 def topic_name(case: Case) -> str:
@@ -234,7 +265,8 @@ async def card_text(
     evidence: list[Evidence] | None = None,
     *,
     show_contact: bool = False,
-) -> str:
+) -> cards.CardText:
+    """The case's card as one chat may see it (see `cards.render_card`)."""
     ward = turn.deps.gazetteer.ward(case.ward_code)
     reporter_name = None
     if case.contact_shared and show_contact:
@@ -274,12 +306,12 @@ async def refresh_cards(
         targets = [(chat_id, link_of)]
     else:
         targets = [(lk.chat_id, lk) for lk in await services.links_with_card(turn.session, case)]
-    texts: dict[bool, str] = {}
+    texts: dict[bool, cards.CardText] = {}
     for chat, link in targets:
         show_contact = sees_contact(link, case)
         if show_contact not in texts:
             texts[show_contact] = await card_text(turn, case, note=note, show_contact=show_contact)
-        text = texts[show_contact]
+        rendered = texts[show_contact]
         await services.enqueue(
             turn.session,
             turn.event.channel,
@@ -287,10 +319,49 @@ async def refresh_cards(
                 chat_id=chat,
                 kind="edit",
                 edit_purpose="card",
-                text=text,
+                text=rendered.html,
                 html=True,
                 buttons=buttons if buttons is not None else card_buttons_for(case, link),
                 case_id=case.id,
+            ),
+        )
+        # Text that grew too long for the card (a long result, say) goes under it in full.
+        await queue_card_more(turn, case, turn.event.channel, chat, rendered)
+
+
+async def queue_card_more(
+    turn: Turn,
+    case: Case,
+    channel: str,
+    chat_id: str,
+    rendered: cards.CardText,
+    *,
+    again: bool = False,
+) -> None:
+    """Send in full, under the card, the text the card had to shorten, unless this chat
+    has it already (`again`: send it anyway, as /case does with the card itself)."""
+    if not rendered.sections:
+        return
+    have = (
+        set()
+        if again
+        else await services.card_more_sections(turn.session, case.id or 0, channel, chat_id)
+    )
+    missing = [section for section in rendered.sections if section.key not in have]
+    if not missing:
+        return
+    keys = [section.key for section in missing]
+    for text in cards.more_messages(case.code, missing):
+        await services.enqueue(
+            turn.session,
+            channel,
+            Outgoing(
+                chat_id=chat_id,
+                text=text,
+                case_id=case.id,
+                track={"purpose": "card_more", "sections": keys},
+                reply_to_card=True,
+                in_topic=True,
             ),
         )
 
