@@ -431,6 +431,8 @@ async def create_case(
         verify_due_at=now + timedelta(hours=policy.verify_hours),
         **fields,
     )
+    if case.contact_shared and case.contact_ward_code is None:
+        case.contact_ward_code = case.ward_code  # shared with the ward reported to
     policy.start(case, now)
     session.add(case)
     await session.flush()
@@ -1184,9 +1186,12 @@ async def add_case_reporter(
     *,
     contact_shared: bool,
     contact_phone: str | None,
+    contact_ward_code: str | None = None,
     now: datetime | None = None,
 ) -> tuple[CaseReporter, bool]:
-    """Make a reporter a joined reporter of a case; (row, created). Existing rows stay."""
+    """Make a reporter a joined reporter of a case; (row, created). Existing rows stay.
+
+    `contact_ward_code`: the ward a shared phone was given to (the case's, if not given)."""
     existing = await case_reporter_row(session, case_id, reporter_id)
     if existing is not None:
         return existing, False
@@ -1197,6 +1202,9 @@ async def add_case_reporter(
         contact_shared=contact_shared,
         contact_phone=contact_phone if contact_shared else None,
     )
+    if contact_shared:
+        case = await session.get(Case, case_id)
+        row.contact_ward_code = contact_ward_code or (case.ward_code if case else None)
     session.add(row)
     await session.flush()
     return row, True

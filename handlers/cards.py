@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import deadlines
 from bot.i18n import t
+from handlers.audience import Audience, nobody
 from handlers.context import OFFICER_LOCALE, local_time
 from handlers.events import Button
 from models.enums import OPEN_STATUSES, CaseStatus, Category, LocationSource, Nature
@@ -57,7 +58,12 @@ def render_summary(turn: Turn, data: dict[str, Any]) -> str:
     loc = turn.locale
     ward = turn.deps.gazetteer.ward(data.get("ward_code") or "")
     if data.get("contact_shared"):
-        contact = t(loc, "summary.contact_shared", phone=data.get("contact_phone") or "")
+        contact = t(
+            loc,
+            "summary.contact_shared",
+            phone=data.get("contact_phone") or "",
+            ward=ward.name if ward else "?",
+        )
     else:
         contact = t(loc, "summary.anonymous")
     return t(
@@ -79,9 +85,8 @@ def render_card(
     *,
     ward_name: str,
     evidence: list[Evidence],
-    reporter_name: str | None = None,
+    audience: Audience | None = None,
     note: str | None = None,
-    show_contact: bool = False,
     now: datetime | None = None,
     joined: int = 0,
     merged_into: str | None = None,
@@ -90,10 +95,10 @@ def render_card(
 
     `now` (default: the current time) decides which deadlines are shown as overdue.
 
-    The reporter's identity is confidential (Quy chế 174): their phone number and name are
-    shown only with `show_contact`, which the caller sets for the officer groups of the
-    case's own ward. Any other chat (the province group standing in for a ward without a
-    group, a former ward after reassignment) reads that the contact went to the ward only.
+    The card is rendered for one chat, as its `audience` may see it (handlers/audience.py;
+    by default as a chat that may see nothing personal): the reporter's phone where they
+    shared it, else that they left one for their ward only; what they typed as written in
+    the case's own ward's groups, with phone numbers and emails masked anywhere else.
 
     Free text (the address, the suspected source, the description, officers' reasons and
     results) is shortened on the card when the whole would not fit Telegram's limit; what
@@ -101,14 +106,10 @@ def render_card(
     """
     loc = OFFICER_LOCALE
     status = CaseStatus(case.status)
-    if not (case.contact_shared and case.contact_phone):
-        who = t(loc, "card.anonymous")
-    elif not show_contact:
-        who = t(loc, "card.contact_ward_only")
-    else:
-        who = escape(case.contact_phone)
-        if reporter_name:
-            who += f" ({escape(_name(reporter_name))})"
+    audience = audience or nobody(case)
+    who = escape(
+        audience.reporter(case.contact_shared, case.contact_phone, case.contact_ward_code)
+    )
     lines: list[str | _Line] = [
         _title(case),
         t(loc, "card.category", value=t(loc, f"category.{case.category}")),
@@ -117,10 +118,10 @@ def render_card(
     if _get(case, "location_source") == LocationSource.GPS.value and case.latitude is not None:
         lines.append(t(loc, "card.where", value=escape(_where(case))))
     else:
-        lines.append(_line("where", "card.where", "value", case.address or ""))
+        lines.append(_line("where", "card.where", "value", audience.text(case.address or "")))
     lines.append(t(loc, "card.nature", value=t(loc, f"nature.{case.nature}")))
     if case.suspected_source:
-        lines.append(_line("source", "card.source", "value", case.suspected_source))
+        lines.append(_line("source", "card.source", "value", audience.text(case.suspected_source)))
     lines.append(
         t(
             loc,
@@ -190,9 +191,8 @@ def render_card(
         lines.append(f"<i>{escape(note)}</i>")
     lines.append("")
     lines.append(t(loc, "card.description"))
-    lines.append(
-        _Line("", _Field("description", t(loc, "card.description"), case.description), "")
-    )
+    description = audience.text(case.description)
+    lines.append(_Line("", _Field("description", t(loc, "card.description"), description), ""))
     return _fit(case, lines)
 
 
@@ -286,7 +286,7 @@ def _fit(case: Case, lines: list[str | _Line]) -> CardText:
         room = TEXT_LIMIT - fixed - u16("\n" + notice)
         cap = _water_level(full, room)
         if cap is None:  # cannot happen with the catalogue as it is; never send a bad card
-            return _minimal(case)
+            return _minimal(case, _description(fields))
         caps = [cap if n > cap else None for n in full]
         lines = [*lines, notice]
     shown: list[str] = []
@@ -300,13 +300,17 @@ def _fit(case: Case, lines: list[str | _Line]) -> CardText:
         shown.append(f"{line.prefix}{text}{line.suffix}")
     html = "\n".join(shown)
     if u16(html) > TEXT_LIMIT:  # pragma: no cover  (guards the arithmetic above)
-        return _minimal(case)
+        return _minimal(case, _description(fields))
     sections = tuple(
         Section(_section_key(f), f"{f.heading}\n{f.text}")
         for f, cap in zip(fields, caps, strict=True)
         if cap is not None
     )
     return CardText(html, sections)
+
+
+def _description(fields: list[_Field]) -> str:
+    return next((f.text for f in fields if f.name == "description"), "")
 
 
 def _water_level(lengths: list[int], room: int) -> int | None:
@@ -350,7 +354,7 @@ def _section_key(field: _Field) -> str:
     return f"{field.name}:{digest}"
 
 
-def _minimal(case: Case) -> CardText:
+def _minimal(case: Case, description: str) -> CardText:
     """A card that always fits: the code, the status and a pointer to the full text."""
     loc = OFFICER_LOCALE
     html = "\n".join(
@@ -360,39 +364,50 @@ def _minimal(case: Case) -> CardText:
             t(loc, "card.continued_below"),
         ]
     )
-    field = _Field("description", t(loc, "card.description"), case.description)
+    field = _Field("description", t(loc, "card.description"), description)
     return CardText(html, (Section(_section_key(field), f"{field.heading}\n{field.text}"),))
 
 
 def more_messages(code: str, sections: list[Section] | tuple[Section, ...]) -> list[str]:
-    """The follow-up messages under a card: the sections in full, as plain text, each
-    message within Telegram's limit. A text split between two messages ends the first and
-    begins the next with "…" (which also keeps Telegram from trimming a space at the cut)."""
+    """The follow-up messages under a card: the sections in full, as plain text."""
     if not sections:
         return []
-    body = "\n\n".join(section.text for section in sections)
-    widest = t(OFFICER_LOCALE, "card.more_head_part", code=code, part=99, parts=99)
-    room = TEXT_LIMIT - u16(widest) - 1 - 2 * u16(ELLIPSIS)
-    chunks = _split(body, room)
-    if len(chunks) == 1:
-        return [f"{t(OFFICER_LOCALE, 'card.more_head', code=code)}\n{chunks[0]}"]
-    messages = []
-    for number, chunk in enumerate(chunks, 1):
-        head = t(OFFICER_LOCALE, "card.more_head_part", code=code, part=number, parts=len(chunks))
-        text = (ELLIPSIS if number > 1 else "") + chunk
-        text += ELLIPSIS if number < len(chunks) else ""
-        messages.append(f"{head}\n{text}")
+    head = t(OFFICER_LOCALE, "card.more_head", code=code)
+    return split_text(head, "\n\n".join(section.text for section in sections), code)
+
+
+def split_text(head: str, body: str, code: str) -> list[str]:
+    """`head` and `body` as plain-text messages, each within Telegram's limit: one when it
+    fits, else the body goes on in messages headed "📄 <code> · (continued k/n)". A text cut
+    between two messages ends the one and begins the next with "…" (which also keeps
+    Telegram from trimming away a space at the cut)."""
+    whole = f"{head}\n{body}" if body else head
+    if u16(whole) <= TEXT_LIMIT:
+        return [whole]
+    widest = t(OFFICER_LOCALE, "card.continued_head", code=code, part=99, parts=99)
+    first_room = TEXT_LIMIT - u16(head) - 1 - u16(ELLIPSIS)
+    next_room = TEXT_LIMIT - u16(widest) - 1 - 2 * u16(ELLIPSIS)
+    chunks = _split(body, first_room, next_room)
+    messages = [f"{head}\n{chunks[0]}{ELLIPSIS}"]
+    for number, chunk in enumerate(chunks[1:], 2):
+        part = t(OFFICER_LOCALE, "card.continued_head", code=code, part=number, parts=len(chunks))
+        tail = ELLIPSIS if number < len(chunks) else ""
+        messages.append(f"{part}\n{ELLIPSIS}{chunk}{tail}")
     return messages
 
 
-def _split(text: str, room: int) -> list[str]:
-    """`text` in pieces of at most `room` UTF-16 units, cut after a space where one is near."""
+def _split(text: str, first_room: int, room: int) -> list[str]:
+    """`text` in pieces of at most `first_room`, then `room`, UTF-16 units; a cut moves back
+    to just after a space or line break when one is near."""
     pieces: list[str] = []
     start = 0
+    limit = max(first_room, 1)
     while start < len(text):
         used, end = 0, start
-        while end < len(text) and used + u16(text[end]) <= room:
+        while end < len(text) and used + u16(text[end]) <= limit:
             used += u16(text[end])
+            end += 1
+        if end == start:  # a room smaller than one character: take it anyway
             end += 1
         if end < len(text):
             space = max(text.rfind(" ", start, end), text.rfind("\n", start, end))
@@ -400,6 +415,7 @@ def _split(text: str, room: int) -> list[str]:
                 end = space + 1
         pieces.append(text[start:end])
         start = end
+        limit = room
     return pieces
 
 

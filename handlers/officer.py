@@ -17,11 +17,12 @@ from bot.geo import fold
 from bot.i18n import t
 from bot.media import FileTooLarge
 from handlers import cards
+from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button, Outgoing
 from handlers.limits import limits_for
 from models.enums import CaseAction, CaseStatus, RejectReason
-from models.tables import Case, Evidence, GroupLink, MessageRef, Outbox, Reporter
+from models.tables import Case, Evidence, GroupLink, MessageRef, Outbox
 from models.transitions import IllegalTransition
 from models.types import utcnow
 
@@ -134,7 +135,11 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
     session = turn.session
     evidence = await services.case_evidence(session, case.id or 0)
     rendered = await card_text(
-        turn, case, note=note, evidence=evidence, show_contact=sees_contact(group, case)
+        turn,
+        case,
+        note=note,
+        evidence=evidence,
+        audience=await audience_of(session, group, case),
     )
     log.info(
         "card queued for group",
@@ -248,30 +253,16 @@ async def set_topics_closed(turn: Turn, case: Case, closed: bool) -> None:
             )
 
 
-def sees_contact(link: GroupLink | None, case: Case) -> bool:
-    """Whether a chat may see the reporter's phone and name: only the case's ward groups."""
-    return (
-        link is not None
-        and link.active
-        and link.ward_code is not None
-        and link.ward_code == case.ward_code
-    )
-
-
 async def card_text(
     turn: Turn,
     case: Case,
     note: str | None = None,
     evidence: list[Evidence] | None = None,
     *,
-    show_contact: bool = False,
+    audience: Audience | None = None,
 ) -> cards.CardText:
     """The case's card as one chat may see it (see `cards.render_card`)."""
     ward = turn.deps.gazetteer.ward(case.ward_code)
-    reporter_name = None
-    if case.contact_shared and show_contact:
-        reporter = await turn.session.get(Reporter, case.reporter_id)
-        reporter_name = reporter.full_name if reporter else None
     return cards.render_card(
         case,
         ward_name=ward.name if ward else case.ward_code,
@@ -280,9 +271,8 @@ async def card_text(
             if evidence is not None
             else await services.case_evidence(turn.session, case.id or 0)
         ),
-        reporter_name=reporter_name,
+        audience=audience,
         note=note,
-        show_contact=show_contact,
         now=limits_for(turn.deps).now(),  # the core's clock: which deadlines are overdue
         **await cards.card_extras(turn.session, case),  # joined reporters, merged into
     )
@@ -298,20 +288,19 @@ async def refresh_cards(
 ) -> None:
     """Queue an edit of the case's cards (in one chat, or every group that holds one).
 
-    Each chat gets the card as it may see it: the reporter's contact only in the case's
-    ward groups.
+    Each chat gets the card as its audience may see it (handlers/audience.py).
     """
     if chat_id:
         link_of = await services.link_of_chat(turn.session, turn.event.channel, chat_id)
         targets = [(chat_id, link_of)]
     else:
         targets = [(lk.chat_id, lk) for lk in await services.links_with_card(turn.session, case)]
-    texts: dict[bool, cards.CardText] = {}
+    texts: dict[Audience, cards.CardText] = {}
     for chat, link in targets:
-        show_contact = sees_contact(link, case)
-        if show_contact not in texts:
-            texts[show_contact] = await card_text(turn, case, note=note, show_contact=show_contact)
-        rendered = texts[show_contact]
+        audience = await audience_of(turn.session, link, case)
+        if audience not in texts:
+            texts[audience] = await card_text(turn, case, note=note, audience=audience)
+        rendered = texts[audience]
         await services.enqueue(
             turn.session,
             turn.event.channel,
@@ -732,6 +721,7 @@ async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
         ),
     )
     await notify_reporter(turn, case, "notify.reassigned", ward=new_ward.name)
+    await notify_contact_kept(turn, case)
 
 
 # ---------------------------------------------------------------- the reporter hears back
@@ -767,3 +757,35 @@ async def notify_reporter(
                 reporter.channel,
                 Outgoing(chat_id=reporter.chat_id, kind="album", media=media, case_id=case.id),
             )
+
+
+async def notify_contact_kept(turn: Turn, case: Case, only: set[int] | None = None) -> None:
+    """Tell each reporter of the case (or those in `only`) whose shared phone stays with
+    another ward (after a reassignment, a merge or a join) that the case's ward does not
+    get it, and how they can give it."""
+    from handlers.followup import reporters_of_case, sender_of
+
+    gazetteer = turn.deps.gazetteer
+    for reporter in await reporters_of_case(turn, case):
+        if only is not None and reporter.id not in only:
+            continue
+        sender = await sender_of(turn, case, reporter)
+        if sender is None or not sender.contact_shared or sender.contact_ward == case.ward_code:
+            continue
+        given_to = gazetteer.ward(sender.contact_ward or "")
+        now_at = gazetteer.ward(case.ward_code)
+        await services.enqueue(
+            turn.session,
+            reporter.channel,
+            Outgoing(
+                chat_id=reporter.chat_id,
+                text=t(
+                    reporter.language or "vi",
+                    "notify.contact_kept",
+                    code=case.code,
+                    ward=given_to.name if given_to else "?",
+                    new_ward=now_at.name if now_at else case.ward_code,
+                ),
+                case_id=case.id,
+            ),
+        )

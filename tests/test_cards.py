@@ -23,7 +23,8 @@ from bot.demo import local_hotline
 from bot.fakeapi import ApiError, FakeBotAPI, FakeChat, _format, _u16
 from bot.i18n import t as t_
 from bot.outbox import Pace, PermanentFailure, Sent, no_pace
-from handlers.cards import more_messages, render_card
+from handlers.audience import Audience
+from handlers.cards import more_messages, render_card, split_text
 from models.enums import CaseStatus, OutboxStatus
 from models.tables import Case, Outbox
 from tests import test_e2e as e2e
@@ -182,17 +183,26 @@ def cases(draw: st.DrawFn) -> Case:
     )
 
 
+AUDIENCES = st.sampled_from(
+    [
+        Audience("06187", own_ward=True),
+        Audience("06187", stand_in=True),
+        Audience("06187"),
+    ]
+)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases(), show_contact=st.booleans(), note=st.none() | free_text(300))
+@given(case=cases(), audience=AUDIENCES, note=st.none() | free_text(300))
 def test_any_card_parses_fits_and_carries_the_whole_text(
-    case: Case, show_contact: bool, note: str | None
+    case: Case, audience: Audience, note: str | None
 ) -> None:
     rendered = render_card(
         case,
         ward_name="Phường Kỳ Lừa",
         evidence=[],
+        audience=audience,
         note=note,
-        show_contact=show_contact,
         now=T0,
         joined=3,
     )
@@ -203,11 +213,23 @@ def test_any_card_parses_fits_and_carries_the_whole_text(
     for text in more_messages(case.code, rendered.sections):
         assert _u16(text) <= TELEGRAM_LIMIT
         messages.append(_format(text, None, None)[0])
-    assert whole(messages, case.description)
-    for value in (case.address, case.suspected_source, case.result_text, case.referred_to):
+    assert whole(messages, audience.text(case.description))
+    for typed in (case.address, case.suspected_source):
+        assert typed is None or whole(messages, audience.text(typed))
+    for value in (case.result_text, case.referred_to):
         assert value is None or whole(messages, value)
     if case.escalated_at is not None:
         assert whole(messages, case.escalation_reason or "")
+
+
+@settings(max_examples=100, deadline=None)
+@given(head=free_text(300, min_size=1).map(stripped), body=free_text(3000))
+def test_any_post_under_a_case_is_split_within_the_limit_and_whole(head: str, body: str) -> None:
+    """Posts under a case (follow-ups, answers, joined reports) count as Telegram counts."""
+    parts = split_text(head, body, "PA20-000123")
+    assert all(0 < _u16(part) <= TELEGRAM_LIMIT for part in parts)
+    shown = [_format(part, None, None)[0] for part in parts]
+    assert whole(shown, f"{head}\n{body}".strip() if body.strip() else head)
 
 
 def test_a_card_with_nothing_to_shorten_is_one_message() -> None:
