@@ -29,7 +29,8 @@ from models.types import utcnow
 log = logging.getLogger(__name__)
 
 CALLBACK_RE = re.compile(r"^c1:([a-z]{2,5}):([0-9]{1,12})(?::([a-z_0-9]{1,24}))?$")
-CORE_OPS = frozenset({"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", "rsw"})
+OP_PICK_WARD = "rsw"  # on the list of wards offered for a reassignment, not on a card
+CORE_OPS = frozenset({"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", OP_PICK_WARD})
 
 # ---------------------------------------------------------------- extension points
 # Officer tools in other modules register their buttons, group commands and reply prompts
@@ -448,12 +449,29 @@ async def load_case_for(turn: Turn, link: GroupLink, case_id: int) -> Case | Non
     if case is None or not services.can_act_on(link, case):
         turn.answer("officer.not_allowed", alert=True)
         return None
+    await _remember_pressed_card(turn, case)
     if case.merged_into_id is not None:
         # A press on a merged card whose edit has not arrived yet: it acts on nothing.
         turn.answer("officer.stale_button", alert=True)
         await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         return None
     return case
+
+
+async def _remember_pressed_card(turn: Turn, case: Case) -> None:
+    """A press on a copy of the case's card that we did not know of makes it known, so that
+    it is redrawn with the others from now on: a copy sent again after a crash, whose id
+    Telegram's lost answer never told us (see services.suspect_card_copies)."""
+    ev = turn.event
+    op = (ev.button_data or "").split(":")[1:2]
+    if ev.message_id is None or op == [OP_PICK_WARD]:  # the ward list is not a card
+        return
+    refs = await services.messages_of_case(turn.session, case.id or 0, ev.chat_id, "card")
+    if any(ref.message_id == ev.message_id and ref.channel == ev.channel for ref in refs):
+        return
+    await services.remember_message(
+        turn.session, ev.channel, ev.chat_id, ev.message_id, case.id or 0, "card"
+    )
 
 
 async def _on_button(turn: Turn, link: GroupLink) -> None:
@@ -474,6 +492,7 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
             await BUTTONS[op].handler(turn, link, case, arg)
         except IllegalTransition:
             turn.answer("officer.illegal", alert=True, status=turn.text(f"status.{case.status}"))
+            await refresh_cards(turn, case, chat_id=turn.event.chat_id)  # a stale copy
         return
     if closed:
         turn.answer(
@@ -500,12 +519,13 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
             await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         elif op == "rsg":
             await ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
-        elif op == "rsw" and arg and turn.deps.gazetteer.ward(arg):
+        elif op == OP_PICK_WARD and arg and turn.deps.gazetteer.ward(arg):
             await _reassign(turn, case, arg)
         else:
             turn.answer("officer.stale_button", alert=True)
     except IllegalTransition:
         turn.answer("officer.illegal", alert=True, status=turn.text(f"status.{case.status}"))
+        await refresh_cards(turn, case, chat_id=turn.event.chat_id)  # a stale copy was pressed
 
 
 def log_action(turn: Turn, case: Case, action: CaseAction) -> None:
@@ -659,7 +679,7 @@ async def _on_reassign_reply(turn: Turn, case: Case, text: str) -> None:
     if len(matches) == 1 or len(exact) == 1:
         await _reassign(turn, case, (exact or matches)[0].code)
         return
-    rows = [[Button(w.name, f"c1:rsw:{case.id}:{w.code}")] for w in matches[:5]]
+    rows = [[Button(w.name, f"c1:{OP_PICK_WARD}:{case.id}:{w.code}")] for w in matches[:5]]
     await services.enqueue(
         turn.session,
         turn.event.channel,

@@ -8,28 +8,33 @@ Telegram's) and check that the description arrives complete.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlmodel import select
 
+from bot import failpoints, services
 from bot.app import Hotline
 from bot.demo import local_hotline
-from bot.fakeapi import ApiError, FakeBotAPI, FakeChat, _format, _u16
+from bot.fakeapi import ApiError, FakeBotAPI, FakeChat, FakeUser, _format, _u16
 from bot.i18n import t as t_
-from bot.outbox import Pace, PermanentFailure, Sent, no_pace
+from bot.outbox import OutboxSender, Pace, PermanentFailure, Sent, no_pace
+from bot.telegram.transport import TelegramTransport
 from handlers.audience import Audience
 from handlers.cards import more_messages, render_card, split_text
 from models.enums import CaseStatus, OutboxStatus
-from models.tables import Case, Outbox
+from models.tables import Case, MessageRef, Outbox
 from tests import test_e2e as e2e
 from tests.harness import Person, file_report
-from tests.test_officer import link_group
+from tests.test_officer import card_sent, link_group, the_case
 from tests.test_outbox import ScriptedTransport, drain, new_sender
 
 TELEGRAM_LIMIT = 4096
@@ -346,3 +351,121 @@ async def test_a_card_given_up_is_reported_to_the_province_and_logged(
     ]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert [getattr(r, "case", None) for r in errors] == [code]
+
+
+# ---------------------------------------------------------------- every copy of a card
+
+
+class Killed(Exception):
+    """The sender dying right after Telegram accepted a message (SIGKILL at
+    `outbox.after_send`): nothing is recorded and its claim is left to run out."""
+
+
+async def deliver_until_sent(hotline: Hotline, sender: OutboxSender, row_id: int) -> None:
+    """Deliver until the row is sent (a crashed sender's claim runs out first)."""
+    for _ in range(200):
+        await sender.deliver_due()
+        async with hotline.sessionmaker() as s:
+            row = await s.get(Outbox, row_id)
+            if row is not None and row.status == OutboxStatus.SENT.value:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the row was never sent")
+
+
+def cards_in(api: FakeBotAPI, chat: FakeChat, code: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in api.chat_messages(chat.id)
+        if m.get("text", "")
+        .split("\n")[0]
+        .endswith(tuple(t_("vi", f"status.{s.value}") for s in CaseStatus))
+        and code in m.get("text", "")
+    ]
+
+
+async def test_every_copy_of_a_card_sent_twice_is_kept_current(
+    hotline: Hotline, api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8, item 5: after a crash-window resend, the first copy of a card (Telegram
+    accepted it, the sender died before recording its id) kept reading "Mới" with live
+    buttons while the case moved on. Its id is found (Telegram numbers a chat's messages
+    in order) and it is redrawn with the copy the sender recorded."""
+    group = FakeChat(id=-1001, type="supergroup", title="Kỳ Lừa")
+    officer_user = FakeUser(id=2001, first_name="Minh")
+    api.register_chat(group)
+    api.register_chat(FakeUser(id=1001, first_name="Lan"))
+    bot = api.create_bot()
+    hotline.add_transport(TelegramTransport(bot, hotline.media, request_timeout=2))
+    sender = new_sender(hotline, claim_s=0.3, concurrency=1)
+    try:
+        officer = await link_group(hotline, "-1001")
+        await drain(hotline, sender)  # the /link answer: a message of ours, its id known
+        api.send_text(officer_user, "Chào cả nhóm", chat=group)  # not ours
+        code = await file_report(Person(hotline, "1001"), photos=0)
+        case_id = (await the_case(hotline)).id
+
+        killed = asyncio.Event()
+
+        def die_after_the_card(name: str) -> None:
+            last = api.calls[-1]
+            card = last.chat_id == group.id and code in str(last.params.get("text", ""))
+            if name == "outbox.after_send" and card:
+                monkeypatch.setattr(failpoints, "hit", lambda name: None)
+                killed.set()
+                raise Killed
+
+        monkeypatch.setattr(failpoints, "hit", die_after_the_card)
+        for _ in range(100):
+            if killed.is_set():
+                break
+            await sender.deliver_due()
+        (lost,) = cards_in(api, group, code)
+        api.send_text(officer_user, "Ai đang xử lý vụ này?", chat=group)  # not ours either
+        await officer.press(f"c1:ack:{case_id}")  # pressed on a copy: the card must follow
+        async with hotline.sessionmaker() as s:
+            card_row = next(
+                r
+                for r in (await s.exec(select(Outbox).where(Outbox.chat_id == "-1001"))).all()
+                if (r.payload.get("track") or {}).get("purpose") == "card"
+            )
+        await deliver_until_sent(hotline, sender, card_row.id or 0)
+        await drain(hotline, sender)
+        copies = cards_in(api, group, code)
+        assert len(copies) == 2 and lost["message_id"] in [m["message_id"] for m in copies]
+        for copy in copies:
+            assert copy["text"].startswith("👀"), copy["text"][:40]
+            assert f"c1:ack:{case_id}" not in str(copy.get("reply_markup"))
+        # Both are known now, nothing else is: the next change reaches both at once.
+        await officer.press(f"c1:vfy:{case_id}")
+        await drain(hotline, sender)
+        assert [m["text"][:1] for m in cards_in(api, group, code)] == ["🔎", "🔎"]
+        async with hotline.sessionmaker() as s:
+            refs = (
+                await s.exec(
+                    select(MessageRef).where(
+                        MessageRef.case_id == case_id, MessageRef.purpose == "card"
+                    )
+                )
+            ).all()
+        assert sorted(r.message_id for r in refs) == sorted(m["message_id"] for m in copies)
+        assert all(not r.extra.get("suspect") for r in refs)
+    finally:
+        await bot.session.close()
+
+
+async def test_a_press_on_a_copy_nobody_knew_makes_it_known(hotline: Hotline) -> None:
+    """A copy whose id could not be worked out (too many messages in between, a basic
+    group) is learnt from the first press on it, and redrawn with the others from then on."""
+    officer = await link_group(hotline, "-1001")
+    await file_report(Person(hotline, "1001"), photos=0)
+    case_id = (await the_case(hotline)).id or 0
+    await card_sent(hotline, "-1001", case_id, 7001)
+    await officer.new_messages()
+    await officer.send("button", button_data=f"c1:ack:{case_id}", message_id=7050)
+    async with hotline.sessionmaker() as s:
+        refs = await services.messages_of_case(s, case_id, "-1001", "card")
+    assert [r.message_id for r in refs] == [7001, 7050]
+    # A stale press on it later (acknowledged again) still redraws that chat's copies.
+    await officer.send("button", button_data=f"c1:ack:{case_id}", message_id=7050)
+    assert [r.kind for r in await officer.new_messages()][-1] == "edit"
