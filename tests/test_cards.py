@@ -34,7 +34,7 @@ from models.enums import CaseStatus, OutboxStatus
 from models.tables import Case, MessageRef, Outbox
 from tests import test_e2e as e2e
 from tests.harness import Person, file_report
-from tests.test_officer import card_sent, link_group, the_case
+from tests.test_officer import card_sent, link_group, prompt_sent, the_case
 from tests.test_outbox import ScriptedTransport, drain, new_sender
 
 TELEGRAM_LIMIT = 4096
@@ -262,6 +262,35 @@ def test_a_card_with_nothing_to_shorten_is_one_message() -> None:
     text, _ = _format(rendered.html, "HTML", None)
     assert case.description in text and (case.address or "") in text
     assert "✂️" not in text
+
+
+async def test_a_long_result_goes_under_the_card_once(hotline: Hotline) -> None:
+    """A card that fitted when filed can outgrow the limit later (a 3,000-character result
+    full of quotes): the redraw still fits, and what it shortened follows in full, once."""
+    ward = await link_group(hotline, "-1001")
+    description = "Khói đen " + '"' * 600
+    await file_typed_report(
+        Person(hotline, "1001"), address="so 1 phuong Ky Lua", description=description, source=None
+    )
+    first = await ward.new_messages()
+    assert [r.payload.get("track", {}).get("purpose") for r in first] == ["card"]
+    case_id = first[0].case_id or 0
+    await card_sent(hotline, "-1001", case_id, 7001)
+    await ward.press(f"c1:cls:{case_id}")
+    await prompt_sent(hotline, ward, 7002)
+    await ward.new_messages()
+    result = "Đã xử lý: " + '"' * 2990
+    await ward.text(result, reply_to_message_id=7002)
+    rows = await ward.new_messages()
+    edit = next(r for r in rows if r.kind == "edit")
+    more = [r for r in rows if (r.payload.get("track") or {}).get("purpose") == "card_more"]
+    texts = readable([edit, *more])
+    assert whole(texts, result) and whole(texts, description)
+    assert len(more) == 1 and more[0].payload["reply_to_card"]
+    # Redrawn again (a press on the closed card redraws it): nothing new to send in full.
+    await ward.press(f"c1:urg:{case_id}:on")
+    again = await ward.new_messages()
+    assert [r.kind for r in again if r.kind != "edit"] == []
 
 
 # ---------------------------------------------------------------- end to end
