@@ -448,7 +448,9 @@ _HTML_SIMPLE = {
     "span": "spoiler",
 }
 _HTML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_HTML_ENTITY = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]+));")
+# As Telegram (tdlib's decode_html_entity): the ";" is optional, hex references take a
+# lower-case "x", and a reference that names no character is kept as literal text.
+_HTML_ENTITY = re.compile(r"&(?:#x([0-9a-fA-F]{1,16})|#([0-9]{1,16})|([a-zA-Z]+));?")
 
 
 class _ParseError(Exception):
@@ -460,12 +462,12 @@ def _decode_html_entity(text: str, pos: int) -> tuple[str, int] | None:
     match = _HTML_ENTITY.match(text, pos)
     if match is None:
         return None
-    dec, hexa, name = match.groups()
+    hexa, dec, name = match.groups()
     if name is not None:
         char = _HTML_NAMED.get(name)
         return (char, match.end() - pos) if char is not None else None
     code = int(dec) if dec is not None else int(hexa, 16)
-    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+    if code == 0 or code >= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
         return None
     return chr(code), match.end() - pos
 
@@ -580,7 +582,11 @@ def _parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             if text[i] != "=":
                 if tag == "blockquote" and attribute == "expandable":
                     expandable = True
-                continue
+                    continue
+                raise _ParseError(
+                    "Expected equal sign in declaration of an attribute of the tag "
+                    f'"{tag}" at byte offset {byte_offset(begin)}'
+                )
             i += 1
             while i < n and text[i] in _SPACES:
                 i += 1

@@ -19,7 +19,11 @@ A sender that dies between 1 and 3 leaves its row in 'sending'. Once the claim r
 row is due again and another sender (or this one, restarted) takes it over, logs
 "interrupted delivery, resending" and counts the interrupted try as an attempt. That is
 the one at-least-once window: if the channel had accepted the message before the process
-died, it arrives twice. Everywhere else a message goes out once.
+died, it arrives twice. Everywhere else a message goes out once. A row's payload keeps the
+ids of the messages it made (`sent_ids`) and, after a try whose outcome is unknown (this
+takeover, a timeout), since when a copy may exist unrecorded (`uncertain_since`): a case's
+card sent again after such a try has that earlier copy looked for and redrawn with it
+(services.suspect_card_copies, settle_card_copies), so no copy is left stale.
 
 Because claims are decided by the database, several sender processes may share one
 PostgreSQL database: each row is sent by the one sender that claimed it, and a chat whose
@@ -36,6 +40,11 @@ records the failure, that the reporter could not be reached for that case (no pe
 data). They are told once per case, reporter and reason until a message reaches that
 reporter again: a reporter who blocked the bot fails every later message too, and the group
 hears it once per case.
+
+When a row the core cares about is given up (a case's card, the full text sent under it,
+an edit of a card), the hook the core registered for it in GIVE_UP_HOOKS runs in the same
+transaction: handlers/officer.py tells the province group, so that a card is never
+dropped without anyone knowing.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,6 +93,7 @@ class RetryLater(Exception):
     `rate_limited`: the channel refused for sending too fast (Telegram's 429); the chat is
     paused for `delay`, everything if `whole_channel`. `progress`: what a row of several
     calls (an album with documents) already delivered, so a retry does not repeat it.
+    `maybe_delivered`: the outcome is unknown (a timeout, a dropped connection).
     """
 
     def __init__(
@@ -94,12 +104,14 @@ class RetryLater(Exception):
         rate_limited: bool = False,
         whole_channel: bool = False,
         progress: dict[str, Any] | None = None,
+        maybe_delivered: bool = False,
     ) -> None:
         super().__init__(reason)
         self.delay = delay
         self.rate_limited = rate_limited
         self.whole_channel = whole_channel
         self.progress = progress
+        self.maybe_delivered = maybe_delivered  # a timeout: the channel may have accepted it
 
 
 class PermanentFailure(Exception):
@@ -177,6 +189,8 @@ class _Claim:
     group: bool
     until: datetime
     targets: list[int]  # for an edit: the ids of the messages to edit
+    started: datetime | None = None  # when this claim was taken
+    uncertain_since: datetime | None = None  # an earlier try may have been delivered since
 
 
 class OutboxSender:
@@ -333,17 +347,21 @@ class OutboxSender:
         if claimed is None:
             return None
         fresh, interrupted = claimed
+        uncertain_since = None
         if interrupted:
             log.warning(
                 "outbox %s: interrupted delivery, resending (attempt %s)", row.id, fresh.attempts
             )
+            # The sender that died may have been answered: its try began with its claim.
+            if row.claimed_until is not None:
+                uncertain_since = row.claimed_until - timedelta(seconds=self.claim_s)
         targets: list[int] = []
         if fresh.kind == "edit" and fresh.case_id is not None:
             purpose = fresh.payload.get("edit_purpose") or "card"
             refs = await services.messages_of_case(session, fresh.case_id, fresh.chat_id, purpose)
             targets = [ref.message_id for ref in refs]
         fresh = await _anchored(session, fresh)
-        return _Claim(fresh, key, group, until, targets)
+        return _Claim(fresh, key, group, until, targets, now, uncertain_since)
 
     async def _keep_claim(self, claim: _Claim) -> None:
         """Before each call of a long delivery: renew the claim once half of it is used."""
@@ -432,12 +450,19 @@ class OutboxSender:
         now = utcnow()
         values: dict[str, Any] = {"attempts": attempts}
         alert: str | None = None
+        # Copies of a message that may exist without our knowing their ids (a try cut short
+        # after the channel accepted it) are looked for once the row is sent: handlers/
+        # officer.py and services.suspect_card_copies keep every copy of a card current.
+        notes = _delivery_notes(row, claim, outcome)
+        if notes:
+            values["payload"] = {**_stored_payload(row), **notes}
         if isinstance(outcome, Sent):
             values.update(status=OutboxStatus.SENT.value, sent_at=now)
         elif isinstance(outcome, RetryLater):
             values["last_error"] = str(outcome)[:500]
             if outcome.progress is not None:
-                values["payload"] = {**row.payload, "progress": outcome.progress}
+                payload = values.get("payload") or _stored_payload(row)
+                values["payload"] = {**payload, "progress": outcome.progress}
             if outcome.rate_limited and outcome.delay:
                 if self.limiter.note_rate_limited(
                     claim.key, outcome.delay, whole_channel=outcome.whole_channel
@@ -467,30 +492,87 @@ class OutboxSender:
             if not await services.finish_outbox(session, row.id, claim.until, **values):
                 raise ClaimLost(f"outbox {row.id}: claim ran out and was taken over")
             if isinstance(outcome, Sent):
-                await self._after_sent(session, row, claim, outcome)
+                await self._after_sent(session, row, claim, outcome, values.get("payload"))
             elif alert == ALERT_UNREACHABLE:
                 await services.mark_reporter_reachable(session, row.channel, row.chat_id, False)
             if alert is not None:
                 await _tell_officers(session, row, alert)
+            if values.get("status") == OutboxStatus.FAILED.value:
+                await _given_up(session, row)
         return isinstance(outcome, Sent)
 
     async def _after_sent(
-        self, session: AsyncSession, row: Outbox, claim: _Claim, sent: Sent
+        self,
+        session: AsyncSession,
+        row: Outbox,
+        claim: _Claim,
+        sent: Sent,
+        payload: dict[str, Any] | None = None,
     ) -> None:
         track = row.payload.get("track")
         if track and row.case_id is not None and sent.message_ids:
             extra = {k: v for k, v in track.items() if k != "purpose"}
+            purpose = track.get("purpose", "card")
+            since = (payload or row.payload).get("uncertain_since")
+            if purpose == "card" and since:
+                # An earlier try may have left a copy whose id we never learnt.
+                await services.suspect_card_copies(
+                    session, row, datetime.fromisoformat(since), sent.message_ids[0]
+                )
             await services.remember_message(
                 session,
                 row.channel,
                 row.chat_id,
                 sent.message_ids[0],
                 row.case_id,
-                track.get("purpose", "card"),
+                purpose,
                 extra,
             )
+        if row.kind == "edit" and row.case_id is not None:
+            await services.settle_card_copies(session, row, claim.targets, sent.message_ids)
         if not claim.group:  # it reached a private chat: its person is reachable
             await services.mark_reporter_reachable(session, row.channel, row.chat_id, True)
+
+
+# Run in the transaction that gives a row up for good, chosen by what the row is: its
+# track purpose ("card", "card_more"), or "edit:<edit_purpose>" for an edit. The core
+# registers them (handlers/officer.py: a card nobody received is reported to the province).
+GiveUpHook = Callable[[AsyncSession, Outbox], Awaitable[None]]
+GIVE_UP_HOOKS: dict[str, GiveUpHook] = {}
+
+
+async def _given_up(session: AsyncSession, row: Outbox) -> None:
+    """Let the core know that a row it cares about will never be delivered."""
+    track = row.payload.get("track") or {}
+    what = (
+        f"edit:{row.payload.get('edit_purpose')}" if row.kind == "edit" else track.get("purpose")
+    )
+    hook = GIVE_UP_HOOKS.get(str(what))
+    if hook is not None:
+        await hook(session, row)
+
+
+def _stored_payload(row: Outbox) -> dict[str, Any]:
+    """The row's payload as stored: without the anchors resolved for this delivery."""
+    return {
+        k: v
+        for k, v in row.payload.items()
+        if k not in ("message_thread_id", "reply_to_message_id")
+    }
+
+
+def _delivery_notes(row: Outbox, claim: _Claim, outcome: BaseException | Sent) -> dict[str, Any]:
+    """What the payload keeps of a delivery: the ids of the messages it made (sent_ids), and
+    since when a try whose outcome is unknown may have delivered it (uncertain_since)."""
+    notes: dict[str, Any] = {}
+    unknown = claim.uncertain_since
+    if unknown is None and isinstance(outcome, RetryLater) and outcome.maybe_delivered:
+        unknown = claim.started
+    if unknown is not None and not row.payload.get("uncertain_since"):
+        notes["uncertain_since"] = unknown.isoformat()
+    if isinstance(outcome, Sent) and row.kind not in ("edit", "topic_close", "topic_reopen"):
+        notes["sent_ids"] = list(outcome.message_ids)
+    return notes
 
 
 async def _anchored(session: AsyncSession, row: Outbox) -> Outbox:

@@ -340,6 +340,123 @@ async def messages_of_case(
     return list((await session.exec(stmt)).all())
 
 
+# Telegram numbers a chat's messages in order; an outbox row's message ids are kept in its
+# payload ("sent_ids"). More suspects than this and none is kept (a press still finds it).
+SUSPECTED_COPIES_MAX = 30
+_NO_MESSAGE_KINDS = ("edit", "topic_close", "topic_reopen")
+
+
+async def suspect_card_copies(
+    session: AsyncSession, row: Outbox, since: datetime, new_id: int
+) -> list[int]:
+    """Where an earlier copy of a card row may be, now that it was sent again (message
+    `new_id`) because an earlier try, begun `since`, may have been delivered unrecorded
+    (the process died, or a timeout hid Telegram's answer). Those ids are remembered as
+    suspected copies of the card: every edit of the card tries them too, and
+    `settle_card_copies` keeps the ones that turn out to be ours.
+
+    A chat gets one of our messages at a time, and its message ids grow: an earlier copy
+    lies after the last message we know we sent there before `since` and before
+    `new_id`. Every id in between that is not a known message of ours is suspected
+    (someone else's message cannot be edited: it drops out at the first edit). When a
+    message of ours there may be unknown (a row sent without its ids recorded, another row
+    with an uncertain try), or the suspects are too many, none is kept: a press on the
+    lost copy still makes it known (handlers/officer.py).
+    """
+    from sqlalchemy import or_
+
+    base = select(Outbox).where(
+        Outbox.channel == row.channel,
+        Outbox.chat_id == row.chat_id,
+        Outbox.id != row.id,
+        col(Outbox.kind).not_in(_NO_MESSAGE_KINDS),
+    )
+    before = base.where(
+        col(Outbox.status) == OutboxStatus.SENT.value, col(Outbox.sent_at) < since
+    ).order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
+    last = (await session.exec(before.limit(1))).first()
+    if last is None or not last.payload.get("sent_ids") or last.sent_at is None:
+        return []  # nothing known of this chat before the try: no floor to start from
+    floor = max(last.payload["sent_ids"])
+    known: set[int] = set()
+    since_last = base.where(
+        or_(
+            col(Outbox.sent_at) >= last.sent_at,
+            col(Outbox.status) != OutboxStatus.SENT.value,
+        )
+    )
+    for other in (await session.exec(since_last)).all():
+        payload = other.payload
+        if other.status == OutboxStatus.SENT.value:
+            if payload.get("sent_ids") is None:
+                return []  # a message of ours whose id we do not know
+            known.update(payload["sent_ids"])
+        elif payload.get("uncertain_since"):
+            return []  # it may have left a copy of its own in between
+        known.update((payload.get("progress") or {}).get("message_ids") or [])
+    suspects = [i for i in range(floor + 1, new_id) if i not in known]
+    if len(suspects) > SUSPECTED_COPIES_MAX:
+        return []
+    for message_id in suspects:
+        await remember_message(
+            session,
+            row.channel,
+            row.chat_id,
+            message_id,
+            row.case_id or 0,
+            "card",
+            {"suspect": True},
+        )
+    return suspects
+
+
+async def settle_card_copies(
+    session: AsyncSession, row: Outbox, targets: list[int], edited: list[int]
+) -> None:
+    """After an edit of a card: suspected copies it edited are copies of the card (kept,
+    redrawn with the others from now on); those it could not edit are forgotten."""
+    if row.case_id is None or (row.payload.get("edit_purpose") or "card") != "card":
+        return
+    for ref in await messages_of_case(session, row.case_id, row.chat_id, "card"):
+        if ref.channel != row.channel or not ref.extra.get("suspect"):
+            continue
+        if ref.message_id not in targets:
+            continue
+        if ref.message_id in edited:
+            ref.extra = {k: v for k, v in ref.extra.items() if k != "suspect"}
+        else:
+            await session.delete(ref)
+    await session.flush()
+
+
+async def card_more_sections(
+    session: AsyncSession, case_id: int, channel: str, chat_id: str
+) -> set[str]:
+    """Keys of the card sections a chat has in full under the case's card (sent, or queued
+    to go); a section one of whose messages was given up counts as missing."""
+    had: set[str] = set()
+    for ref in await messages_of_case(session, case_id, chat_id, "card_more"):
+        if ref.channel == channel:
+            had.update(ref.extra.get("sections") or [])
+    stmt = select(Outbox).where(
+        Outbox.case_id == case_id,
+        Outbox.channel == channel,
+        Outbox.chat_id == chat_id,
+        Outbox.kind == "message",
+    )
+    failed: set[str] = set()
+    for row in (await session.exec(stmt)).all():
+        track = row.payload.get("track") or {}
+        if track.get("purpose") != "card_more":
+            continue
+        keys = set(track.get("sections") or [])
+        if row.status == OutboxStatus.FAILED.value:
+            failed |= keys
+        elif row.status != OutboxStatus.SENT.value:
+            had |= keys
+    return had - failed
+
+
 # ---------------------------------------------------------------- cases
 
 
@@ -403,6 +520,8 @@ async def create_case(
         verify_due_at=now + timedelta(hours=policy.verify_hours),
         **fields,
     )
+    if case.contact_shared and case.contact_ward_code is None:
+        case.contact_ward_code = case.ward_code  # shared with the ward reported to
     policy.start(case, now)
     session.add(case)
     await session.flush()
@@ -1156,9 +1275,12 @@ async def add_case_reporter(
     *,
     contact_shared: bool,
     contact_phone: str | None,
+    contact_ward_code: str | None = None,
     now: datetime | None = None,
 ) -> tuple[CaseReporter, bool]:
-    """Make a reporter a joined reporter of a case; (row, created). Existing rows stay."""
+    """Make a reporter a joined reporter of a case; (row, created). Existing rows stay.
+
+    `contact_ward_code`: the ward a shared phone was given to (the case's, if not given)."""
     existing = await case_reporter_row(session, case_id, reporter_id)
     if existing is not None:
         return existing, False
@@ -1169,6 +1291,9 @@ async def add_case_reporter(
         contact_shared=contact_shared,
         contact_phone=contact_phone if contact_shared else None,
     )
+    if contact_shared:
+        case = await session.get(Case, case_id)
+        row.contact_ward_code = contact_ward_code or (case.ward_code if case else None)
     session.add(row)
     await session.flush()
     return row, True

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from html import escape
+from html import escape, unescape
 from typing import TYPE_CHECKING, Any
 
 from bot import deadlines
 from bot.i18n import t
+from handlers.audience import Audience, nobody
 from handlers.context import OFFICER_LOCALE, local_time
 from handlers.events import Button
 from models.enums import OPEN_STATUSES, CaseStatus, Category, LocationSource, Nature
@@ -21,7 +25,6 @@ if TYPE_CHECKING:
 
     from handlers.context import Turn
 
-TEXT_LIMIT = 4096
 STATUS_EMOJI = {
     CaseStatus.NEW: "🆕",
     CaseStatus.ACKNOWLEDGED: "👀",
@@ -55,7 +58,12 @@ def render_summary(turn: Turn, data: dict[str, Any]) -> str:
     loc = turn.locale
     ward = turn.deps.gazetteer.ward(data.get("ward_code") or "")
     if data.get("contact_shared"):
-        contact = t(loc, "summary.contact_shared", phone=data.get("contact_phone") or "")
+        contact = t(
+            loc,
+            "summary.contact_shared",
+            phone=data.get("contact_phone") or "",
+            ward=ward.name if ward else "?",
+        )
     else:
         contact = t(loc, "summary.anonymous")
     return t(
@@ -77,41 +85,43 @@ def render_card(
     *,
     ward_name: str,
     evidence: list[Evidence],
-    reporter_name: str | None = None,
+    audience: Audience | None = None,
     note: str | None = None,
-    show_contact: bool = False,
     now: datetime | None = None,
     joined: int = 0,
     merged_into: str | None = None,
-) -> str:
-    """The officers' card (HTML; every piece of user text escaped).
+) -> CardText:
+    """The officers' card (HTML; every piece of user text escaped), made to fit one message.
 
     `now` (default: the current time) decides which deadlines are shown as overdue.
 
-    The reporter's identity is confidential (Quy chế 174): their phone number and name are
-    shown only with `show_contact`, which the caller sets for the officer groups of the
-    case's own ward. Any other chat (the province group standing in for a ward without a
-    group, a former ward after reassignment) reads that the contact went to the ward only.
+    The card is rendered for one chat, as its `audience` may see it (handlers/audience.py;
+    by default as a chat that may see nothing personal): the reporter's phone where they
+    shared it, else that they left one for their ward only; what they typed as written in
+    the case's own ward's groups, with phone numbers and emails masked anywhere else.
+
+    Free text (the address, the suspected source, the description, officers' reasons and
+    results) is shortened on the card when the whole would not fit Telegram's limit; what
+    was shortened comes back in full in `CardText.sections`, sent under the card.
     """
     loc = OFFICER_LOCALE
     status = CaseStatus(case.status)
-    if not (case.contact_shared and case.contact_phone):
-        who = t(loc, "card.anonymous")
-    elif not show_contact:
-        who = t(loc, "card.contact_ward_only")
-    else:
-        who = escape(case.contact_phone)
-        if reporter_name:
-            who += f" ({escape(reporter_name)})"
-    lines = [
-        f"{STATUS_EMOJI[status]} <b>{escape(case.code)}</b> · {t(loc, f'status.{status.value}')}",
+    audience = audience or nobody(case)
+    who = escape(
+        audience.reporter(case.contact_shared, case.contact_phone, case.contact_ward_code)
+    )
+    lines: list[str | _Line] = [
+        _title(case),
         t(loc, "card.category", value=t(loc, f"category.{case.category}")),
         t(loc, "card.ward", value=escape(ward_name)),
-        t(loc, "card.where", value=escape(_where(case))),
-        t(loc, "card.nature", value=t(loc, f"nature.{case.nature}")),
     ]
+    if _get(case, "location_source") == LocationSource.GPS.value and case.latitude is not None:
+        lines.append(t(loc, "card.where", value=escape(_where(case))))
+    else:
+        lines.append(_line("where", "card.where", "value", audience.text(case.address or "")))
+    lines.append(t(loc, "card.nature", value=t(loc, f"nature.{case.nature}")))
     if case.suspected_source:
-        lines.append(t(loc, "card.source", value=escape(case.suspected_source)))
+        lines.append(_line("source", "card.source", "value", audience.text(case.suspected_source)))
     lines.append(
         t(
             loc,
@@ -127,39 +137,40 @@ def render_card(
             t(
                 loc,
                 "card.handled_by",
-                who=escape(case.handled_by.split(" ", 1)[-1]),
+                who=escape(_officer(case.handled_by)),
                 at=local_time(case.updated_at),
             )
         )
     # Officer tools (handlers/officer_tools.py): who took the case on ("Người xử lý"; the
     # last officer to act then reads as the last update), escalation, referral.
     if case.assignee:
-        lines.append(t(loc, "card.assignee", who=escape(case.assignee.split(" ", 1)[-1])))
+        lines.append(t(loc, "card.assignee", who=escape(_officer(case.assignee))))
         if case.handled_by:
             lines.append(
                 t(
                     loc,
                     "card.last_update",
-                    who=escape(case.handled_by.split(" ", 1)[-1]),
+                    who=escape(_officer(case.handled_by)),
                     at=local_time(case.updated_at),
                 )
             )
     if case.escalated_at is not None:
         lines.append(
-            t(
-                loc,
+            _line(
+                "reason",
                 "card.escalated",
+                "reason",
+                case.escalation_reason or "",
                 at=local_time(case.escalated_at),
-                reason=escape(case.escalation_reason or ""),
             )
         )
     if case.province_owned:
         lines.append(t(loc, "card.province_owned"))
     if case.referred_to:
-        lines.append(t(loc, "card.referred", agency=escape(case.referred_to)))
+        lines.append(_line("agency", "card.referred", "agency", case.referred_to))
     if case.result_text:
         key = "card.result" if status == CaseStatus.RESOLVED else "card.reject_note"
-        lines.append(t(loc, key, value=escape(case.result_text)))
+        lines.append(_line("result", key, "value", case.result_text))
     if case.reject_reason:
         lines.append(t(loc, "card.reject_reason", value=t(loc, f"reject.{case.reject_reason}")))
     # The reporters' loop (handlers/followup.py, handlers/duplicates.py); `joined` and
@@ -178,12 +189,234 @@ def render_card(
         lines.append(t(loc, "card.merged_into", code=escape(merged_into or "?")))
     if note:
         lines.append(f"<i>{escape(note)}</i>")
-    head = "\n".join(lines)
-    description = escape(case.description)
-    room = TEXT_LIMIT - len(head) - 40
-    if len(description) > room:
-        description = description[: max(room, 0)].rsplit("&", 1)[0] + "…"
-    return f"{head}\n\n{t(loc, 'card.description')}\n{description}"
+    lines.append("")
+    lines.append(t(loc, "card.description"))
+    description = audience.text(case.description)
+    lines.append(_Line("", _Field("description", t(loc, "card.description"), description), ""))
+    return _fit(case, lines)
+
+
+# ---------------------------------------------------------------- fitting Telegram's limit
+
+# Telegram refuses a text over 4,096 characters (counted in UTF-16 code units, after the
+# HTML is parsed). The whole raw HTML is kept within that count, so that no transport ever
+# has to cut it: a cut inside a tag or an entity makes Telegram refuse the card for good.
+TEXT_LIMIT = 4096
+ELLIPSIS = "…"
+NAME_MAX = 40  # an officer's display name on the card
+_MARK = "\x00"  # where a line's free text goes (never in a catalogue message)
+_SPLIT_LOOKBACK = 200  # a cut moves back to a space within this many characters
+
+
+def u16(text: str) -> int:
+    """Length in UTF-16 code units, the way Telegram counts a message's characters."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A piece of free text shortened on a card, in full: a heading and the text (plain)."""
+
+    key: str  # the field and a fingerprint of its text: whether a chat already has it
+    text: str
+
+
+@dataclass(frozen=True)
+class CardText:
+    """A card as one chat receives it: the card itself (HTML within Telegram's limit) and
+    the sections of text it had to shorten, which go in full under it (`more_messages`)."""
+
+    html: str
+    sections: tuple[Section, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    heading: str  # how the follow-up introduces it ("Mô tả:")
+    text: str  # plain text, as the chat may read it
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A card line with free text in it: HTML before, the (escaped) text, HTML after."""
+
+    prefix: str
+    field: _Field
+    suffix: str
+
+
+def _line(name: str, key: str, slot: str, text: str, **params: object) -> _Line:
+    """A catalogue line whose `slot` placeholder takes free text that may be shortened."""
+    html = t(OFFICER_LOCALE, key, **{slot: _MARK}, **params)
+    prefix, _, suffix = html.partition(_MARK)
+    return _Line(prefix, _Field(name, _plain(prefix).strip(), text), suffix)
+
+
+def _title(case: Case) -> str:
+    """The card's first line: status mark, code, status."""
+    status = CaseStatus(case.status)
+    label = t(OFFICER_LOCALE, f"status.{status.value}")
+    return f"{STATUS_EMOJI[status]} <b>{escape(case.code)}</b> · {label}"
+
+
+def _plain(html_text: str) -> str:
+    """Catalogue HTML as plain text (for the follow-up, which is sent without markup)."""
+    return unescape(re.sub(r"<[^>]*>", "", html_text))
+
+
+def _name(name: str) -> str:
+    return name if len(name) <= NAME_MAX else name[: NAME_MAX - 1] + ELLIPSIS
+
+
+def _officer(actor: str) -> str:
+    """An officer as the card shows them: the display name of a log-book actor."""
+    return _name(actor.split(" ", 1)[-1])
+
+
+def _fit(case: Case, lines: list[str | _Line]) -> CardText:
+    """Join the lines, shortening free text so that the card fits one message."""
+    fields = [line.field for line in lines if isinstance(line, _Line)]
+    fixed = u16("\n".join("" if isinstance(ln, _Line) else ln for ln in lines))
+    fixed += sum(u16(ln.prefix) + u16(ln.suffix) for ln in lines if isinstance(ln, _Line))
+    full = [u16(escape(f.text)) for f in fields]
+    caps: list[int | None] = [None] * len(fields)
+    if fixed + sum(full) > TEXT_LIMIT:
+        notice = t(OFFICER_LOCALE, "card.continued_below")
+        room = TEXT_LIMIT - fixed - u16("\n" + notice)
+        cap = _water_level(full, room)
+        if cap is None:  # cannot happen with the catalogue as it is; never send a bad card
+            return _minimal(case, _description(fields))
+        caps = [cap if n > cap else None for n in full]
+        lines = [*lines, notice]
+    shown: list[str] = []
+    it = iter(zip(fields, caps, strict=True))
+    for line in lines:
+        if not isinstance(line, _Line):
+            shown.append(line)
+            continue
+        field, cap = next(it)
+        text = escape(field.text) if cap is None else _shorten(field.text, cap)
+        shown.append(f"{line.prefix}{text}{line.suffix}")
+    html = "\n".join(shown)
+    if u16(html) > TEXT_LIMIT:  # pragma: no cover  (guards the arithmetic above)
+        return _minimal(case, _description(fields))
+    sections = tuple(
+        Section(_section_key(f), f"{f.heading}\n{f.text}")
+        for f, cap in zip(fields, caps, strict=True)
+        if cap is not None
+    )
+    return CardText(html, sections)
+
+
+def _description(fields: list[_Field]) -> str:
+    return next((f.text for f in fields if f.name == "description"), "")
+
+
+def _water_level(lengths: list[int], room: int) -> int | None:
+    """The largest cap c with sum(min(n, c)) <= room, each shortened text keeping at least
+    its "…" (None when even that does not fit)."""
+    if sum(lengths) <= room:
+        return max(lengths, default=0)
+    low, high = 1, max(lengths)
+    if sum(min(n, low) for n in lengths) > room:
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(min(n, mid) for n in lengths) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _shorten(text: str, cap: int) -> str:
+    """The escaped beginning of `text` and "…", at most `cap` UTF-16 units long.
+
+    The plain text is cut before it is escaped, so a cut never falls inside an entity.
+    """
+    budget = cap - u16(ELLIPSIS)
+    used, end = 0, 0
+    for index, char in enumerate(text):
+        cost = u16(escape(char))
+        if used + cost > budget:
+            break
+        used += cost
+        end = index + 1
+    space = max(text.rfind(" ", 0, end), text.rfind("\n", 0, end))
+    if space > 0 and end - space < _SPLIT_LOOKBACK and end < len(text):
+        end = space
+    return escape(text[:end].rstrip()) + ELLIPSIS
+
+
+def _section_key(field: _Field) -> str:
+    digest = hashlib.sha256(field.text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{field.name}:{digest}"
+
+
+def _minimal(case: Case, description: str) -> CardText:
+    """A card that always fits: the code, the status and a pointer to the full text."""
+    loc = OFFICER_LOCALE
+    html = "\n".join(
+        [
+            _title(case),
+            t(loc, "card.category", value=t(loc, f"category.{case.category}")),
+            t(loc, "card.continued_below"),
+        ]
+    )
+    field = _Field("description", t(loc, "card.description"), description)
+    return CardText(html, (Section(_section_key(field), f"{field.heading}\n{field.text}"),))
+
+
+def more_messages(code: str, sections: list[Section] | tuple[Section, ...]) -> list[str]:
+    """The follow-up messages under a card: the sections in full, as plain text."""
+    if not sections:
+        return []
+    head = t(OFFICER_LOCALE, "card.more_head", code=code)
+    return split_text(head, "\n\n".join(section.text for section in sections), code)
+
+
+def split_text(head: str, body: str, code: str) -> list[str]:
+    """`head` and `body` as plain-text messages, each within Telegram's limit: one when it
+    fits, else the body goes on in messages headed "📄 <code> · (continued k/n)". A text cut
+    between two messages ends the one and begins the next with "…" (which also keeps
+    Telegram from trimming away a space at the cut)."""
+    whole = f"{head}\n{body}" if body else head
+    if u16(whole) <= TEXT_LIMIT:
+        return [whole]
+    widest = t(OFFICER_LOCALE, "card.continued_head", code=code, part=99, parts=99)
+    first_room = TEXT_LIMIT - u16(head) - 1 - u16(ELLIPSIS)
+    next_room = TEXT_LIMIT - u16(widest) - 1 - 2 * u16(ELLIPSIS)
+    chunks = _split(body, first_room, next_room)
+    messages = [f"{head}\n{chunks[0]}{ELLIPSIS}"]
+    for number, chunk in enumerate(chunks[1:], 2):
+        part = t(OFFICER_LOCALE, "card.continued_head", code=code, part=number, parts=len(chunks))
+        tail = ELLIPSIS if number < len(chunks) else ""
+        messages.append(f"{part}\n{ELLIPSIS}{chunk}{tail}")
+    return messages
+
+
+def _split(text: str, first_room: int, room: int) -> list[str]:
+    """`text` in pieces of at most `first_room`, then `room`, UTF-16 units; a cut moves back
+    to just after a space or line break when one is near."""
+    pieces: list[str] = []
+    start = 0
+    limit = max(first_room, 1)
+    while start < len(text):
+        used, end = 0, start
+        while end < len(text) and used + u16(text[end]) <= limit:
+            used += u16(text[end])
+            end += 1
+        if end == start:  # a room smaller than one character: take it anyway
+            end += 1
+        if end < len(text):
+            space = max(text.rfind(" ", start, end), text.rfind("\n", start, end))
+            if space >= start and end - space < _SPLIT_LOOKBACK:
+                end = space + 1
+        pieces.append(text[start:end])
+        start = end
+        limit = room
+    return pieces
 
 
 URGENT_CATEGORIES = frozenset({Category.WASTEWATER, Category.EMISSIONS, Category.ODOUR})

@@ -39,6 +39,7 @@ from bot import deadlines, services
 from bot.deadlines import Deadline, Stage
 from bot.i18n import t
 from handlers import cards, officer
+from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, HotlineDeps, Turn, local_time
 from handlers.events import Button, Event, FileRef, Outgoing
 from handlers.limits import limits_for
@@ -55,6 +56,7 @@ MESSAGE_LIMIT = 4000
 NOTE_MAX = 300  # a log-book note in /case, shortened beyond this
 _CODE_RE = re.compile(r"^(?:PA(\d{2})-)?(\d{1,6})$")
 _LONG_DIGITS = re.compile(r"\d{6,}")  # user ids in log-book actors are never shown
+NOBODY = Audience(case_ward="")  # masks what reporters wrote
 
 
 def now_of(deps: HotlineDeps) -> datetime:
@@ -297,8 +299,9 @@ def _note(event: CaseEvent) -> str:
     return note
 
 
-def logbook_lines(events: list[CaseEvent]) -> list[str]:
-    """The log book as HTML lines: time, who, what, note (user text escaped)."""
+def logbook_lines(events: list[CaseEvent], audience: Audience | None = None) -> list[str]:
+    """The log book as HTML lines: time, who, what, note (user text escaped; what reporters
+    wrote as `audience` may read it, masked by default)."""
     loc = OFFICER_LOCALE
     actions = {a.value for a in CaseAction}
     lines: list[str] = []
@@ -309,6 +312,8 @@ def logbook_lines(events: list[CaseEvent]) -> list[str]:
             else escape(event.action)
         )
         note = _note(event)
+        if event.actor.startswith("reporter"):  # "reporter", "reporter:<id>": their words
+            note = (audience or NOBODY).text(note)
         if len(note) > NOTE_MAX:
             note = note[:NOTE_MAX] + "…"
         lines.append(
@@ -338,22 +343,25 @@ async def on_case(turn: Turn, link: GroupLink) -> None:
         await turn.send("officer.case_not_found", code=typed[:32])
         return
     channel, chat = turn.event.channel, turn.event.chat_id
-    text = await officer.card_text(turn, case, show_contact=officer.sees_contact(link, case))
+    audience = await audience_of(turn.session, link, case)
+    rendered = await officer.card_text(turn, case, audience=audience)
     await services.enqueue(
         turn.session,
         channel,
         Outgoing(
             chat_id=chat,
-            text=text,
+            text=rendered.html,
             html=True,
             buttons=officer.card_buttons_for(case, link),
             case_id=case.id,
             track={"purpose": "card"},  # redrawn with the others from now on
         ),
     )
+    await officer.queue_card_more(turn, case, channel, chat, rendered, again=True)
     events = await services.case_events(turn.session, case.id or 0)
     head = t(OFFICER_LOCALE, "card.logbook_head", code=escape(case.code))
-    await _send_html(turn.session, channel, chat, split_messages(head, logbook_lines(events)))
+    lines = logbook_lines(events, audience)
+    await _send_html(turn.session, channel, chat, split_messages(head, lines))
 
 
 # ---------------------------------------------------------------- alerts

@@ -14,7 +14,8 @@ Found ones are shown (code, category, ward, status, filing time: nothing of any 
 reporter, neither identity nor description) with "join" and "file separately" buttons; the
 draft waits in the state `duplicate`. Joining makes the reporter a CaseReporter of that case
 (with their contact choice), adds their files as its evidence and posts their report under
-its card (identity only to the case's ward groups, only when shared), writes a JOIN line and
+its card (the phone only to the ward the reporter gave it to, only when shared; typed
+phone numbers masked outside the case's ward: handlers/audience.py), writes a JOIN line and
 clears the draft; they then hear that case's updates and result. Filing separately files as
 usual (with the reports-per-hour limit). Both buttons are answered once: the first press
 leaves the state, so a second one (or a redelivered update, which the inbox claim stops
@@ -189,7 +190,9 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
     shared = bool(data.get("contact_shared") and data.get("contact_phone"))
     if shared:
         reporter.phone = data.get("contact_phone")
-        reporter.full_name = data.get("contact_name")
+    # The phone was offered to the ward the reporter chose (the contact step named it): it
+    # stays that ward's, even if the case joined is another ward's (handlers/audience.py).
+    contact_ward = str(data.get("ward_code") or case.ward_code) if shared else None
     now = limits.limits_for(turn.deps).now()
     await services.add_case_reporter(
         turn.session,
@@ -197,6 +200,7 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
         reporter.id or 0,
         contact_shared=shared,
         contact_phone=data.get("contact_phone") if shared else None,
+        contact_ward_code=contact_ward,
         now=now,
     )
     evidence: list[dict[str, Any]] = list(data.get("evidence", []))
@@ -212,7 +216,7 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
         now=now,
     )
     await services.clear_conversation(turn.session, ev.channel, ev.user_id)
-    sender = followup.Sender(reporter, False, shared, data.get("contact_phone"))
+    sender = followup.Sender(reporter, False, shared, data.get("contact_phone"), contact_ward)
     await followup.post_under_case(
         turn,
         case,
@@ -233,6 +237,7 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
         ward=ward.name if ward else case.ward_code,
         remove_keyboard=True,
     )
+    await officer.notify_contact_kept(turn, case, only={reporter.id or 0})
 
 
 def _where(data: dict[str, Any]) -> str:
@@ -268,11 +273,18 @@ async def _case_for(turn: Turn, link: GroupLink, code: str) -> Case | None:
     return case
 
 
-async def _moved_reporters(turn: Turn, case: Case) -> list[tuple[int, bool, str | None]]:
-    """(reporter id, shared, phone) of a case's filer and joined reporters."""
-    moved = [(case.reporter_id, bool(case.contact_shared), case.contact_phone)]
+async def _moved_reporters(
+    turn: Turn, case: Case
+) -> list[tuple[int, bool, str | None, str | None]]:
+    """(reporter id, shared, phone, the ward it was shared with) of a case's filer and
+    joined reporters."""
+    moved = [
+        (case.reporter_id, bool(case.contact_shared), case.contact_phone, case.contact_ward_code)
+    ]
     for row in await services.case_reporter_rows(turn.session, case.id or 0):
-        moved.append((row.reporter_id, row.contact_shared, row.contact_phone))
+        moved.append(
+            (row.reporter_id, row.contact_shared, row.contact_phone, row.contact_ward_code)
+        )
     return moved
 
 
@@ -311,16 +323,21 @@ async def merge_command(turn: Turn, link: GroupLink) -> None:
     actor = officer.actor_of(turn)
     source.merged_into_id = target.id
     source.updated_at = now
-    for reporter_id, shared, phone in await _moved_reporters(turn, source):
+    moved: set[int] = set()
+    for reporter_id, shared, phone, contact_ward in await _moved_reporters(turn, source):
         if reporter_id != target.reporter_id:
-            await services.add_case_reporter(
+            # Their phone stays with the ward they gave it to, not the target's ward.
+            _, created = await services.add_case_reporter(
                 turn.session,
                 target.id or 0,
                 reporter_id,
                 contact_shared=shared and bool(phone),
                 contact_phone=phone,
+                contact_ward_code=contact_ward,
                 now=now,
             )
+            if created:
+                moved.add(reporter_id)
     await services.note_event(
         turn.session, source, CaseAction.MERGE, actor=actor, note=f"→ {target.code}", now=now
     )
@@ -332,6 +349,7 @@ async def merge_command(turn: Turn, link: GroupLink) -> None:
     await officer.refresh_cards(turn, target)
     await turn.send("officer.merged_ok", code=source.code, into=target.code)
     await officer.notify_reporter(turn, source, "notify.merged", into=target.code)
+    await officer.notify_contact_kept(turn, target, only=moved)
 
 
 @officer.group_command("unmerge")
@@ -356,11 +374,11 @@ async def unmerge_command(turn: Turn, link: GroupLink) -> None:
     if target is not None:
         # Only the CaseReporter rows the merge added (joined at the merge or later; a
         # reporter who had joined the target before keeps their place).
-        moved = [rid for rid, _, _ in await _moved_reporters(turn, source)]
+        moved_ids = [rid for rid, _, _, _ in await _moved_reporters(turn, source)]
         await services.remove_case_reporters(
             turn.session,
             target.id or 0,
-            [rid for rid in moved if rid != target.reporter_id],
+            [rid for rid in moved_ids if rid != target.reporter_id],
             joined_since=merged.at if merged is not None else source.filed_at,
         )
         await services.note_event(

@@ -17,8 +17,9 @@ conversation is doing, and the draft stays as it was.
 
 Everything a reporter sends here reaches the officer groups of the case's ward (else the
 province's groups; plus any other group that holds the case's card and may act on it),
-posted under the case's card, with the reporter's phone and name only in the case's own ward
-groups and only when they shared them. Each piece writes an ANSWER line in the log book.
+posted under the case's card, each group reading it as handlers/audience.py allows: the
+reporter's phone only where they shared it, their words with phone numbers and emails
+masked outside the case's own ward. Each piece writes an ANSWER line in the log book.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import Any
 
 from bot import services
 from bot.i18n import t
-from handlers import limits
+from handlers import cards, limits
+from handlers.audience import audience_of
 from handlers.context import OFFICER_LOCALE, Turn
 from handlers.events import Button, Outgoing
 from handlers.evidence import store_files
@@ -42,7 +44,6 @@ log = logging.getLogger(__name__)
 MODE_STATES = frozenset({"followup", "sat_comment"})
 TEXT_MAX = 3000  # one piece of text, and all the texts of one addition together
 QUESTION_QUOTE_MAX = 200
-MESSAGE_MAX = 4096
 
 ADD_RE = re.compile(r"^c1:add:([0-9]{1,12})$")
 FOLLOWUP_RE = re.compile(r"^c1:fu:(done|cancel):([0-9]{1,12})$")
@@ -60,19 +61,28 @@ class Sender:
     owner: bool
     contact_shared: bool
     contact_phone: str | None
+    contact_ward: str | None = None  # the ward they gave the phone to (handlers/audience.py)
 
 
 async def sender_of(turn: Turn, case: Case, reporter: Reporter) -> Sender | None:
     """The reporter as a reporter of `case`, or None when it is not their case."""
     if reporter.id is not None and case.reporter_id == reporter.id:
         return Sender(
-            reporter, True, bool(case.contact_shared and case.contact_phone), case.contact_phone
+            reporter,
+            True,
+            bool(case.contact_shared and case.contact_phone),
+            case.contact_phone,
+            case.contact_ward_code,
         )
     row = await services.case_reporter_row(turn.session, case.id or 0, reporter.id or 0)
     if row is None:
         return None
     return Sender(
-        reporter, False, bool(row.contact_shared and row.contact_phone), row.contact_phone
+        reporter,
+        False,
+        bool(row.contact_shared and row.contact_phone),
+        row.contact_phone,
+        row.contact_ward_code,
     )
 
 
@@ -116,19 +126,6 @@ async def case_groups(turn: Turn, case: Case) -> list[GroupLink]:
     return groups
 
 
-def _who(link: GroupLink, case: Case, sender: Sender) -> str:
-    from handlers.officer import sees_contact
-
-    if not sender.contact_shared:
-        return t(OFFICER_LOCALE, "card.anonymous")
-    if not sees_contact(link, case):
-        return t(OFFICER_LOCALE, "card.contact_ward_only")
-    who = sender.contact_phone or ""
-    if sender.reporter.full_name:
-        who += f" ({sender.reporter.full_name})"
-    return who
-
-
 async def post_under_case(
     turn: Turn,
     case: Case,
@@ -140,16 +137,18 @@ async def post_under_case(
     latitude: float | None = None,
     longitude: float | None = None,
 ) -> None:
-    """Post what a reporter sent to the case's groups, under its card (plain text)."""
+    """Post what a reporter sent to the case's groups, under its card (plain text), each
+    group reading it as its audience may (handlers/audience.py): the sender's phone only
+    where they gave it, their words with phone numbers masked outside the case's ward."""
     for link in await case_groups(turn, case):
-        head = t(OFFICER_LOCALE, headline_key, code=case.code, who=_who(link, case, sender))
-        text = f"{head}\n{body}" if body else head
-        if len(text) > MESSAGE_MAX:
-            text = text[: MESSAGE_MAX - 1] + "…"
+        audience = await audience_of(turn.session, link, case)
+        who = audience.reporter(sender.contact_shared, sender.contact_phone, sender.contact_ward)
+        head = t(OFFICER_LOCALE, headline_key, code=case.code, who=who)
         common: dict[str, Any] = {"case_id": case.id, "reply_to_card": True, "in_topic": True}
-        await services.enqueue(
-            turn.session, link.channel, Outgoing(chat_id=link.chat_id, text=text, **common)
-        )
+        for text in cards.split_text(head, audience.text(body), case.code):
+            await services.enqueue(
+                turn.session, link.channel, Outgoing(chat_id=link.chat_id, text=text, **common)
+            )
         if files:
             await services.enqueue(
                 turn.session,

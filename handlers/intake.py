@@ -14,7 +14,7 @@ from typing import Any
 from bot import services
 from bot.geo import LocateResult, fold, parse_coordinates
 from bot.i18n import SUPPORTED, t
-from handlers import cards, duplicates, followup, limits
+from handlers import audience, cards, duplicates, followup, limits
 from handlers.context import Turn, local_time
 from handlers.events import Button, KeyButton
 from handlers.evidence import store_files
@@ -365,6 +365,9 @@ async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
     if state == "sat_comment":
         await followup.prompt_sat_comment(turn, data)
         return
+    if state == "contact":
+        await _ask_contact(turn, data)
+        return
     questions: dict[str, tuple[str, dict[str, object]]] = {
         "category": ("intake.ask_category", {}),
         "location": ("intake.ask_location", {"province": turn.deps.gazetteer.province_name}),
@@ -378,7 +381,6 @@ async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
         ),
         "nature": ("intake.ask_nature", {}),
         "source": ("intake.ask_source", {}),
-        "contact": ("intake.ask_contact", {}),
     }
     if state not in questions:
         return
@@ -684,6 +686,21 @@ async def _on_source(turn: Turn, data: dict[str, Any]) -> None:
     await _advance(turn, data, "source")
 
 
+async def _ask_contact(turn: Turn, data: dict[str, Any]) -> None:
+    """The contact step's question, saying who exactly would see the number: the ward's
+    receiving officers, or the province's while the ward has no group (handlers/audience.py)."""
+    code = str(data.get("ward_code") or "")
+    ward = turn.deps.gazetteer.ward(code)
+    name = ward.name if ward else "?"
+    if code and await audience.contact_goes_to_stand_in(turn.session, code):
+        text = turn.text(
+            "intake.ask_contact_stand_in", ward=name, province=turn.deps.gazetteer.province_name
+        )
+    else:
+        text = turn.text("intake.ask_contact", ward=name)
+    await turn.send(text, raw=True, keyboard=_step_markup(turn, "contact", data).keyboard)
+
+
 async def _on_contact(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     if ev.kind == "contact" and ev.phone:
@@ -695,8 +712,12 @@ async def _on_contact(turn: Turn, data: dict[str, Any]) -> None:
         if not PHONE_RE.match(phone):
             await turn.send("intake.contact_invalid", keyboard=keyboard)
             return
-        data.update(contact_shared=True, contact_phone=phone, contact_name=ev.user_name)
-        await turn.send("intake.contact_saved", remove_keyboard=True)
+        # The number alone: the reporter was asked for it, not for their Telegram name.
+        data.update(contact_shared=True, contact_phone=phone, contact_name=None)
+        ward = turn.deps.gazetteer.ward(str(data.get("ward_code") or ""))
+        await turn.send(
+            "intake.contact_saved", remove_keyboard=True, ward=ward.name if ward else "?"
+        )
     elif ev.kind == "text" and ev.text and _is_anonymous_choice(ev.text):
         data.update(contact_shared=False, contact_phone=None, contact_name=None)
         await turn.send("intake.anonymous_saved", remove_keyboard=True)

@@ -10,23 +10,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from bot import services
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import outbox, services
 from bot.geo import fold
 from bot.i18n import t
 from bot.media import FileTooLarge
 from handlers import cards
+from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button, Outgoing
 from handlers.limits import limits_for
 from models.enums import CaseAction, CaseStatus, RejectReason
-from models.tables import Case, Evidence, GroupLink, MessageRef, Reporter
+from models.tables import Case, Evidence, GroupLink, MessageRef, Outbox
 from models.transitions import IllegalTransition
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
 
 CALLBACK_RE = re.compile(r"^c1:([a-z]{2,5}):([0-9]{1,12})(?::([a-z_0-9]{1,24}))?$")
-CORE_OPS = frozenset({"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", "rsw"})
+OP_PICK_WARD = "rsw"  # on the list of wards offered for a reassignment, not on a card
+CORE_OPS = frozenset({"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", OP_PICK_WARD})
 
 # ---------------------------------------------------------------- extension points
 # Officer tools in other modules register their buttons, group commands and reply prompts
@@ -131,8 +135,12 @@ async def dispatch_new_case(turn: Turn, case: Case, *, note: str | None = None) 
 async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None) -> None:
     session = turn.session
     evidence = await services.case_evidence(session, case.id or 0)
-    text = await card_text(
-        turn, case, note=note, evidence=evidence, show_contact=sees_contact(group, case)
+    rendered = await card_text(
+        turn,
+        case,
+        note=note,
+        evidence=evidence,
+        audience=await audience_of(session, group, case),
     )
     log.info(
         "card queued for group",
@@ -160,7 +168,7 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
         group.channel,
         Outgoing(
             chat_id=group.chat_id,
-            text=text,
+            text=rendered.html,
             html=True,
             buttons=card_buttons_for(case, group),
             case_id=case.id,
@@ -168,6 +176,7 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
             in_topic=in_topic,
         ),
     )
+    await queue_card_more(turn, case, group.channel, group.chat_id, rendered)
     files = [{"path": e.path, "kind": e.kind} for e in evidence if not e.from_officer]
     if files:  # photos and videos as an album, other files one by one (see the transport)
         await services.enqueue(
@@ -197,6 +206,34 @@ async def _send_card(turn: Turn, case: Case, group: GroupLink, note: str | None)
         )
 
 
+async def card_given_up(session: AsyncSession, row: Outbox) -> None:
+    """A card (its full text, or an edit of it) that will never reach its group: log it as
+    an error and tell the province groups, by case code only."""
+    case = await services.get_case(session, row.case_id) if row.case_id is not None else None
+    if case is None:
+        return
+    link = await services.link_of_chat(session, row.channel, row.chat_id)
+    if link is not None and link.ward_code is not None:
+        group = t(OFFICER_LOCALE, "officer.card_undeliverable_ward", ward=link.ward_code)
+    else:
+        group = t(OFFICER_LOCALE, "officer.card_undeliverable_province")
+    provinces = await services.ward_groups_of_province(session, case.province_code)
+    log.error(
+        "card given up: it will not reach its group; %s province group(s) told",
+        len(provinces),
+        extra={"case": case.code, "chat": row.chat_id},
+    )
+    text = t(OFFICER_LOCALE, "officer.card_undeliverable", code=case.code, group=group)
+    for province in provinces:
+        await services.enqueue(
+            session, province.channel, Outgoing(chat_id=province.chat_id, text=text)
+        )
+
+
+for _what in ("card", "card_more", "edit:card"):
+    outbox.GIVE_UP_HOOKS[_what] = card_given_up
+
+
 def topic_name(case: Case) -> str:
     """A case's forum topic title: its code and category (no personal data)."""
     return f"{case.code} · {t(OFFICER_LOCALE, f'category.{case.category}')}"
@@ -217,29 +254,16 @@ async def set_topics_closed(turn: Turn, case: Case, closed: bool) -> None:
             )
 
 
-def sees_contact(link: GroupLink | None, case: Case) -> bool:
-    """Whether a chat may see the reporter's phone and name: only the case's ward groups."""
-    return (
-        link is not None
-        and link.active
-        and link.ward_code is not None
-        and link.ward_code == case.ward_code
-    )
-
-
 async def card_text(
     turn: Turn,
     case: Case,
     note: str | None = None,
     evidence: list[Evidence] | None = None,
     *,
-    show_contact: bool = False,
-) -> str:
+    audience: Audience | None = None,
+) -> cards.CardText:
+    """The case's card as one chat may see it (see `cards.render_card`)."""
     ward = turn.deps.gazetteer.ward(case.ward_code)
-    reporter_name = None
-    if case.contact_shared and show_contact:
-        reporter = await turn.session.get(Reporter, case.reporter_id)
-        reporter_name = reporter.full_name if reporter else None
     return cards.render_card(
         case,
         ward_name=ward.name if ward else case.ward_code,
@@ -248,9 +272,8 @@ async def card_text(
             if evidence is not None
             else await services.case_evidence(turn.session, case.id or 0)
         ),
-        reporter_name=reporter_name,
+        audience=audience,
         note=note,
-        show_contact=show_contact,
         now=limits_for(turn.deps).now(),  # the core's clock: which deadlines are overdue
         **await cards.card_extras(turn.session, case),  # joined reporters, merged into
     )
@@ -266,20 +289,19 @@ async def refresh_cards(
 ) -> None:
     """Queue an edit of the case's cards (in one chat, or every group that holds one).
 
-    Each chat gets the card as it may see it: the reporter's contact only in the case's
-    ward groups.
+    Each chat gets the card as its audience may see it (handlers/audience.py).
     """
     if chat_id:
         link_of = await services.link_of_chat(turn.session, turn.event.channel, chat_id)
         targets = [(chat_id, link_of)]
     else:
         targets = [(lk.chat_id, lk) for lk in await services.links_with_card(turn.session, case)]
-    texts: dict[bool, str] = {}
+    texts: dict[Audience, cards.CardText] = {}
     for chat, link in targets:
-        show_contact = sees_contact(link, case)
-        if show_contact not in texts:
-            texts[show_contact] = await card_text(turn, case, note=note, show_contact=show_contact)
-        text = texts[show_contact]
+        audience = await audience_of(turn.session, link, case)
+        if audience not in texts:
+            texts[audience] = await card_text(turn, case, note=note, audience=audience)
+        rendered = texts[audience]
         await services.enqueue(
             turn.session,
             turn.event.channel,
@@ -287,10 +309,49 @@ async def refresh_cards(
                 chat_id=chat,
                 kind="edit",
                 edit_purpose="card",
-                text=text,
+                text=rendered.html,
                 html=True,
                 buttons=buttons if buttons is not None else card_buttons_for(case, link),
                 case_id=case.id,
+            ),
+        )
+        # Text that grew too long for the card (a long result, say) goes under it in full.
+        await queue_card_more(turn, case, turn.event.channel, chat, rendered)
+
+
+async def queue_card_more(
+    turn: Turn,
+    case: Case,
+    channel: str,
+    chat_id: str,
+    rendered: cards.CardText,
+    *,
+    again: bool = False,
+) -> None:
+    """Send in full, under the card, the text the card had to shorten, unless this chat
+    has it already (`again`: send it anyway, as /case does with the card itself)."""
+    if not rendered.sections:
+        return
+    have = (
+        set()
+        if again
+        else await services.card_more_sections(turn.session, case.id or 0, channel, chat_id)
+    )
+    missing = [section for section in rendered.sections if section.key not in have]
+    if not missing:
+        return
+    keys = [section.key for section in missing]
+    for text in cards.more_messages(case.code, missing):
+        await services.enqueue(
+            turn.session,
+            channel,
+            Outgoing(
+                chat_id=chat_id,
+                text=text,
+                case_id=case.id,
+                track={"purpose": "card_more", "sections": keys},
+                reply_to_card=True,
+                in_topic=True,
             ),
         )
 
@@ -388,12 +449,29 @@ async def load_case_for(turn: Turn, link: GroupLink, case_id: int) -> Case | Non
     if case is None or not services.can_act_on(link, case):
         turn.answer("officer.not_allowed", alert=True)
         return None
+    await _remember_pressed_card(turn, case)
     if case.merged_into_id is not None:
         # A press on a merged card whose edit has not arrived yet: it acts on nothing.
         turn.answer("officer.stale_button", alert=True)
         await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         return None
     return case
+
+
+async def _remember_pressed_card(turn: Turn, case: Case) -> None:
+    """A press on a copy of the case's card that we did not know of makes it known, so that
+    it is redrawn with the others from now on: a copy sent again after a crash, whose id
+    Telegram's lost answer never told us (see services.suspect_card_copies)."""
+    ev = turn.event
+    op = (ev.button_data or "").split(":")[1:2]
+    if ev.message_id is None or op == [OP_PICK_WARD]:  # the ward list is not a card
+        return
+    refs = await services.messages_of_case(turn.session, case.id or 0, ev.chat_id, "card")
+    if any(ref.message_id == ev.message_id and ref.channel == ev.channel for ref in refs):
+        return
+    await services.remember_message(
+        turn.session, ev.channel, ev.chat_id, ev.message_id, case.id or 0, "card"
+    )
 
 
 async def _on_button(turn: Turn, link: GroupLink) -> None:
@@ -414,6 +492,7 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
             await BUTTONS[op].handler(turn, link, case, arg)
         except IllegalTransition:
             turn.answer("officer.illegal", alert=True, status=turn.text(f"status.{case.status}"))
+            await refresh_cards(turn, case, chat_id=turn.event.chat_id)  # a stale copy
         return
     if closed:
         turn.answer(
@@ -440,12 +519,13 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
             await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         elif op == "rsg":
             await ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
-        elif op == "rsw" and arg and turn.deps.gazetteer.ward(arg):
+        elif op == OP_PICK_WARD and arg and turn.deps.gazetteer.ward(arg):
             await _reassign(turn, case, arg)
         else:
             turn.answer("officer.stale_button", alert=True)
     except IllegalTransition:
         turn.answer("officer.illegal", alert=True, status=turn.text(f"status.{case.status}"))
+        await refresh_cards(turn, case, chat_id=turn.event.chat_id)  # a stale copy was pressed
 
 
 def log_action(turn: Turn, case: Case, action: CaseAction) -> None:
@@ -599,7 +679,7 @@ async def _on_reassign_reply(turn: Turn, case: Case, text: str) -> None:
     if len(matches) == 1 or len(exact) == 1:
         await _reassign(turn, case, (exact or matches)[0].code)
         return
-    rows = [[Button(w.name, f"c1:rsw:{case.id}:{w.code}")] for w in matches[:5]]
+    rows = [[Button(w.name, f"c1:{OP_PICK_WARD}:{case.id}:{w.code}")] for w in matches[:5]]
     await services.enqueue(
         turn.session,
         turn.event.channel,
@@ -661,6 +741,7 @@ async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
         ),
     )
     await notify_reporter(turn, case, "notify.reassigned", ward=new_ward.name)
+    await notify_contact_kept(turn, case)
 
 
 # ---------------------------------------------------------------- the reporter hears back
@@ -696,3 +777,35 @@ async def notify_reporter(
                 reporter.channel,
                 Outgoing(chat_id=reporter.chat_id, kind="album", media=media, case_id=case.id),
             )
+
+
+async def notify_contact_kept(turn: Turn, case: Case, only: set[int] | None = None) -> None:
+    """Tell each reporter of the case (or those in `only`) whose shared phone stays with
+    another ward (after a reassignment, a merge or a join) that the case's ward does not
+    get it, and how they can give it."""
+    from handlers.followup import reporters_of_case, sender_of
+
+    gazetteer = turn.deps.gazetteer
+    for reporter in await reporters_of_case(turn, case):
+        if only is not None and reporter.id not in only:
+            continue
+        sender = await sender_of(turn, case, reporter)
+        if sender is None or not sender.contact_shared or sender.contact_ward == case.ward_code:
+            continue
+        given_to = gazetteer.ward(sender.contact_ward or "")
+        now_at = gazetteer.ward(case.ward_code)
+        await services.enqueue(
+            turn.session,
+            reporter.channel,
+            Outgoing(
+                chat_id=reporter.chat_id,
+                text=t(
+                    reporter.language or "vi",
+                    "notify.contact_kept",
+                    code=case.code,
+                    ward=given_to.name if given_to else "?",
+                    new_ward=now_at.name if now_at else case.ward_code,
+                ),
+                case_id=case.id,
+            ),
+        )

@@ -83,6 +83,9 @@ class Case(SQLModel, table=True):
     reporter_id: int = Field(foreign_key="reporter.id", index=True)
     contact_shared: bool = Field(default=False)
     contact_phone: str | None = Field(default=None, max_length=32)
+    # The ward the reporter shared their phone with (the one they reported to): its groups
+    # alone may see the phone, whatever reassignment or merge follows (handlers/audience.py).
+    contact_ward_code: str | None = Field(default=None, max_length=5)
     channel: str = Field(max_length=16)
     filed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     verify_due_at: datetime = Field(sa_type=UTCDateTime())
@@ -263,6 +266,8 @@ class CaseReporter(SQLModel, table=True):
     # Set when the joining reporter shared their phone with the ward.
     contact_shared: bool = Field(default=False)
     contact_phone: str | None = Field(default=None, max_length=32)
+    # The ward they shared it with: the one they reported to (kept when moved by a merge).
+    contact_ward_code: str | None = Field(default=None, max_length=5)
 
 
 class DeadlineAlert(SQLModel, table=True):

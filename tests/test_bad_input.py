@@ -178,7 +178,7 @@ def expect(state: str | None, kind: str) -> Expect:
     if state == "source" and kind == "long_text":
         return Expect(state, [("intake.source_too_long", {"max": 200})])
     if state == "contact" and kind == "contact_own":
-        return Expect("summary", [("intake.contact_saved", {})])
+        return Expect("summary", [("intake.contact_saved", {"ward": "Phường Kỳ Lừa"})])
     if state == "contact" and kind == "contact_other":
         return Expect(state, [("intake.contact_not_own", {})], markup=True)
     # Everything else: what was wrong (when there is something to say), what is needed.

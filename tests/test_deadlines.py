@@ -250,7 +250,7 @@ async def test_happening_now_odour_suggests_urgency_on_the_card(
     )
     noise = await new_case(hotline, category="noise", nature="now")
     rendered = cards.render_card(noise, ward_name="Phường Kỳ Lừa", evidence=[], now=T0)
-    assert "Đề xuất" not in rendered  # noise is not urgent by itself
+    assert "Đề xuất" not in rendered.html  # noise is not urgent by itself
 
 
 # ---------------------------------------------------------------- reminders and overdue alerts

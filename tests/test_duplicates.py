@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -303,17 +304,21 @@ async def test_a_shared_phone_reaches_only_the_cases_ward(hl: Hotline) -> None:
     await joiner.press(f"c1:dup:{first.id}")
     (row,) = await joined_rows(hl, first.id)
     assert row.contact_shared and row.contact_phone == "+84977000111"
+    assert row.contact_ward_code == "06187"  # the ward the joiner reported to
+    # The province group receives for the ward, which has no group: it sees the phone alone.
     message = (await province.new_messages())[0]
-    assert "977000111" not in message.payload["text"]
-    assert "chỉ gửi cho nhóm cán bộ của phường" in message.payload["text"]
-    # With the ward's own group linked, the ward sees who it is.
+    assert "+84977000111" in message.payload["text"] and "Lê Văn" not in message.payload["text"]
+    # With the ward's own group linked, the ward sees it, and the province no longer does.
     ward = await link_group(hl, "-1001")
+    await card_sent(hl, "-1001", first.id or 0)
     joiner2 = Person(hl, "1003", name="Phạm Thị Hai")
     await to_summary(joiner2, phone="+84977000222")
     await confirm(joiner2)
     await joiner2.press(f"c1:dup:{first.id}")
     message = (await ward.new_messages())[0]
-    assert "+84977000222 (Phạm Thị Hai)" in message.payload["text"]
+    assert "+84977000222" in message.payload["text"] and "Phạm" not in message.payload["text"]
+    for row in await province.new_messages():
+        assert "977000222" not in json.dumps(row.payload, ensure_ascii=False)
 
 
 async def test_file_separately_files_exactly_once(hl: Hotline) -> None:

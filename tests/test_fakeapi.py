@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakeapi import ApiError, FakeBotAPI, FakeChat, FakeUser, _format, tiny_png
 
 USER = FakeUser(1001, first_name="Lan", username="lan_hn")
 
@@ -304,3 +305,32 @@ async def test_wait_for_message_timeout_lists_conversation(api: FakeBotAPI, bot:
     await bot.send_message(USER.id, "Cảm ơn bạn")
     with pytest.raises(TimeoutError, match="Cảm ơn bạn"):
         await api.wait_for_message(USER.id, lambda m: "mã số" in m.get("text", ""), timeout=0.1)
+
+
+@pytest.mark.parametrize(
+    ("html", "shown", "error"),
+    [
+        # What a card cut at a fixed length looked like: refused, as Telegram refuses it.
+        ("<b>PA20-000001</b>\n<i>Phường chưa có nh", None, 'start tag "i"'),
+        ("Mô tả: khói <", None, "Unclosed start tag"),
+        ("Mô tả: khói </", None, "Unexpected end tag"),
+        ("<b>khói</i>", None, "Unmatched end tag"),
+        ("<b x>khói</b>", None, "Expected equal sign"),
+        ("<script>x</script>", None, 'Unsupported start tag "script"'),
+        ("<span>x</span>", None, 'must have class "tg-spoiler"'),
+        # An entity cut short is text, not an error (tdlib reads the ";" as optional).
+        ("A &quo B", "A &quo B", None),
+        ("A &quot B &amp C &lt;", 'A " B & C <', None),
+        ("&#128512; &#x1F600; &#X41; &#1114111; &#0;", "😀 😀 &#X41; &#1114111; &#0;", None),
+        ("<blockquote expandable>q</blockquote>", "q", None),
+    ],
+)
+def test_html_is_parsed_as_strictly_as_telegram(
+    html: str, shown: str | None, error: str | None
+) -> None:
+    """The fake's HTML parser follows tdlib's parse_html, errors and all."""
+    if error is not None:
+        with pytest.raises(ApiError, match=re.escape(error)):
+            _format(html, "HTML", None)
+    else:
+        assert _format(html, "HTML", None)[0] == shown

@@ -153,7 +153,9 @@ class TelegramTransport:
         except (TelegramNetworkError, TimeoutError, OSError) as exc:
             # A timeout may hide a message Telegram did accept; the Bot API has no
             # idempotency key, so the retry may repeat it (rare; the alternative loses it).
-            raise RetryLater(f"network: {exc}", progress=progress.snapshot()) from exc
+            raise RetryLater(
+                f"network: {exc}", progress=progress.snapshot(), maybe_delivered=True
+            ) from exc
 
     def _timeout(self, upload: bool = False) -> int:
         # aiogram annotates request_timeout as int; aiohttp takes any number of seconds.
@@ -251,6 +253,7 @@ class TelegramTransport:
         if row.kind == "edit":
             markup = build_markup(p)
             inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+            edited: list[int] = []  # the targets that are (now) this text: ours
             for message_id in edit_targets:
                 try:
                     async with pace(1):
@@ -265,10 +268,16 @@ class TelegramTransport:
                         )
                 except TelegramBadRequest as exc:
                     text = exc.message.lower()
-                    if "not modified" in text or "message to edit not found" in text:
+                    if "not modified" in text:
+                        edited.append(message_id)
+                        continue
+                    # Gone, or not a text of ours (a target may be a suspected copy of a
+                    # card that turns out to be someone else's message): skip it.
+                    if any(m in text for m in _NOT_OURS):
                         continue
                     raise
-            return Sent(list(edit_targets))
+                edited.append(message_id)
+            return Sent(edited)
         raise PermanentFailure(f"unknown outbox kind {row.kind}")
 
     async def _send_album(
@@ -344,6 +353,14 @@ class TelegramTransport:
         else:
             msg = await bot.send_document(chat_id, file, **kw)
         return msg.message_id
+
+
+# Edit refusals that mean the target is not (or no longer) a text message of the bot's.
+_NOT_OURS = (
+    "message to edit not found",
+    "message can't be edited",
+    "there is no text in the message to edit",
+)
 
 
 def _anchors(p: dict[str, Any]) -> dict[str, Any]:
