@@ -15,11 +15,16 @@ A delivery goes in three steps, and only the middle one talks to the channel:
    exponentially, a 429's retry_after is honoured and pauses the chat); or 'failed'
    (a permanent error, or MAX_ATTEMPTS used up). The claim is cleared.
 
+A row that takes several calls (an album with documents: the photos' album, then each
+file) commits its progress after each call but the last (`Pace.checkpoint`: a conditional
+UPDATE of the payload's "progress" that holds only while the claim is ours, and renews it).
+
 A sender that dies between 1 and 3 leaves its row in 'sending'. Once the claim runs out the
 row is due again and another sender (or this one, restarted) takes it over, logs
-"interrupted delivery, resending" and counts the interrupted try as an attempt. That is
-the one at-least-once window: if the channel had accepted the message before the process
-died, it arrives twice. Everywhere else a message goes out once.
+"interrupted delivery, resending", counts the interrupted try as an attempt and resumes
+after the calls already committed. That is the one at-least-once window, one call wide: if
+the channel had accepted the call in flight before the process died, that call (one
+message, or one album) arrives twice. Everywhere else a message goes out once.
 
 Because claims are decided by the database, several sender processes may share one
 PostgreSQL database: each row is sent by the one sender that claimed it, and a chat whose
@@ -132,18 +137,32 @@ class Pace(Protocol):
     """Wraps each call to the channel: waits for the rate limits, then counts the call.
 
     ``async with pace(messages):`` around every API call of a row (an album of N items is
-    N messages).
+    N messages). A row of several calls reports what it delivered after each call but the
+    last with ``await pace.checkpoint(progress)``: once that returns, the progress is
+    committed, and a retry or a restart after a crash resumes after those calls.
     """
 
     def __call__(self, messages: int = 1, /) -> AbstractAsyncContextManager[None]:
         """A context for one call that sends `messages` messages."""
         ...
 
+    async def checkpoint(self, progress: dict[str, Any], /) -> None:
+        """Make the calls delivered so far durable (raises ClaimLost if the row was lost)."""
+        ...
 
-@asynccontextmanager
-async def no_pace(messages: int = 1, /) -> AsyncIterator[None]:
-    """A Pace that never waits (for transports used outside the sender)."""
-    yield
+
+class _NoPace:
+    """A Pace that never waits and keeps nothing (for transports used outside the sender)."""
+
+    @asynccontextmanager
+    async def __call__(self, messages: int = 1, /) -> AsyncIterator[None]:
+        yield
+
+    async def checkpoint(self, progress: dict[str, Any], /) -> None:
+        return None
+
+
+no_pace: Pace = _NoPace()
 
 
 class Transport(Protocol):
@@ -172,11 +191,12 @@ def backoff(attempts: int, base: float = BASE_BACKOFF_S, cap: float = MAX_BACKOF
 class _Claim:
     """A row this sender holds, and until when."""
 
-    row: Outbox
+    row: Outbox  # with its anchors resolved for the transport (see _anchored)
     key: ChatKey
     group: bool
     until: datetime
     targets: list[int]  # for an edit: the ids of the messages to edit
+    payload: dict[str, Any]  # the payload as stored (flags, not ids), with its progress
 
 
 class OutboxSender:
@@ -342,8 +362,9 @@ class OutboxSender:
             purpose = fresh.payload.get("edit_purpose") or "card"
             refs = await services.messages_of_case(session, fresh.case_id, fresh.chat_id, purpose)
             targets = [ref.message_id for ref in refs]
+        stored = dict(fresh.payload)
         fresh = await _anchored(session, fresh)
-        return _Claim(fresh, key, group, until, targets)
+        return _Claim(fresh, key, group, until, targets, stored)
 
     async def _keep_claim(self, claim: _Claim) -> None:
         """Before each call of a long delivery: renew the claim once half of it is used."""
@@ -358,19 +379,27 @@ class OutboxSender:
             raise ClaimLost(f"outbox {claim.row.id}: claim ran out and was taken over")
         claim.until = until
 
+    async def _checkpoint(self, claim: _Claim, progress: dict[str, Any]) -> None:
+        """Commit what a row of several calls delivered so far, and renew its claim.
+
+        Between two calls of an album with documents: a crash after this repeats none of
+        the calls already made (without it, a restart would send them all again).
+        """
+        now = utcnow()
+        until = now + timedelta(seconds=self.claim_s)
+        payload = {**claim.payload, "progress": progress}
+        assert claim.row.id is not None
+        async with session_scope(self._sessionmaker) as session:
+            saved = await services.renew_outbox_claim(
+                session, claim.row.id, claim.until, until, payload=payload
+            )
+        if not saved:
+            raise ClaimLost(f"outbox {claim.row.id}: claim ran out and was taken over")
+        claim.until = until
+        claim.payload = payload
+
     def _pace(self, claim: _Claim) -> Pace:
-        limiter = self.limiter
-
-        @asynccontextmanager
-        async def pace(messages: int = 1, /) -> AsyncIterator[None]:
-            reservation = await self._acquire(claim, messages)
-            try:
-                await self._keep_claim(claim)
-                yield
-            finally:
-                limiter.finish(reservation)
-
-        return pace
+        return _SenderPace(self, claim)
 
     async def _acquire(self, claim: _Claim, messages: int) -> Reservation:
         """Wait for the rate limits, unless the sender stops first (SenderStopping)."""
@@ -437,7 +466,7 @@ class OutboxSender:
         elif isinstance(outcome, RetryLater):
             values["last_error"] = str(outcome)[:500]
             if outcome.progress is not None:
-                values["payload"] = {**row.payload, "progress": outcome.progress}
+                values["payload"] = {**claim.payload, "progress": outcome.progress}
             if outcome.rate_limited and outcome.delay:
                 if self.limiter.note_rate_limited(
                     claim.key, outcome.delay, whole_channel=outcome.whole_channel
@@ -491,6 +520,27 @@ class OutboxSender:
             )
         if not claim.group:  # it reached a private chat: its person is reachable
             await services.mark_reporter_reachable(session, row.channel, row.chat_id, True)
+
+
+class _SenderPace:
+    """The sender's Pace for one claimed row: rate limits, claim renewal, checkpoints."""
+
+    def __init__(self, sender: OutboxSender, claim: _Claim) -> None:
+        self._sender = sender
+        self._claim = claim
+
+    @asynccontextmanager
+    async def __call__(self, messages: int = 1, /) -> AsyncIterator[None]:
+        sender, claim = self._sender, self._claim
+        reservation = await sender._acquire(claim, messages)
+        try:
+            await sender._keep_claim(claim)
+            yield
+        finally:
+            sender.limiter.finish(reservation)
+
+    async def checkpoint(self, progress: dict[str, Any], /) -> None:
+        await self._sender._checkpoint(self._claim, progress)
 
 
 async def _anchored(session: AsyncSession, row: Outbox) -> Outbox:

@@ -840,9 +840,20 @@ async def claim_outbox(
 
 
 async def renew_outbox_claim(
-    session: AsyncSession, row_id: int, claim: datetime, until: datetime
+    session: AsyncSession,
+    row_id: int,
+    claim: datetime,
+    until: datetime,
+    *,
+    payload: dict[str, Any] | None = None,
 ) -> bool:
-    """Extend a claim this sender still holds; False if it ran out and was taken over."""
+    """Extend a claim this sender still holds; False if it ran out and was taken over.
+
+    `payload`: store it too (a row of several calls recording its progress).
+    """
+    values: dict[str, Any] = {"claimed_until": until}
+    if payload is not None:
+        values["payload"] = payload
     renewed = await session.exec(  # type: ignore[call-overload]
         update(Outbox)
         .where(
@@ -850,7 +861,7 @@ async def renew_outbox_claim(
             col(Outbox.status) == OutboxStatus.SENDING.value,
             col(Outbox.claimed_until) == claim,
         )
-        .values(claimed_until=until)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return bool(renewed.rowcount == 1)
