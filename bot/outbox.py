@@ -26,11 +26,31 @@ after the calls already committed. That is the one at-least-once window, one cal
 the channel had accepted the call in flight before the process died, that call (one
 message, or one album) arrives twice. Everywhere else a message goes out once.
 
+Which of a chat's rows goes next: a row being sent (the chat is busy until it is done, or
+resumed after a crash), else the oldest row of the lowest class (`OutboxPriority`, the
+`priority` column; `services.due_outbox`). There are two classes:
+
+- NORMAL (0): new cases (topic, card, evidence album, map pin), alerts (deadlines, an
+  unreachable reporter), officers' actions (card edits, prompts, confirmations, whatever is
+  posted under a case), the digest, and everything sent to a reporter's private chat;
+- COMMAND (1): answers to commands typed in a group (/open, /overdue, /case, /report,
+  /help, /merge... every command but /link), queued while the core handles such a command
+  (`services.answering_command`).
+
+So forty members typing /open cannot hold a new case's card back: it goes out as soon as
+the group may receive a message, before the answers still waiting (a group may receive
+20 a minute). Within a class a chat's rows keep their order, so a card, its album and its
+pin, or a prompt and what follows it, stay together. Rows of one case in one chat keep
+their order across classes too: queuing a row of a case moves that case's rows still
+waiting in a later class up to its class (`services.enqueue`), so an officer's action on
+a case never overtakes the card that /case sent again. Private chats have one class, so a
+conversation is never reordered.
+
 Because claims are decided by the database, several sender processes may share one
 PostgreSQL database: each row is sent by the one sender that claimed it, and a chat whose
-first undelivered row is claimed is busy for everyone, which keeps the per-chat order. On
-SQLite every transaction begins IMMEDIATE, which serialises the claims as well. Rate limits
-are counted per process: give each of N senders 1/N of them.
+next row is claimed is busy for everyone, which keeps the per-chat order. On SQLite every
+transaction begins IMMEDIATE, which serialises the claims as well. Rate limits are counted
+per process: give each of N senders 1/N of them.
 
 Within one process up to `concurrency` chats are served at once (one row per chat at a
 time), so a slow upload or a timeout in one chat holds up no other chat.

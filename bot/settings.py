@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Per-user limits (citizens): a polite message when exceeded.
     user_messages_per_minute: int = Field(default=30, ge=1, description="messages per minute")
     user_cases_per_hour: int = Field(default=5, ge=1, description="filed cases per hour")
+    # Officers: commands per member of a group per minute (buttons and replies are free).
+    group_commands_per_minute: int = Field(
+        default=20, ge=1, description="commands per group member per minute"
+    )
     # Wrong /link codes from one chat before further attempts are refused for a while.
     link_max_failures: int = Field(default=5, ge=1, description="wrong link codes per window")
     link_failure_window_min: float = Field(

@@ -10,7 +10,7 @@ from handlers import duplicates as _duplicates  # noqa: F401  (registers /merge,
 from handlers import intake, limits, officer
 from handlers import officer_tools as _officer_tools  # noqa: F401  (registers buttons)
 from handlers import province as _province  # noqa: F401  (registers /report)
-from handlers.context import HotlineDeps, Turn
+from handlers.context import OFFICER_LOCALE, HotlineDeps, Turn
 from handlers.events import Event, FileFetcher, Reply
 from handlers.language import detect_language, normalize_locale, reply_locale
 
@@ -25,6 +25,13 @@ async def handle_event(
         return None
     turn = Turn(deps=deps, session=session, event=event, fetcher=fetcher)
     if event.chat_type == "group":
+        if event.kind == "command" and event.command != "link":
+            # Answers to commands wait behind new cases and alerts (bot/outbox.py), and
+            # each member has a limit of commands per minute (handlers/limits.py).
+            services.answering_command(session, event.channel, event.chat_id)
+            turn.locale = OFFICER_LOCALE
+            if await limits.refuse_command_flood(turn):
+                return turn.reply
         await officer.handle_group(turn)
         return turn.reply
     # Per-citizen message limit, counted in memory before any other work (the claim above

@@ -198,6 +198,8 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     # While a sender is delivering the row (status 'sending'): until when it holds it.
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # Its class (models.enums.OutboxPriority): in a chat, lower classes go first.
+    priority: int = Field(default=0)
 
 
 class MessageRef(SQLModel, table=True):
