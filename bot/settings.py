@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     )
     max_photos: int = Field(default=5, ge=1, le=10, description="photos per report")
     max_file_mb: int = Field(default=20, ge=1, le=20, description="largest evidence file, MB")
+    # Evidence downloads from the channel at once (on a connection pool of their own).
+    download_concurrency: int = Field(
+        default=4, ge=1, le=100, description="file downloads at once"
+    )
     log_level: str = Field(default="INFO", description="logging level")
     log_format: Literal["text", "json"] = Field(
         default="text", description="text lines, or JSON lines for log collectors"
