@@ -53,6 +53,7 @@ class Hotline:
             max_file_mb=settings.max_file_mb,
             user_messages_per_minute=settings.user_messages_per_minute,
             user_cases_per_hour=settings.user_cases_per_hour,
+            group_commands_per_minute=settings.group_commands_per_minute,
             link_max_failures=settings.link_max_failures,
             link_failure_window_min=settings.link_failure_window_min,
             duplicate_radius_m=settings.duplicate_radius_m,

@@ -11,6 +11,8 @@ Points (see docs/reliability.md):
 - `event.after_commit`: committed, the outbox not yet woken.
 - `outbox.before_send`: a row is claimed, the channel not yet called.
 - `outbox.after_send`: the channel accepted the message, the outcome not yet recorded.
+- `outbox.between_calls`: a row of several calls (an album with documents) made a call and
+  committed its progress; the next call not yet made.
 """
 
 from __future__ import annotations

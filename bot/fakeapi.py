@@ -1024,6 +1024,10 @@ class FakeBotAPI:
         self._rng = random.Random(0)
         self._faults: dict[str, deque[ApiError]] = {}
         self.strict_images = True
+        # File downloads: held while `hold_file_downloads()` is on; how many are in flight.
+        self._files_released: asyncio.Event | None = None
+        self.files_in_flight = 0
+        self.max_files_in_flight = 0
         # state
         self._chats: dict[int, dict[str, Any]] = {}
         self._membership: dict[int, str] = {}
@@ -1075,6 +1079,7 @@ class FakeBotAPI:
     async def stop(self) -> None:
         """Stop serving; pending long polls return at once and waiters are woken."""
         self._stopping = True
+        self.release_file_downloads()
         for waiter in list(self._poll_waiters):
             if not waiter.done():
                 waiter.set_result("stop")
@@ -1193,7 +1198,30 @@ class FakeBotAPI:
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
             )
-        return web.Response(body=stored.data, content_type="application/octet-stream")
+        self.files_in_flight += 1
+        self.max_files_in_flight = max(self.max_files_in_flight, self.files_in_flight)
+        self._touch()
+        self._notify()
+        try:
+            released = self._files_released
+            if released is not None:  # a slow download: nothing arrives until released
+                await released.wait()
+            return web.Response(body=stored.data, content_type="application/octet-stream")
+        finally:
+            self.files_in_flight -= 1
+            self._touch()
+            self._notify()
+
+    def hold_file_downloads(self) -> None:
+        """Make file downloads hang (a slow file server) until `release_file_downloads()`."""
+        if self._files_released is None:
+            self._files_released = asyncio.Event()
+
+    def release_file_downloads(self) -> None:
+        """Let held file downloads (and later ones) complete."""
+        released, self._files_released = self._files_released, None
+        if released is not None:
+            released.set()
 
     async def _read_params(self, request: web.Request) -> _Params:
         """Decode query, urlencoded, multipart or JSON parameters of a request."""

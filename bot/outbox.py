@@ -15,21 +15,47 @@ A delivery goes in three steps, and only the middle one talks to the channel:
    exponentially, a 429's retry_after is honoured and pauses the chat); or 'failed'
    (a permanent error, or MAX_ATTEMPTS used up). The claim is cleared.
 
+A row that takes several calls (an album with documents: the photos' album, then each
+file) commits its progress after each call but the last (`Pace.checkpoint`: a conditional
+UPDATE of the payload's "progress" that holds only while the claim is ours, and renews it).
+
 A sender that dies between 1 and 3 leaves its row in 'sending'. Once the claim runs out the
 row is due again and another sender (or this one, restarted) takes it over, logs
-"interrupted delivery, resending" and counts the interrupted try as an attempt. That is
-the one at-least-once window: if the channel had accepted the message before the process
-died, it arrives twice. Everywhere else a message goes out once. A row's payload keeps the
-ids of the messages it made (`sent_ids`) and, after a try whose outcome is unknown (this
-takeover, a timeout), since when a copy may exist unrecorded (`uncertain_since`): a case's
-card sent again after such a try has that earlier copy looked for and redrawn with it
-(services.suspect_card_copies, settle_card_copies), so no copy is left stale.
+"interrupted delivery, resending", counts the interrupted try as an attempt and resumes
+after the calls already committed. That is the one at-least-once window, one call wide: if
+the channel had accepted the call in flight before the process died, that call (one
+message, or one album) arrives twice. Everywhere else a message goes out once. A row's
+payload keeps the ids of the messages it made (`sent_ids`) and, after a try whose outcome
+is unknown (this takeover, a timeout), since when a copy may exist unrecorded
+(`uncertain_since`): a case's card sent again after such a try has that earlier copy looked
+for and redrawn with it (services.suspect_card_copies, settle_card_copies), so no copy is
+left stale.
+
+Which of a chat's rows goes next: a row being sent (the chat is busy until it is done, or
+resumed after a crash), else the oldest row of the lowest class (`OutboxPriority`, the
+`priority` column; `services.due_outbox`). There are two classes:
+
+- NORMAL (0): new cases (topic, card, evidence album, map pin), alerts (deadlines, an
+  unreachable reporter), officers' actions (card edits, prompts, confirmations, whatever is
+  posted under a case), the digest, and everything sent to a reporter's private chat;
+- COMMAND (1): answers to commands typed in a group (/open, /overdue, /case, /report,
+  /help, /merge... every command but /link), queued while the core handles such a command
+  (`services.answering_command`).
+
+So forty members typing /open cannot hold a new case's card back: it goes out as soon as
+the group may receive a message, before the answers still waiting (a group may receive
+20 a minute). Within a class a chat's rows keep their order, so a card, its album and its
+pin, or a prompt and what follows it, stay together. Rows of one case in one chat keep
+their order across classes too: queuing a row of a case moves that case's rows still
+waiting in a later class up to its class (`services.enqueue`), so an officer's action on
+a case never overtakes the card that /case sent again. Private chats have one class, so a
+conversation is never reordered.
 
 Because claims are decided by the database, several sender processes may share one
 PostgreSQL database: each row is sent by the one sender that claimed it, and a chat whose
-first undelivered row is claimed is busy for everyone, which keeps the per-chat order. On
-SQLite every transaction begins IMMEDIATE, which serialises the claims as well. Rate limits
-are counted per process: give each of N senders 1/N of them.
+next row is claimed is busy for everyone, which keeps the per-chat order. On SQLite every
+transaction begins IMMEDIATE, which serialises the claims as well. Rate limits are counted
+per process: give each of N senders 1/N of them.
 
 Within one process up to `concurrency` chats are served at once (one row per chat at a
 time), so a slow upload or a timeout in one chat holds up no other chat.
@@ -144,18 +170,32 @@ class Pace(Protocol):
     """Wraps each call to the channel: waits for the rate limits, then counts the call.
 
     ``async with pace(messages):`` around every API call of a row (an album of N items is
-    N messages).
+    N messages). A row of several calls reports what it delivered after each call but the
+    last with ``await pace.checkpoint(progress)``: once that returns, the progress is
+    committed, and a retry or a restart after a crash resumes after those calls.
     """
 
     def __call__(self, messages: int = 1, /) -> AbstractAsyncContextManager[None]:
         """A context for one call that sends `messages` messages."""
         ...
 
+    async def checkpoint(self, progress: dict[str, Any], /) -> None:
+        """Make the calls delivered so far durable (raises ClaimLost if the row was lost)."""
+        ...
 
-@asynccontextmanager
-async def no_pace(messages: int = 1, /) -> AsyncIterator[None]:
-    """A Pace that never waits (for transports used outside the sender)."""
-    yield
+
+class _NoPace:
+    """A Pace that never waits and keeps nothing (for transports used outside the sender)."""
+
+    @asynccontextmanager
+    async def __call__(self, messages: int = 1, /) -> AsyncIterator[None]:
+        yield
+
+    async def checkpoint(self, progress: dict[str, Any], /) -> None:
+        return None
+
+
+no_pace: Pace = _NoPace()
 
 
 class Transport(Protocol):
@@ -184,11 +224,12 @@ def backoff(attempts: int, base: float = BASE_BACKOFF_S, cap: float = MAX_BACKOF
 class _Claim:
     """A row this sender holds, and until when."""
 
-    row: Outbox
+    row: Outbox  # with its anchors resolved for the transport (see _anchored)
     key: ChatKey
     group: bool
     until: datetime
     targets: list[int]  # for an edit: the ids of the messages to edit
+    payload: dict[str, Any]  # the payload as stored (flags, not ids), with its progress
     started: datetime | None = None  # when this claim was taken
     uncertain_since: datetime | None = None  # an earlier try may have been delivered since
 
@@ -360,8 +401,9 @@ class OutboxSender:
             purpose = fresh.payload.get("edit_purpose") or "card"
             refs = await services.messages_of_case(session, fresh.case_id, fresh.chat_id, purpose)
             targets = [ref.message_id for ref in refs]
+        stored = dict(fresh.payload)
         fresh = await _anchored(session, fresh)
-        return _Claim(fresh, key, group, until, targets, now, uncertain_since)
+        return _Claim(fresh, key, group, until, targets, stored, now, uncertain_since)
 
     async def _keep_claim(self, claim: _Claim) -> None:
         """Before each call of a long delivery: renew the claim once half of it is used."""
@@ -376,19 +418,27 @@ class OutboxSender:
             raise ClaimLost(f"outbox {claim.row.id}: claim ran out and was taken over")
         claim.until = until
 
+    async def _checkpoint(self, claim: _Claim, progress: dict[str, Any]) -> None:
+        """Commit what a row of several calls delivered so far, and renew its claim.
+
+        Between two calls of an album with documents: a crash after this repeats none of
+        the calls already made (without it, a restart would send them all again).
+        """
+        now = utcnow()
+        until = now + timedelta(seconds=self.claim_s)
+        payload = {**claim.payload, "progress": progress}
+        assert claim.row.id is not None
+        async with session_scope(self._sessionmaker) as session:
+            saved = await services.renew_outbox_claim(
+                session, claim.row.id, claim.until, until, payload=payload
+            )
+        if not saved:
+            raise ClaimLost(f"outbox {claim.row.id}: claim ran out and was taken over")
+        claim.until = until
+        claim.payload = payload
+
     def _pace(self, claim: _Claim) -> Pace:
-        limiter = self.limiter
-
-        @asynccontextmanager
-        async def pace(messages: int = 1, /) -> AsyncIterator[None]:
-            reservation = await self._acquire(claim, messages)
-            try:
-                await self._keep_claim(claim)
-                yield
-            finally:
-                limiter.finish(reservation)
-
-        return pace
+        return _SenderPace(self, claim)
 
     async def _acquire(self, claim: _Claim, messages: int) -> Reservation:
         """Wait for the rate limits, unless the sender stops first (SenderStopping)."""
@@ -455,13 +505,13 @@ class OutboxSender:
         # officer.py and services.suspect_card_copies keep every copy of a card current.
         notes = _delivery_notes(row, claim, outcome)
         if notes:
-            values["payload"] = {**_stored_payload(row), **notes}
+            values["payload"] = {**claim.payload, **notes}
         if isinstance(outcome, Sent):
             values.update(status=OutboxStatus.SENT.value, sent_at=now)
         elif isinstance(outcome, RetryLater):
             values["last_error"] = str(outcome)[:500]
             if outcome.progress is not None:
-                payload = values.get("payload") or _stored_payload(row)
+                payload = values.get("payload") or claim.payload
                 values["payload"] = {**payload, "progress": outcome.progress}
             if outcome.rate_limited and outcome.delay:
                 if self.limiter.note_rate_limited(
@@ -552,15 +602,6 @@ async def _given_up(session: AsyncSession, row: Outbox) -> None:
         await hook(session, row)
 
 
-def _stored_payload(row: Outbox) -> dict[str, Any]:
-    """The row's payload as stored: without the anchors resolved for this delivery."""
-    return {
-        k: v
-        for k, v in row.payload.items()
-        if k not in ("message_thread_id", "reply_to_message_id")
-    }
-
-
 def _delivery_notes(row: Outbox, claim: _Claim, outcome: BaseException | Sent) -> dict[str, Any]:
     """What the payload keeps of a delivery: the ids of the messages it made (sent_ids), and
     since when a try whose outcome is unknown may have delivered it (uncertain_since)."""
@@ -573,6 +614,27 @@ def _delivery_notes(row: Outbox, claim: _Claim, outcome: BaseException | Sent) -
     if isinstance(outcome, Sent) and row.kind not in ("edit", "topic_close", "topic_reopen"):
         notes["sent_ids"] = list(outcome.message_ids)
     return notes
+
+
+class _SenderPace:
+    """The sender's Pace for one claimed row: rate limits, claim renewal, checkpoints."""
+
+    def __init__(self, sender: OutboxSender, claim: _Claim) -> None:
+        self._sender = sender
+        self._claim = claim
+
+    @asynccontextmanager
+    async def __call__(self, messages: int = 1, /) -> AsyncIterator[None]:
+        sender, claim = self._sender, self._claim
+        reservation = await sender._acquire(claim, messages)
+        try:
+            await sender._keep_claim(claim)
+            yield
+        finally:
+            sender.limiter.finish(reservation)
+
+    async def checkpoint(self, progress: dict[str, Any], /) -> None:
+        await self._sender._checkpoint(self._claim, progress)
 
 
 async def _anchored(session: AsyncSession, row: Outbox) -> Outbox:

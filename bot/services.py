@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -21,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines import DeadlinePolicy
 from handlers.events import Outgoing
-from models.enums import OPEN_STATUSES, CaseAction, CaseStatus, OutboxStatus
+from models.enums import OPEN_STATUSES, CaseAction, CaseStatus, OutboxPriority, OutboxStatus
 from models.tables import (
     Case,
     CaseEvent,
@@ -213,17 +214,55 @@ async def clear_conversation(session: AsyncSession, channel: str, user_id: str) 
 # ---------------------------------------------------------------- outbox
 
 
+_ANSWERING = "outbox_answering_command"  # session.info key: (channel, chat_id)
+
+
+def answering_command(session: AsyncSession, channel: str, chat_id: str) -> None:
+    """The session handles a command typed in this group: what it queues for the group is
+    an answer to a command (OutboxPriority.COMMAND), served after everything else there."""
+    session.info[_ANSWERING] = (channel, chat_id)
+
+
 async def enqueue(
-    session: AsyncSession, channel: str, message: Outgoing, *, case_id: int | None = None
+    session: AsyncSession,
+    channel: str,
+    message: Outgoing,
+    *,
+    case_id: int | None = None,
+    priority: OutboxPriority | None = None,
 ) -> Outbox:
-    """Write a message to the outbox; it is sent after the surrounding transaction commits."""
+    """Write a message to the outbox; it is sent after the surrounding transaction commits.
+
+    `priority`: the row's class; by default COMMAND for a group's answer to a command
+    (`answering_command`), else NORMAL. Rows of one case in one chat keep their order
+    whatever their classes: rows of the case still waiting in a later class are moved up
+    to this row's class, so that it cannot overtake them (an action's card edit must not
+    go before the card that /case re-sends, or it would miss it).
+    """
+    if priority is None:
+        answering = session.info.get(_ANSWERING) == (channel, message.chat_id)
+        priority = OutboxPriority.COMMAND if answering else OutboxPriority.NORMAL
     row = Outbox(
         channel=channel,
         chat_id=message.chat_id,
         kind=message.kind,
         payload=message.to_payload(),
         case_id=case_id if case_id is not None else message.case_id,
+        priority=int(priority),
     )
+    if row.case_id is not None and priority < max(OutboxPriority):
+        await session.exec(  # type: ignore[call-overload]
+            update(Outbox)
+            .where(
+                col(Outbox.case_id) == row.case_id,
+                col(Outbox.channel) == channel,
+                col(Outbox.chat_id) == message.chat_id,
+                col(Outbox.status).in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value]),
+                col(Outbox.priority) > int(priority),
+            )
+            .values(priority=int(priority))
+            .execution_options(synchronize_session=False)
+        )
     session.add(row)
     await session.flush()
     return row
@@ -235,13 +274,14 @@ async def due_outbox(
     limit: int = 100,
     exclude: Sequence[tuple[str, str]] = (),
 ) -> list[Outbox]:
-    """Each chat's oldest undelivered row, if it is due now; oldest first.
+    """Each chat's next undelivered row, if it is due now; lowest class first, then oldest.
 
-    Only a chat's first undelivered row (pending, or being sent) can go, which keeps the
-    per-chat order. It is due when it is pending and its time has come, or when it is
-    'sending' but the claim of the sender that took it ran out (that sender died): a chat
-    whose first row is claimed, with the claim still live, is busy. `exclude`:
-    (channel, chat_id) pairs to leave out (chats the caller is sending to or holding back).
+    Only a chat's next row (see `_outbox_heads`: one being sent, else the oldest of the
+    lowest class) can go, which keeps the per-chat order. It is due when it is pending and
+    its time has come, or when it is 'sending' but the claim of the sender that took it
+    ran out (that sender died): a chat whose row is claimed, with the claim still live, is
+    busy. `exclude`: (channel, chat_id) pairs to leave out (chats the caller is sending to
+    or holding back).
     """
     from sqlalchemy import and_, or_
 
@@ -260,7 +300,7 @@ async def due_outbox(
                 ),
             ),
         )
-        .order_by(col(Outbox.id))
+        .order_by(col(Outbox.priority), col(Outbox.id))
         .limit(limit)
     )
     return list((await session.exec(stmt)).all())
@@ -893,10 +933,23 @@ async def end_link(session: AsyncSession, link: GroupLink, now: datetime | None 
 
 
 def _outbox_heads(exclude: Sequence[tuple[str, str]]) -> Any:
-    """A subquery: the id of each chat's oldest undelivered (pending or sending) row."""
+    """A subquery: the id of each chat's next undelivered (pending or sending) row.
+
+    A row being sent comes first (its chat is busy until it is done, or resumed after a
+    crash); then the lowest class (`OutboxPriority`), and in it the oldest row.
+    """
     from sqlalchemy import and_, not_, or_
 
-    stmt = select(func.min(Outbox.id)).where(
+    sending_first = sql_case((col(Outbox.status) == OutboxStatus.SENDING.value, 0), else_=1)
+    place = (
+        func.row_number()
+        .over(
+            partition_by=(col(Outbox.channel), col(Outbox.chat_id)),
+            order_by=(sending_first, col(Outbox.priority), col(Outbox.id)),
+        )
+        .label("place")
+    )
+    stmt: Any = select(col(Outbox.id).label("id"), place).where(
         col(Outbox.status).in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value])
     )
     if exclude:
@@ -905,7 +958,8 @@ def _outbox_heads(exclude: Sequence[tuple[str, str]]) -> Any:
             for channel, chat_id in exclude
         ]
         stmt = stmt.where(not_(or_(*skipped)))
-    return stmt.group_by(col(Outbox.channel), col(Outbox.chat_id))
+    ranked = stmt.subquery("ranked")
+    return select(ranked.c.id).where(ranked.c.place == 1)
 
 
 async def claim_outbox(
@@ -959,9 +1013,20 @@ async def claim_outbox(
 
 
 async def renew_outbox_claim(
-    session: AsyncSession, row_id: int, claim: datetime, until: datetime
+    session: AsyncSession,
+    row_id: int,
+    claim: datetime,
+    until: datetime,
+    *,
+    payload: dict[str, Any] | None = None,
 ) -> bool:
-    """Extend a claim this sender still holds; False if it ran out and was taken over."""
+    """Extend a claim this sender still holds; False if it ran out and was taken over.
+
+    `payload`: store it too (a row of several calls recording its progress).
+    """
+    values: dict[str, Any] = {"claimed_until": until}
+    if payload is not None:
+        values["payload"] = payload
     renewed = await session.exec(  # type: ignore[call-overload]
         update(Outbox)
         .where(
@@ -969,7 +1034,7 @@ async def renew_outbox_claim(
             col(Outbox.status) == OutboxStatus.SENDING.value,
             col(Outbox.claimed_until) == claim,
         )
-        .values(claimed_until=until)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return bool(renewed.rowcount == 1)

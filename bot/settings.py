@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     )
     max_photos: int = Field(default=5, ge=1, le=10, description="photos per report")
     max_file_mb: int = Field(default=20, ge=1, le=20, description="largest evidence file, MB")
+    # Evidence downloads from the channel at once (on a connection pool of their own).
+    download_concurrency: int = Field(
+        default=4, ge=1, le=100, description="file downloads at once"
+    )
     log_level: str = Field(default="INFO", description="logging level")
     log_format: Literal["text", "json"] = Field(
         default="text", description="text lines, or JSON lines for log collectors"
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
     # Per-user limits (citizens): a polite message when exceeded.
     user_messages_per_minute: int = Field(default=30, ge=1, description="messages per minute")
     user_cases_per_hour: int = Field(default=5, ge=1, description="filed cases per hour")
+    # Officers: commands per member of a group per minute (buttons and replies are free).
+    group_commands_per_minute: int = Field(
+        default=20, ge=1, description="commands per group member per minute"
+    )
     # Wrong /link codes from one chat before further attempts are refused for a while.
     link_max_failures: int = Field(default=5, ge=1, description="wrong link codes per window")
     link_failure_window_min: float = Field(

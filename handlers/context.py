@@ -32,6 +32,7 @@ class HotlineDeps:
     max_file_mb: int = 20
     user_messages_per_minute: int = 30
     user_cases_per_hour: int = 5
+    group_commands_per_minute: int = 20  # per member of an officer group
     link_max_failures: int = 5
     link_failure_window_min: float = 15.0
     duplicate_radius_m: float = 500.0  # possible duplicates: this close (handlers/duplicates.py)

@@ -1,4 +1,4 @@
-"""Per-user limits in citizens' private chats: messages per minute, filed cases per hour.
+"""Per-user limits: citizens' messages per minute and cases per hour; group commands.
 
 Messages are counted in memory, in a sliding window per (channel, user): a flood costs no
 database work beyond marking its updates received. The first event over the limit gets
@@ -6,10 +6,18 @@ one polite notice; further ones in the same window are dropped silently, unhandl
 was sent is not recorded, and the notice says so). Button presses count like messages.
 
 Filed cases are counted from the `case` table (`filed_at` within the last hour), so the
-limit holds across restarts and processes. Officer groups have no limits here.
+limit holds across restarts and processes.
 
-Both clocks are injectable for tests: `limits_for(deps).messages.clock` (monotonic
-seconds) and `limits_for(deps).now` (aware UTC datetimes; also the filing time of cases).
+In officer groups only commands are limited (buttons and replies are the work itself):
+each member of a group may give `group_commands_per_minute` commands (other than /link,
+which has its own lock-out) in a sliding minute. Beyond it the member gets one polite
+notice, in a linked group only (a group that is not linked hears nothing), then silence
+until the minute has passed. One member typing /open forty times can no longer fill the
+group's 20 messages a minute with answers.
+
+The clocks are injectable for tests: `limits_for(deps).messages.clock` and `.commands.clock`
+(monotonic seconds) and `limits_for(deps).now` (aware UTC datetimes; also the filing time
+of cases).
 """
 
 from __future__ import annotations
@@ -118,6 +126,7 @@ class UserLimits:
     """The limit state of one running hotline."""
 
     messages: MessageRateLimiter = field(default_factory=MessageRateLimiter)
+    commands: MessageRateLimiter = field(default_factory=MessageRateLimiter)  # in groups
     now: Callable[[], datetime] = utcnow
 
 
@@ -150,6 +159,29 @@ async def refuse_flood(turn: Turn) -> bool:
         if ev.kind == "button":
             turn.answer("intake.too_fast", limit=limit)
         await turn.send("intake.too_fast", limit=limit)
+    return True
+
+
+# ---------------------------------------------------------------- commands in groups
+
+
+async def refuse_command_flood(turn: Turn) -> bool:
+    """Count this group command of its member; True when it must not be handled.
+
+    The first refused command of a window queues one notice to the group (a linked one
+    only); later ones are silent.
+    """
+    ev = turn.event
+    limiter = limits_for(turn.deps).commands
+    limit = turn.deps.group_commands_per_minute
+    # Per member of each group: anonymous admins share one user id across all groups.
+    verdict = limiter.admit((ev.channel, f"{ev.chat_id}/{ev.user_id}"), limit)
+    if verdict is Admission.ALLOW:
+        return False
+    if verdict is Admission.NOTICE:
+        log.info("command limit reached", extra={"chat": ev.chat_id, "update": ev.update_id})
+        if await services.link_of_chat(turn.session, ev.channel, ev.chat_id) is not None:
+            await turn.send("officer.too_many_commands", limit=limit)
     return True
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Category(StrEnum):
@@ -93,6 +93,19 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"  # claimed by a sender; back to pending if its claim runs out
     SENT = "sent"
     FAILED = "failed"  # gave up after the retry budget or a permanent error
+
+
+class OutboxPriority(IntEnum):
+    """A row's class: of one chat's waiting rows the lowest class goes first, then the oldest.
+
+    Rows of the same case in one chat never change order (see bot/services.py `enqueue`).
+    """
+
+    # New cases (card, topic, evidence, pin), alerts, officers' actions, prompts and
+    # everything to a reporter's private chat.
+    NORMAL = 0
+    # Answers to commands typed in a group (/open, /overdue, /case, /report, /help...).
+    COMMAND = 1
 
 
 OPEN_STATUSES = frozenset({CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.VERIFYING})

@@ -11,6 +11,11 @@ from sqlmodel import Field, SQLModel
 from models.enums import CaseStatus, OutboxStatus
 from models.types import UTCDateTime, utcnow
 
+# Sizes of columns that take what a channel sends as it is: the core cuts longer input to
+# them (handlers/core.py). A Telegram name has up to 64 + 1 + 64 characters.
+NAME_MAX = 256
+MIME_TYPE_MAX = 128
+
 
 class Reporter(SQLModel, table=True):
     """A citizen known to the hotline on one channel."""
@@ -27,7 +32,7 @@ class Reporter(SQLModel, table=True):
     language_chosen: bool = Field(default=False)
     # Filled only when the reporter shares them; shown only to the case's ward.
     phone: str | None = Field(default=None, max_length=32)
-    full_name: str | None = Field(default=None, max_length=128)
+    full_name: str | None = Field(default=None, max_length=NAME_MAX)
     unreachable: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
@@ -127,7 +132,7 @@ class Evidence(SQLModel, table=True):
     path: str = Field(max_length=255)  # relative to HOTLINE_MEDIA_DIR, a random name
     sha256: str = Field(max_length=64)
     size: int
-    mime_type: str | None = Field(default=None, max_length=128)
+    mime_type: str | None = Field(default=None, max_length=MIME_TYPE_MAX)
     from_officer: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
@@ -201,6 +206,8 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     # While a sender is delivering the row (status 'sending'): until when it holds it.
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # Its class (models.enums.OutboxPriority): in a chat, lower classes go first.
+    priority: int = Field(default=0)
 
 
 class MessageRef(SQLModel, table=True):

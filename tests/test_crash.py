@@ -291,3 +291,84 @@ async def test_sigkill_after_telegram_accepted_a_message_resends_it_once(
     await check_outcome(bot, code)
     repeated = duplicates(api, CITIZEN.id) + duplicates(api, GROUP.id)
     assert len(repeated) == 1, repeated
+
+
+async def file_report_with_album_and_documents(bot: BotProcess) -> tuple[list[bytes], list[bytes]]:
+    """A citizen files a report with an album of 3 photos and 2 documents (no officer)."""
+    api = bot.api
+    wait = api.wait_for_message
+    api.bot_added_to_group(OFFICER, GROUP)
+    engine = db.make_engine(bot.url)
+    async with db.session_scope(db.make_sessionmaker(engine)) as session:
+        code = await services.create_link_code(session, "20", "06187")
+    await engine.dispose()
+    api.send_command(OFFICER, "link", code, chat=GROUP)
+    await bot.expect(wait(GROUP.id, lambda m: "✅" in m.get("text", ""), timeout=60))
+    api.send_command(CITIZEN, "report")
+    await bot.expect(wait(CITIZEN.id, has("Bước 1/7"), timeout=60))
+    await press(bot, CITIZEN, "c1:cat:wastewater")
+    await bot.expect(wait(CITIZEN.id, has("Bước 2/7"), timeout=60))
+    api.send_location(CITIZEN, *KY_LUA)
+    await bot.expect(wait(CITIZEN.id, lambda m: "c1:ward:06187" in str(m), timeout=60))
+    await press(bot, CITIZEN, "c1:ward:06187")
+    await bot.expect(wait(CITIZEN.id, has("Bước 3/7"), timeout=60))
+    photos = [tiny_png(4, 4, (i * 60, 20, 20)) for i in range(1, 4)]
+    for photo in photos:
+        api.send_photo(CITIZEN, photo, media_group_id="album-1")
+    await bot.expect(wait(CITIZEN.id, has("3/5 ảnh, 0 tệp"), timeout=60))
+    documents = [f"%PDF-1.4 biên bản {i}".encode() for i in (1, 2)]
+    for i, document in enumerate(documents, start=1):
+        api.send_document(
+            CITIZEN, document, file_name=f"bien-ban-{i}.pdf", mime_type="application/pdf"
+        )
+        await bot.expect(wait(CITIZEN.id, has(f"3/5 ảnh, {i} tệp"), timeout=60))
+    await press(bot, CITIZEN, "c1:ev:done")
+    await bot.expect(wait(CITIZEN.id, has("Bước 4/7"), timeout=60))
+    api.send_text(CITIZEN, "Nước thải đen ngòm từ xưởng nhuộm chảy thẳng ra suối.")
+    await bot.expect(wait(CITIZEN.id, has("Bước 5/7"), timeout=60))
+    await press(bot, CITIZEN, "c1:nat:now")
+    await bot.expect(wait(CITIZEN.id, has("Bước 6/7"), timeout=60))
+    await press(bot, CITIZEN, "c1:src:skip")
+    await bot.expect(wait(CITIZEN.id, has("Bước 7/7"), timeout=60))
+    api.press_reply_button(CITIZEN, "🙈 Ẩn danh")
+    await bot.expect(wait(CITIZEN.id, lambda m: "c1:sum:ok" in str(m), timeout=60))
+    await press(bot, CITIZEN, "c1:sum:ok")
+    await bot.expect(wait(CITIZEN.id, has("Mã phản ánh"), timeout=60))
+    await bot.expect(wait(GROUP.id, lambda m: "location" in m, timeout=60))
+    return photos, documents
+
+
+def uploads(api: FakeBotAPI, chat_id: int) -> Counter[bytes]:
+    """Every file the bot delivered to a chat, by content, counted once per delivery."""
+    delivered: Counter[bytes] = Counter()
+    for call in api.calls:
+        if call.ok and call.method.startswith("send") and str(call.chat_id) == str(chat_id):
+            delivered.update(call.files.values())
+    return delivered
+
+
+async def test_sigkill_between_the_calls_of_an_album_repeats_no_call(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """A card's evidence takes 3 calls (the photos' album, then each document); killed after
+    the second, the restart resumes with the third: no photo or document arrives twice."""
+    bot = BotProcess(api, tmp_path)
+    await db.upgrade_async(bot.url)
+    await bot.start(failpoints="outbox.between_calls=2")
+    try:
+        photos, documents = await file_report_with_album_and_documents(bot)
+        await api.wait_idle()
+    finally:
+        await bot.stop()
+    assert bot.crashes == 1, "the failpoint outbox.between_calls was never reached"
+    delivered = uploads(api, GROUP.id)
+    names = {blob: f"photo {i}" for i, blob in enumerate(photos, 1)}
+    names.update({blob: f"document {i}" for i, blob in enumerate(documents, 1)})
+    assert {name: delivered[blob] for blob, name in names.items()} == dict.fromkeys(
+        names.values(), 1
+    )
+    evidence_calls = [
+        c.method for c in api.calls if c.ok and c.method in ("sendMediaGroup", "sendDocument")
+    ]
+    assert evidence_calls == ["sendMediaGroup", "sendDocument", "sendDocument"]
+    assert duplicates(api, CITIZEN.id) == [], api.transcript(CITIZEN.id)

@@ -133,6 +133,20 @@ async def test_user_photo_is_downloadable(api: FakeBotAPI, bot: Bot, tmp_path: P
         await bot.get_file("nope")
 
 
+async def test_held_downloads_hang_until_released(api: FakeBotAPI, bot: Bot) -> None:
+    """A slow file server: downloads wait, counted in flight, until released."""
+    data = tiny_png(4, 4)
+    file_id = api.send_photo(USER, data)["message"]["photo"][-1]["file_id"]
+    api.hold_file_downloads()
+    downloads = [asyncio.create_task(bot.download(file_id)) for _ in range(3)]
+    await api.wait_until(lambda: api.files_in_flight == 3, what="three downloads held")
+    assert not any(d.done() for d in downloads)
+    api.release_file_downloads()
+    results = await asyncio.gather(*downloads)
+    assert [r.getvalue() for r in results if r is not None] == [data] * 3
+    assert (api.files_in_flight, api.max_files_in_flight) == (0, 3)
+
+
 async def test_big_document_hits_download_limit(api: FakeBotAPI, bot: Bot) -> None:
     """A declared 25 MB document can't be fetched with getFile, like on Telegram."""
     update = api.send_document(

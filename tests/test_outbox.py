@@ -544,6 +544,74 @@ async def test_album_retry_resumes_after_the_delivered_part(
     assert [c.method for c in api.calls if c.ok] == ["sendPhoto", "sendDocument"]
 
 
+class Parts(ScriptedTransport):
+    """A row of three calls, each checkpointed but the last; `between` runs before call 2."""
+
+    def __init__(self, between: Any = None) -> None:
+        super().__init__()
+        self.between = between
+
+    async def deliver(self, row: Outbox, edit_targets: list[int], pace: Pace = no_pace) -> Sent:
+        done = int((row.payload.get("progress") or {}).get("done", 0))
+        for part in range(done, 3):
+            async with pace(1):
+                self.delivered.append((row.chat_id, f"part {part + 1}"))
+            if part < 2:
+                await pace.checkpoint({"done": part + 1, "message_ids": []})
+                if part == 0 and self.between is not None:
+                    await self.between(row)
+        return Sent([1])
+
+
+async def test_progress_is_committed_after_each_call_of_a_row(any_hotline: Hotline) -> None:
+    """Between two calls of a row the progress is already in the database, claim held."""
+    hotline = any_hotline
+    seen: list[tuple[str, dict[str, Any] | None, bool]] = []
+
+    async def look(row: Outbox) -> None:
+        async with hotline.sessionmaker() as s:
+            stored = await s.get(Outbox, row.id)
+            assert stored is not None
+            seen.append(
+                (stored.status, stored.payload.get("progress"), bool(stored.claimed_until))
+            )
+
+    transport = Parts(between=look)
+    hotline.add_transport(transport)
+    sender = new_sender(hotline)
+    await queue(hotline, "1", "album")
+    assert await sender.deliver_due() == 1
+    assert seen == [("sending", {"done": 1, "message_ids": []}, True)]
+    assert [part for _, part in transport.delivered] == ["part 1", "part 2", "part 3"]
+    (row,) = await rows(hotline)
+    assert (row.status, row.claimed_until) == ("sent", None)
+
+
+async def test_a_restart_resumes_after_the_committed_calls(any_hotline: Hotline) -> None:
+    """A sender dies between two calls (nothing after the first is recorded); once its
+    claim runs out, the next sender makes the two calls left and repeats none."""
+    hotline = any_hotline
+
+    async def die(row: Outbox) -> None:
+        raise asyncio.CancelledError  # like SIGKILL: no except clause records anything
+
+    dying = Parts(between=die)
+    hotline.add_transport(dying)
+    await queue(hotline, "1", "album")
+    with pytest.raises(asyncio.CancelledError):
+        await new_sender(hotline).deliver_due()
+    (row,) = await rows(hotline)
+    assert (row.status, row.payload["progress"]["done"]) == ("sending", 1)
+    await set_claim(hotline, row.id or 0, seconds=-1, attempts=1)
+    restarted = Parts()
+    hotline.add_transport(restarted)
+    await drain(hotline, new_sender(hotline))
+    assert dying.delivered == [("1", "part 1")]
+    assert restarted.delivered == [("1", "part 2"), ("1", "part 3")]
+    (row,) = await rows(hotline)
+    assert row.status == OutboxStatus.SENT
+
+
 # ---------------------------------------------------------------- officers hear of it
 
 

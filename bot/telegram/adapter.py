@@ -38,15 +38,31 @@ CHANNEL = "telegram"
 ALBUM_QUIET_S = 0.8  # an album has no end marker: it is complete after this much quiet
 
 
-class TelegramFetcher:
-    """Downloads files through the Bot API's file endpoint."""
+DOWNLOAD_CONCURRENCY = 4  # HOTLINE_DOWNLOAD_CONCURRENCY's default
 
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+
+class TelegramFetcher:
+    """Downloads files through the Bot API's file endpoint, apart from the sending.
+
+    Downloads (getFile, then the file itself) go through a Bot of their own, with its own
+    HTTP session and connection pool: a slow file server must never hold a connection
+    that a message to someone else waits for. At most `concurrency` downloads run at
+    once; the others wait for a slot (each in its own chat's turn, so other chats go on).
+    """
+
+    def __init__(self, bot: Bot, *, concurrency: int = DOWNLOAD_CONCURRENCY) -> None:
+        session = AiohttpSession(api=bot.session.api, limit=concurrency)
+        self.bot = Bot(token=bot.token, session=session)
+        self._slots = asyncio.Semaphore(concurrency)
 
     async def fetch(self, ref: FileRef, destination: str) -> None:
         """Write the file to `destination`."""
-        await self.bot.download(ref.file_id, destination=destination)
+        async with self._slots:
+            await self.bot.download(ref.file_id, destination=destination)
+
+    async def close(self) -> None:
+        """Close the download connections."""
+        await self.bot.session.close()
 
 
 def make_bot(token: str, api_url: str) -> Bot:
@@ -206,7 +222,7 @@ class TelegramAdapter:
         self.hotline = hotline
         self.bot = bot
         self.bot_username = bot_username
-        self.fetcher = TelegramFetcher(bot)
+        self.fetcher = TelegramFetcher(bot, concurrency=hotline.settings.download_concurrency)
         self._albums: dict[tuple[int, str], _Album] = {}
         self.dispatcher: Dispatcher | None = None
         # Inbox bookkeeping: updates whose processing closed their inbox row, and album
@@ -430,6 +446,7 @@ class TelegramPolling:
         from bot.telegram.transport import TelegramTransport
 
         bot = make_bot(self.token, self.api_url)
+        adapter: TelegramAdapter | None = None
         try:
             me = await bot.get_me()
             await register_commands(bot)
@@ -450,6 +467,8 @@ class TelegramPolling:
                 self.hotline.sender.stop()
                 await sender_task
         finally:
+            if adapter is not None:
+                await adapter.fetcher.close()
             await bot.session.close()
 
     def _spawn(self, adapter: TelegramAdapter, update: Update) -> None:

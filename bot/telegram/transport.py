@@ -37,6 +37,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from bot import failpoints
 from bot.media import MediaStore
 from bot.outbox import Pace, PermanentFailure, RetryLater, Sent, no_pace
 from models.tables import Outbox
@@ -87,7 +88,8 @@ def build_markup(payload: dict[str, Any]) -> Markup | None:
 
 @dataclass
 class _Progress:
-    """The calls of one row already made (kept across retries in payload["progress"])."""
+    """The calls of one row already made (committed after each call in payload["progress"],
+    through `Pace.checkpoint`, so retries and restarts resume after them)."""
 
     done: int = 0
     message_ids: list[int] = field(default_factory=list)
@@ -290,8 +292,9 @@ class TelegramTransport:
     ) -> list[int]:
         """Photos and videos in albums of up to 10, other files one by one.
 
-        Each of these calls is a part; a retry resumes after the parts already delivered
-        (`progress`), so a failure in the middle repeats nothing.
+        Each of these calls is a part; the progress is committed after each part
+        (`pace.checkpoint`), so a retry, or a restart after a crash, resumes after the
+        parts already delivered: at most the one call in flight is ever repeated.
         """
         caption = (p.get("text") or "")[:CAPTION_LIMIT] or None
         visual = [m for m in p.get("media", []) if m["kind"] in ("photo", "video")]
@@ -326,6 +329,11 @@ class TelegramTransport:
                     ids = [await self._send_file(chat_id, kind, files[0], text, anchors)]
             progress.done = index + 1
             progress.message_ids.extend(ids)
+            if progress.done < len(parts):
+                # Committed before the next call: a crash from here on repeats none of
+                # the calls made so far (only a call in flight can be repeated).
+                await pace.checkpoint(progress.snapshot() or {})
+                failpoints.hit("outbox.between_calls")
         return progress.message_ids
 
     async def _send_file(
