@@ -6,7 +6,8 @@
 
 The set is tests/data/addresses.tsv (labels from the official tables, see tests/address_set.py);
 tests/data/addresses_nonsense.tsv holds texts that name no place: the share answered "not
-recognised" (no ward offered) is printed too.
+recognised" (no ward offered) is printed too, and the top-1 share on every former ward of each
+province written with its former district (tests/address_set.every_former_ward).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.address_set import load_nonsense, load_rows, score  # noqa: E402
+from tests.address_set import every_former_ward, load_nonsense, load_rows, score  # noqa: E402
 
 
 def _geo_module(rev: str | None) -> Any:
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     gazetteers: dict[str, Any] = {}
 
     def locate(text: str, province: str) -> list[str]:
-        gaz = gazetteers.setdefault(province, geo.Gazetteer(province))
+        if province not in gazetteers:
+            gazetteers[province] = geo.Gazetteer(province)
+        gaz = gazetteers[province]
         return [s.ward.code for s in gaz.locate(text).suggestions]
 
     rows = load_rows()
@@ -67,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     print(scores.table())
     print(f"nonsense answered 'not recognised': {len(nonsense) - len(offered)} of {len(nonsense)}")
     print(f"mean time per address: {per_call * 1e3:.2f} ms")
+    print("every former ward with its former district (generated, four writing styles):")
+    for province in sorted({row.province for row in rows}):
+        cases = every_former_ward(province)
+        hits = sum(locate(text, province)[:1] == [code] for text, code in cases)
+        print(f"  province {province}: {100 * hits / len(cases):5.1f}% of {len(cases)}")
     if args.misses:
         for row, codes in scores.misses:
             print(f"MISS [{row.province} {row.kind}] {row.text!r}: {row.ward_code} != {codes[:3]}")

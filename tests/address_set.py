@@ -13,6 +13,7 @@ Nothing here uses ``bot.geo``: the labels must not come from the matcher they te
 from __future__ import annotations
 
 import csv
+import random
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -232,3 +233,57 @@ def score(locate: Callable[[str, str], list[str]], rows: list[AddressRow]) -> Sc
         if not hit:
             misses.append((row, codes))
     return Scores(hits, totals, misses)
+
+
+# Abbreviations people write for the unit types.
+_WARD_ABBREVIATIONS = {
+    "Phường": ("P.", "p ", "F."),
+    "Xã": ("X.", "xa "),
+    "Thị trấn": ("TT.", "tt "),
+}
+_DISTRICT_ABBREVIATIONS = {
+    "Quận": ("Q.", "q "),
+    "Huyện": ("H.", "h "),
+    "Thị xã": ("TX.", "tx "),
+    "Thành phố": ("TP.", "tp "),
+}
+
+
+def _plain(text: str) -> str:
+    """Text without accents, lower case (as typed on a phone without a Vietnamese keyboard)."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def every_former_ward(province: str, seed: int = 5) -> list[tuple[str, str]]:
+    """(address, expected 2025 code) for every former ward of a province's former provinces,
+    written with its former district in one of four styles chosen by a seeded draw: full
+    names; unaccented; abbreviated types; unaccented with a street in front."""
+    rnd = random.Random(seed)
+    pkey = _new_province_key(province)
+    result = []
+    for old_province in conv.DICT_PROVINCE[pkey]:
+        for dkey, district in old_tables.DICT_PROVINCE_DISTRICT[old_province].items():
+            wards = old_tables.DICT_PROVINCE_DISTRICT_WARD_NO_ACCENTED[old_province][dkey]
+            for wkey, ward in wards.items():
+                if not isinstance(ward.get("ward"), str):
+                    continue
+                try:
+                    expected = official_code(
+                        province, converted_name(province, f"{old_province}_{dkey}_{wkey}")
+                    )
+                except LookupError:
+                    continue  # not in the conversion table
+                wtype, dtype = ward["wardType"], district["districtType"]
+                wshort = ward["ward"][len(wtype) + 1 :]
+                dshort = district["district"][len(dtype) + 1 :]
+                wabbr = rnd.choice(_WARD_ABBREVIATIONS.get(wtype, (wtype + " ",)))
+                dabbr = rnd.choice(_DISTRICT_ABBREVIATIONS.get(dtype, (dtype + " ",)))
+                text = [
+                    f"{ward['ward']}, {district['district']}",
+                    _plain(f"{ward['ward']}, {district['district']}"),
+                    f"{wabbr}{wshort} {dabbr}{dshort}",
+                    _plain(f"so 12 duong Le Loi {wabbr}{wshort} {dabbr}{dshort}"),
+                ][rnd.randrange(4)]
+                result.append((text, expected))
+    return result
