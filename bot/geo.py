@@ -55,6 +55,9 @@ OUTSIDE_SUGGEST_KM = 15.0
 # Distance (km) at which a GPS suggestion's score drops to 0.5.
 GPS_HALF_SCORE_KM = 5.0
 EARTH_RADIUS_KM = 6371.0088
+# GPS index: square side (degrees) and the radii (km) tried in turn for the nearest centroid.
+GRID_CELL_DEG = 0.05
+NEAREST_RADII_KM = (2.0, 5.0, 10.0, 20.0, MAX_NEAREST_KM)
 
 # Address matching. Scores are the confidence that the reporter means that ward; below
 # MIN_CONFIDENCE a guess is not offered and the place counts as not recognised.
@@ -647,6 +650,104 @@ def _national() -> _National:
     )
 
 
+# A grid point: lat, lon, lat in radians, its cosine, order, province code, ward code.
+_GridPoint = tuple[float, float, float, float, int, str, str]
+
+
+class _PointGrid:
+    """Ward centroids bucketed in squares of GRID_CELL_DEG for exact radius queries.
+
+    A query looks only at the squares under the radius's bounding box (exact for great
+    circles: |Δlat| <= r and |Δlon| <= asin(sin r / cos lat)) and measures each point there
+    with _haversine_km's arithmetic, step for step (the point's radians and cosine computed
+    once), so distances, ties and results equal a full scan's.
+    """
+
+    def __init__(self, points: Iterable[tuple[float, float, str, str]]) -> None:
+        """Index (lat, lon, province code, ward code); their order breaks distance ties."""
+        self._cells: dict[tuple[int, int], list[_GridPoint]] = {}
+        for order, (lat, lon, pc, code) in enumerate(points):
+            rad = math.radians(lat)
+            point = (lat, lon, rad, math.cos(rad), order, pc, code)
+            self._cells.setdefault(self.cell(lat, lon), []).append(point)
+
+    @staticmethod
+    def cell(lat: float, lon: float) -> tuple[int, int]:
+        """The square a point falls in."""
+        return math.floor(lat / GRID_CELL_DEG), math.floor(lon / GRID_CELL_DEG)
+
+    def within(
+        self, lat: float, lon: float, radius_km: float
+    ) -> list[tuple[float, int, str, str]]:
+        """(distance km, order, province code, ward code) of every point within radius_km."""
+        reach = radius_km / EARTH_RADIUS_KM
+        dlat = math.degrees(reach)
+        if abs(lat) + dlat >= 90.0 or math.sin(reach) >= math.cos(math.radians(lat)):
+            dlon = 180.0
+        else:
+            dlon = math.degrees(math.asin(math.sin(reach) / math.cos(math.radians(lat))))
+        pad = 1e-9  # rounding at the box's edge must not lose a point on the circle
+        lat_min, lat_max = lat - dlat - pad, lat + dlat + pad
+        lon_min, lon_max = lon - dlon - pad, lon + dlon + pad
+        (lat_lo, lon_lo), (lat_hi, lon_hi) = (
+            self.cell(lat_min, lon_min),
+            self.cell(lat_max, lon_max),
+        )
+        if (lat_hi - lat_lo + 1) * (lon_hi - lon_lo + 1) > len(self._cells):
+            cells = [
+                points
+                for (i, j), points in self._cells.items()
+                if lat_lo <= i <= lat_hi and lon_lo <= j <= lon_hi
+            ]
+        else:
+            cells = [
+                self._cells[(i, j)]
+                for i in range(lat_lo, lat_hi + 1)
+                for j in range(lon_lo, lon_hi + 1)
+                if (i, j) in self._cells
+            ]
+        p1 = math.radians(lat)
+        cos1 = math.cos(p1)
+        found = []
+        for points in cells:
+            for plat, plon, p2, cos2, order, pc, code in points:
+                if lat_min <= plat <= lat_max and lon_min <= plon <= lon_max:
+                    # _haversine_km(lat, lon, plat, plon), with p2 and cos(p2) precomputed
+                    dp, dl = p2 - p1, math.radians(plon - lon)
+                    a = math.sin(dp / 2) ** 2 + cos1 * cos2 * math.sin(dl / 2) ** 2
+                    dist = 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+                    if dist <= radius_km:
+                        found.append((dist, order, pc, code))
+        return found
+
+    def around(self, lat: float, lon: float, default_spacing_km: float) -> tuple[float, float]:
+        """From the query's square and the eight around it: the distance to the nearest
+        point there (infinity if none; the nearest of all lies within it) and the typical
+        distance between neighbouring points (km)."""
+        row, col = self.cell(lat, lon)
+        p1 = math.radians(lat)
+        cos1 = math.cos(p1)
+        first, count = math.inf, 0
+        for i in (row - 1, row, row + 1):
+            for j in (col - 1, col, col + 1):
+                for _, plon, p2, cos2, *_ in self._cells.get((i, j), ()):
+                    # _haversine_km's arithmetic, as in within()
+                    dp, dl = p2 - p1, math.radians(plon - lon)
+                    a = math.sin(dp / 2) ** 2 + cos1 * cos2 * math.sin(dl / 2) ** 2
+                    first = min(first, 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a))))
+                    count += 1
+        if not count:
+            return first, default_spacing_km
+        side_km = 3 * math.radians(GRID_CELL_DEG) * EARTH_RADIUS_KM
+        return first, side_km / math.sqrt(count)
+
+
+@functools.lru_cache(maxsize=1)
+def _national_grid() -> _PointGrid:
+    """Every ward centroid of the country, in the national list's order."""
+    return _PointGrid(_national().centroids)
+
+
 def centroid_stats() -> dict[str, tuple[int, int]]:
     """Per province code: (wards with a centroid, official wards)."""
     nat = _national()
@@ -746,6 +847,24 @@ class Gazetteer:
         )
         self._names = self._build_name_index()
         self._fuzzy_names = self._build_fuzzy_names()
+        # GPS: the province's centroids in a grid, and a radius that surely holds them all
+        # from any point within MAX_NEAREST_KM of one of them (the box's sides bound the
+        # great-circle distance between any two of them).
+        own_points = [
+            (w.lat, w.lon, w.province_code, w.code)
+            for w in infos
+            if w.lat is not None and w.lon is not None
+        ]
+        self._grid = _PointGrid(own_points)
+        _national_grid()  # built now, not at the first pin
+        lats = [p[0] for p in own_points] or [0.0]
+        lons = [p[1] for p in own_points] or [0.0]
+        span = math.radians(max(lats) - min(lats)) + math.radians(max(lons) - min(lons))
+        self._grid_reach_km = MAX_NEAREST_KM + EARTH_RADIUS_KM * span
+        area = (EARTH_RADIUS_KM * math.radians(max(lats) - min(lats))) * (
+            EARTH_RADIUS_KM * math.radians(max(lons) - min(lons))
+        )
+        self._spacing_km = max(1.0, math.sqrt(area / max(len(own_points), 1)))
 
     def _build_conversion(self) -> dict[str, tuple[str, ...]]:
         """Old 'province_district_ward' key -> official codes of the new wards (default first)."""
@@ -881,20 +1000,49 @@ class Gazetteer:
     # ------------------------------------------------------------------------- GPS
 
     def locate_point(self, lat: float, lon: float, limit: int = 3) -> LocateResult:
-        """Nearest ward centroids of the province, flagging points in another province."""
-        nat = self._nat
-        in_box = (
-            VN_LAT_RANGE[0] <= lat <= VN_LAT_RANGE[1] and VN_LON_RANGE[0] <= lon <= VN_LON_RANGE[1]
-        )
-        if not in_box and not any(
-            _haversine_km(lat, lon, zlat, zlon) <= ISLAND_RADIUS_KM
-            for zlat, zlon in nat.special_zones
-        ):
-            return LocateResult([], True, None)
+        """Nearest ward centroids of the province, flagging points in another province.
 
+        Uses the grids built at start-up; gives exactly what locate_point_scan gives.
+        """
+        if not self._in_vietnam(lat, lon):
+            return LocateResult([], True, None)
+        national = _national_grid()
+        count = max(limit, 1)
+        # Usually one query settles it: the nearest centroid around, plus room for `count`
+        # of ours at the spacing of wards there (ours are among the country's centroids).
+        first, spacing = national.around(lat, lon, self._spacing_km)
+        if first > MAX_NEAREST_KM:  # no centroid in the squares around: look farther
+            found = []
+            for radius in NEAREST_RADII_KM:
+                found = national.within(lat, lon, radius)
+                if found:
+                    break
+        else:
+            radius = first + spacing * math.sqrt(count - 1)
+            found = national.within(lat, lon, radius)
+        if not found:  # nothing within MAX_NEAREST_KM: not in Vietnam
+            return LocateResult([], True, None)
+        nearest_pc = min(found)[2]  # the nearest: by distance, then the national list's order
+        if nearest_pc == self.province_code:
+            # Every centroid within `radius` is in `found`: ours beyond it are farther.
+            own = sorted((d, code) for d, _, pc, code in found if pc == self.province_code)
+            if len(own) < count:
+                own = self._nearest_own(lat, lon, count, radius)
+            return self._point_result(own, limit, False, nearest_pc)
+        own = sorted((d, c) for d, _, _, c in self._grid.within(lat, lon, OUTSIDE_SUGGEST_KM))
+        outside = not own or own[0][0] > BORDER_TOLERANCE_KM
+        if not outside and len(own) < count:  # near the border, and more of ours asked for
+            own = self._nearest_own(lat, lon, count, OUTSIDE_SUGGEST_KM)
+        return self._point_result(own, limit, outside, nearest_pc)
+
+    def locate_point_scan(self, lat: float, lon: float, limit: int = 3) -> LocateResult:
+        """locate_point by measuring every centroid of the country: the reference that the
+        tests and scripts/bench.py compare the grid with."""
+        if not self._in_vietnam(lat, lon):
+            return LocateResult([], True, None)
         nearest_km, nearest_pc = math.inf, None
         own: list[tuple[float, str]] = []
-        for clat, clon, pc, code in nat.centroids:
+        for clat, clon, pc, code in self._nat.centroids:
             dist = _haversine_km(lat, lon, clat, clon)
             if dist < nearest_km:
                 nearest_km, nearest_pc = dist, pc
@@ -903,11 +1051,41 @@ class Gazetteer:
         own.sort()
         if nearest_pc is None or nearest_km > MAX_NEAREST_KM:
             return LocateResult([], True, None)
-
         own_km = own[0][0] if own else math.inf
         outside = nearest_pc != self.province_code and own_km > BORDER_TOLERANCE_KM
         if outside:
             own = [item for item in own if item[0] <= OUTSIDE_SUGGEST_KM]
+        return self._point_result(own, limit, outside, nearest_pc)
+
+    def _in_vietnam(self, lat: float, lon: float) -> bool:
+        """Inside mainland Vietnam's box, or near one of its island special zones."""
+        if VN_LAT_RANGE[0] <= lat <= VN_LAT_RANGE[1] and VN_LON_RANGE[0] <= lon <= VN_LON_RANGE[1]:
+            return True
+        return any(
+            _haversine_km(lat, lon, zlat, zlon) <= ISLAND_RADIUS_KM
+            for zlat, zlon in self._nat.special_zones
+        )
+
+    def _nearest_own(
+        self, lat: float, lon: float, count: int, known_km: float
+    ) -> list[tuple[float, str]]:
+        """The `count` nearest centroids of the province as (km, code), nearest first.
+
+        One of them is known to lie within `known_km`; the first radius tried adds the
+        typical spacing of its wards there, and it doubles until enough are found.
+        """
+        spacing = self._grid.around(lat, lon, self._spacing_km)[1]
+        radius = known_km + spacing * math.sqrt(count - 1)
+        while True:
+            found = self._grid.within(lat, lon, radius)
+            if len(found) >= count or radius > self._grid_reach_km:
+                return sorted((d, code) for d, _, _, code in found)[:count]
+            radius *= 2
+
+    def _point_result(
+        self, own: list[tuple[float, str]], limit: int, outside: bool, nearest_pc: str
+    ) -> LocateResult:
+        """Suggestions from (km, code) pairs, nearest first."""
         suggestions = [
             Suggestion(
                 ward=self._by_code[code],
@@ -917,8 +1095,9 @@ class Gazetteer:
             )
             for dist, code in own[: max(limit, 0)]
         ]
-        other = nat.province_names.get(nearest_pc) if outside else None
-        return LocateResult(suggestions, outside, other)
+        other = self._nat.province_names.get(nearest_pc) if outside else None
+        best = suggestions[0].score if suggestions else 0.0
+        return LocateResult(suggestions, outside, other, best)
 
     # ------------------------------------------------------------------------- names
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import random
 import socket
 import unicodedata
 from collections.abc import Iterator
@@ -176,6 +177,44 @@ def test_gps_border_tolerance(geo: ModuleType, lang_son: Any) -> None:
     assert far.outside
     assert far.other_province == _official_name(24)
     assert _codes(far)[:1] == [tuan_son.code]  # still offered: it is close to the border
+
+
+def _random_points(rnd: random.Random, gazetteer: Any, count: int) -> list[tuple[float, float]]:
+    """Points in and around a province: its box widened by 0.6 degrees, and its centroids."""
+    lats = [w.lat for w in gazetteer.wards()]
+    lons = [w.lon for w in gazetteer.wards()]
+    points = [
+        (
+            rnd.uniform(min(lats) - 0.6, max(lats) + 0.6),
+            rnd.uniform(min(lons) - 0.6, max(lons) + 0.6),
+        )
+        for _ in range(count)
+    ]
+    return points + [(w.lat, w.lon) for w in gazetteer.wards()[:20]]
+
+
+def test_the_gps_index_gives_what_the_full_scan_gives(geo: ModuleType) -> None:
+    """locate_point (grids built at start-up) equals the scan over every centroid of the
+    country, on random points in and around three provinces, across Vietnam and its seas."""
+    rnd = random.Random(20)
+    cases = [
+        (geo.get_gazetteer("20"), _random_points(rnd, geo.get_gazetteer("20"), 2000)),
+        (geo.get_gazetteer("79"), _random_points(rnd, geo.get_gazetteer("79"), 500)),
+        (geo.get_gazetteer("31"), _random_points(rnd, geo.get_gazetteer("31"), 500)),
+        (
+            geo.get_gazetteer("20"),
+            [(rnd.uniform(6.0, 24.5), rnd.uniform(101.0, 118.0)) for _ in range(500)],
+        ),
+    ]
+    compared = outside = 0
+    for gazetteer, points in cases:
+        for lat, lon in points:
+            limit = rnd.choice((0, 1, 3, 5))
+            indexed = gazetteer.locate_point(lat, lon, limit=limit)
+            assert indexed == gazetteer.locate_point_scan(lat, lon, limit=limit), (lat, lon)
+            compared += 1
+            outside += indexed.outside
+    assert compared > 3500 and outside > 500 and compared - outside > 500  # both kinds
 
 
 # ----------------------------------------------------------------------------- addresses
