@@ -999,6 +999,10 @@ class Gazetteer:
 
     # ------------------------------------------------------------------------- GPS
 
+    def wards_near(self, lat: float, lon: float, radius_km: float) -> list[WardInfo]:
+        """The province's wards whose centroid lies within radius_km of a point."""
+        return [self._by_code[code] for _, _, _, code in self._grid.within(lat, lon, radius_km)]
+
     def locate_point(self, lat: float, lon: float, limit: int = 3) -> LocateResult:
         """Nearest ward centroids of the province, flagging points in another province.
 
