@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, insert, inspect, text
 from sqlmodel import select
 
 from bot import db, services
@@ -202,6 +202,7 @@ async def test_the_lookup_is_served_by_an_index(hl: Hotline) -> None:
             await conn.execute(text("SET enable_seqscan = off"))  # tiny tables: ask anyway
             rows = await conn.exec_driver_sql(f"EXPLAIN {statement}", params)
             plan = " ".join(str(row[0]) for row in rows)
+            await conn.execute(text("RESET enable_seqscan"))
     assert "ix_case_dup_pin" in plan and "ix_case_dup_ward" in plan, plan
 
 
@@ -369,9 +370,7 @@ async def test_the_migration_gives_existing_pins_their_square(db_url: str) -> No
         await asyncio.to_thread(command.downgrade, config, "0003")
         async with engine.connect() as conn:
             columns = await conn.run_sync(
-                lambda c: [
-                    col["name"] for col in __import__("sqlalchemy").inspect(c).get_columns("case")
-                ]
+                lambda c: [column["name"] for column in inspect(c).get_columns("case")]
             )
         assert "geo_cell" not in columns
     finally:
