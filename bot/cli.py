@@ -286,13 +286,21 @@ def unlink(
 def locate(
     query: Annotated[str | None, typer.Argument(help="address or 'lat,lon'")] = None,
 ) -> None:
-    """Print the suggested wards of the province for an address or a point, best first."""
+    """Print the suggested wards of the province for an address or a point, best first.
+
+    Each ward comes with its confidence ("score"); a place not recognised prints one line
+    with "recognised": false and the score of the best guess, which the bot does not offer.
+    """
     from bot.geo import get_gazetteer
 
     gaz = get_gazetteer(_settings().require_province())
 
     def _rows(text: str) -> list[dict[str, object]]:
         result = gaz.locate(text)
+        if result.outside:
+            return [{"outside": True, "other_province": result.other_province}]
+        if not result.suggestions:
+            return [{"recognised": False, "score": round(result.score, 3), "outside": False}]
         return [
             {
                 "code": s.ward.code,
@@ -303,9 +311,7 @@ def locate(
                 "outside": result.outside,
             }
             for s in result.suggestions
-        ] or (
-            [{"outside": True, "other_province": result.other_province}] if result.outside else []
-        )
+        ]
 
     if query is not None:
         for row in _rows(query):

@@ -2,7 +2,10 @@
 
 Detection (at Confirm, before filing): an open case that is not merged into another, of the
 same category, filed within HOTLINE_DUPLICATE_HOURS (48 h) before now, whose position is
-within HOTLINE_DUPLICATE_RADIUS_M (500 m) of the draft's, by the haversine distance. A
+within HOTLINE_DUPLICATE_RADIUS_M (500 m) of the draft's, by the haversine distance. The
+database is asked only for the cases that can be that close (pins in the squares under the
+radius's bounding box, addresses of the wards whose centroid is in reach: migration 0004's
+indexes); the distance is then measured here, so the answer is that of measuring them all. A
 position is the GPS point when there is one, else the centroid of the confirmed ward (from
 the gazetteer); both count, so two address-only reports of the same category in the same
 ward always match (their centroids are the same point), and an address-only report matches
@@ -41,12 +44,14 @@ from handlers import followup, limits, officer
 from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button
 from models.enums import OPEN_STATUSES, CaseAction, CaseStatus
-from models.tables import Case, GroupLink
+from models.tables import GEO_CELL_ROW, Case, GroupLink, geo_cell
 
 log = logging.getLogger(__name__)
 
 EARTH_RADIUS_M = 6_371_008.8
 MAX_OFFERED = 3
+MAX_SINGLE_SQUARES = 64  # beyond, the lookup reads each row of squares as one range
+WARD_MARGIN_KM = 0.001  # wards a hair beyond the radius are read too; distance_m decides
 JOIN_RE = re.compile(r"^c1:dup:([0-9]{1,12})$")
 CODE_MAX = 20  # the most of a typed code said back
 
@@ -71,14 +76,49 @@ def position(
     return None
 
 
+def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(lat_min, lat_max, lon_min, lon_max) holding every point within radius_m of a point.
+
+    Exact for great circles (|Δlat| <= r, |Δlon| <= asin(sin r / cos lat)), padded so that
+    rounding never leaves out a point on the circle.
+    """
+    reach = radius_m / EARTH_RADIUS_M
+    dlat = math.degrees(reach)
+    if abs(lat) + dlat >= 90.0 or math.sin(reach) >= math.cos(math.radians(lat)):
+        dlon = 180.0
+    else:
+        dlon = math.degrees(math.asin(math.sin(reach) / math.cos(math.radians(lat))))
+    pad = 1e-7
+    return lat - dlat - pad, lat + dlat + pad, lon - dlon - pad, lon + dlon + pad
+
+
+def squares(box: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+    """The geo_cell ranges covering a box: one range per row of squares (a single square
+    per range while they are few, so that the index is entered at each one's window)."""
+    lat_min, lat_max, lon_min, lon_max = box
+    first, last = geo_cell(lat_min, lon_min), geo_cell(lat_max, lon_max)
+    assert first is not None and last is not None
+    rows = range(first // GEO_CELL_ROW, last // GEO_CELL_ROW + 1)
+    col_lo, col_hi = first % GEO_CELL_ROW, last % GEO_CELL_ROW
+    if len(rows) * (col_hi - col_lo + 1) <= MAX_SINGLE_SQUARES:
+        return [(r * GEO_CELL_ROW + c,) * 2 for r in rows for c in range(col_lo, col_hi + 1)]
+    return [(r * GEO_CELL_ROW + col_lo, r * GEO_CELL_ROW + col_hi) for r in rows]
+
+
 async def find_duplicates(
     turn: Turn, data: dict[str, Any], reporter_id: int, now: datetime
 ) -> list[Case]:
-    """Open cases that may be the same incident as the draft, nearest first."""
+    """Open cases that may be the same incident as the draft, nearest first.
+
+    Only cases around the draft are read: pinned ones in the squares of the radius's
+    bounding box, address-only ones of the wards whose centroid is within the radius.
+    """
     gaz = turn.deps.gazetteer
     here = position(gaz, data.get("latitude"), data.get("longitude"), data.get("ward_code"))
     if here is None or not data.get("category"):
         return []
+    radius = turn.deps.duplicate_radius_m
+    box = bounding_box(*here, radius)
     candidates = await services.duplicate_candidates(
         turn.session,
         province_code=turn.deps.province_code,
@@ -86,6 +126,9 @@ async def find_duplicates(
         filed_since=now - timedelta(hours=turn.deps.duplicate_hours),
         filed_until=now,
         reporter_id=reporter_id,
+        box=box,
+        squares=squares(box),
+        wards=[w.code for w in gaz.wards_near(*here, radius / 1000 + WARD_MARGIN_KM)],
     )
     near: list[tuple[float, int, Case]] = []
     for case in candidates:

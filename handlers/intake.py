@@ -27,7 +27,6 @@ DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 3000
 SOURCE_MAX = 200
 ADDRESS_MAX = 500
-WARD_NAME_MAX = 100
 QUOTE_MAX = 40  # the most of a person's text quoted back to them
 PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,20}$")
 
@@ -500,46 +499,77 @@ def _category_from_text(turn: Turn, text: str) -> str | None:
 
 
 async def _on_location(turn: Turn, data: dict[str, Any]) -> None:
+    """The place: a pin, typed coordinates or an address (new or old style)."""
     ev = turn.event
+    if ev.kind == "location" and ev.latitude is not None and ev.longitude is not None:
+        await _place_pin(turn, data, (ev.latitude, ev.longitude), "location")
+    elif ev.kind == "text" and ev.text and ev.text.strip():
+        await _place_text(turn, data, ev.text.strip(), "location")
+    else:
+        await _refuse(turn, "location", data)
+
+
+async def _place_text(turn: Turn, data: dict[str, Any], text: str, state: str) -> None:
+    """Typed text at the location or ward step: coordinates, an address or a ward's name.
+
+    Nothing recognised: said so (no guess offered), and the next text may be the address
+    again or the ward's name. At the ward step a ward's name keeps the address given before;
+    anything else that is recognised is the new address.
+    """
     gaz = turn.deps.gazetteer
-    point: tuple[float, float] | None = None
-    if ev.kind == "text" and len((ev.text or "").strip()) > ADDRESS_MAX:
+    if len(text) > ADDRESS_MAX:
         await _refuse(
-            turn, "location", data, lead=turn.text("intake.address_too_long", max=ADDRESS_MAX)
+            turn, state, data, lead=turn.text("intake.address_too_long", max=ADDRESS_MAX)
         )
         return
-    if ev.kind == "location" and ev.latitude is not None and ev.longitude is not None:
-        point = (ev.latitude, ev.longitude)
-    elif ev.kind == "text" and ev.text:
-        point = parse_coordinates(ev.text)  # coordinates typed or pasted from a map app
+    point = parse_coordinates(text)  # coordinates typed or pasted from a map app
     if point is not None:
-        lat, lon = point
-        result = gaz.locate_point(lat, lon)
-        if await _explain_outside(turn, result, "location", data):
-            return
-        data.update(
-            location_source=LocationSource.GPS.value, latitude=lat, longitude=lon, address=None
+        await _place_pin(turn, data, point, state)
+        return
+    result = gaz.locate(text)
+    if await _explain_outside(turn, result, state, data):
+        return
+    if not result.suggestions:
+        if state == "location":  # kept: the ward's name may follow
+            data.update(
+                location_source=LocationSource.ADDRESS.value,
+                latitude=None,
+                longitude=None,
+                address=text,
+                suggestions=[],
+            )
+            await _save(turn, "ward", data)
+        await turn.send(
+            "intake.place_not_found",
+            text=_quote(text),
+            province=gaz.province_name,
+            buttons=_ward_rows(turn, data) if data.get("suggestions") else None,
         )
-    elif ev.kind == "text" and ev.text and ev.text.strip():
-        address = ev.text.strip()
-        result = gaz.locate(address)
-        if await _explain_outside(turn, result, "location", data):
-            return
+        return
+    named_only = state == "ward" and data.get("location_source") and gaz.is_ward_name(text)
+    if not named_only:
         data.update(
             location_source=LocationSource.ADDRESS.value,
             latitude=None,
             longitude=None,
-            address=address,
+            address=text,
         )
-        if not result.suggestions:
-            await turn.send("intake.address_not_found", province=gaz.province_name)
-            data["suggestions"] = []
-            await _save(turn, "ward", data)
-            await turn.send("intake.ask_ward_name", province=gaz.province_name)
-            return
-    else:
-        await _refuse(turn, "location", data)
+    data["suggestions"] = [s.ward.code for s in result.suggestions[:3]]
+    await _save(turn, "ward", data)
+    await _ask_ward(turn, data)
+
+
+async def _place_pin(
+    turn: Turn, data: dict[str, Any], point: tuple[float, float], state: str
+) -> None:
+    """A GPS point (shared or typed): the nearest wards of the province, to confirm."""
+    lat, lon = point
+    result = turn.deps.gazetteer.locate_point(lat, lon)
+    if await _explain_outside(turn, result, state, data):
         return
+    data.update(
+        location_source=LocationSource.GPS.value, latitude=lat, longitude=lon, address=None
+    )
     data["suggestions"] = [s.ward.code for s in result.suggestions[:3]]
     await _save(turn, "ward", data)
     await _ask_ward(turn, data)
@@ -566,7 +596,8 @@ def _ward_rows(turn: Turn, data: dict[str, Any]) -> list[list[Button]]:
         ward = turn.deps.gazetteer.ward(code)
         if ward:
             rows.append([Button(f"✅ {ward.name}", f"c1:ward:{code}")])
-    rows.append([Button(turn.text("btn.other_ward"), "c1:wother")])
+    if rows:  # with nothing suggested, the question itself asks for a name or an address
+        rows.append([Button(turn.text("btn.other_ward"), "c1:wother")])
     return rows
 
 
@@ -577,11 +608,12 @@ async def _ask_ward(turn: Turn, data: dict[str, Any]) -> None:
         where = f"📍 {data['latitude']:.5f}, {data['longitude']:.5f}"
     else:
         where = data.get("address") or ""
-    key = "intake.confirm_ward" if len(rows) > 1 else "intake.ask_ward_name"
+    key = "intake.confirm_ward" if rows else "intake.ask_ward_name"
     await turn.send(key, where=where, province=gaz.province_name, buttons=rows)
 
 
 async def _on_ward(turn: Turn, data: dict[str, Any]) -> None:
+    """The ward in charge: a suggested ward's button, or a ward's name, an address or a pin."""
     ev = turn.event
     gaz = turn.deps.gazetteer
     if ev.kind == "button" and (ev.button_data or "").startswith("c1:ward:"):
@@ -599,19 +631,12 @@ async def _on_ward(turn: Turn, data: dict[str, Any]) -> None:
         turn.answer("intake.noted")
         await turn.send("intake.ask_ward_name", province=gaz.province_name)
         return
-    if ev.kind == "location":
-        # A new pin replaces the old one: treat it as the location step again.
-        await _on_location(turn, data)
+    if ev.kind == "location" and ev.latitude is not None and ev.longitude is not None:
+        # A new pin replaces the old one.
+        await _place_pin(turn, data, (ev.latitude, ev.longitude), "ward")
         return
     if ev.kind == "text" and ev.text and ev.text.strip():
-        name = ev.text.strip()
-        matches = gaz.find_wards_by_name(name) if len(name) <= WARD_NAME_MAX else []
-        if not matches:
-            await turn.send("intake.ward_not_found", name=_quote(name), province=gaz.province_name)
-            return
-        data["suggestions"] = [w.code for w in matches[:5]]
-        await _save(turn, "ward", data)
-        await _ask_ward(turn, data)
+        await _place_text(turn, data, ev.text.strip(), "ward")
         return
     await _refuse(turn, "ward", data)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +62,20 @@ class CaseSequence(SQLModel, table=True):
     last_value: int = Field(default=0)
 
 
+# Squares of GEO_CELL_DEG degrees: a pinned case's square lets the duplicate lookup read
+# only the cases around a new report (migration 0004 computes the same for older cases).
+GEO_CELL_DEG = 0.01
+GEO_CELL_ROW = 100_000  # longitude squares per row of latitude: |floor(lon / 0.01)| <= 18,000
+
+
+def geo_cell(latitude: float | None, longitude: float | None) -> int | None:
+    """The square a point lies in, as one integer (None without a point)."""
+    if latitude is None or longitude is None:
+        return None
+    row = math.floor(latitude / GEO_CELL_DEG)
+    return row * GEO_CELL_ROW + math.floor(longitude / GEO_CELL_DEG)
+
+
 class Case(SQLModel, table=True):
     """One pollution report, from filing to its result."""
 
@@ -68,6 +83,10 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("province_code", "seq", name="uq_case_province_seq"),
         Index("ix_case_ward_status", "ward_code", "status"),
+        # The duplicate lookup at Confirm (services.duplicate_candidates): pinned cases by
+        # their square, address-only cases by their ward; both by category and filing time.
+        Index("ix_case_dup_pin", "geo_cell", "category", "filed_at"),
+        Index("ix_case_dup_ward", "ward_code", "category", "filed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -79,6 +98,8 @@ class Case(SQLModel, table=True):
     status: str = Field(default=CaseStatus.NEW.value, max_length=16)
     latitude: float | None = None
     longitude: float | None = None
+    # The square of the pin (geo_cell), set with latitude/longitude; None without a pin.
+    geo_cell: int | None = None
     address: str | None = Field(default=None, sa_type=Text)
     location_source: str = Field(max_length=8)
     nature: str = Field(max_length=16)

@@ -4,8 +4,9 @@
 
 - intake: a whole citizen report (13 events, real handlers, real SQLite file) per event,
   against the baseline of one empty transaction on the same database;
-- locate: our ward suggestion for typed addresses and GPS points, against one raw
-  vietnamadminunits.parse_address call on the same addresses;
+- locate: our ward suggestion for typed addresses, against one raw
+  vietnamadminunits.parse_address call on the same addresses; a GPS pin located with the
+  province's grid, against the full scan over every centroid of the country (same results);
 - memory: peak traced allocation while filing the reports, against the gazetteer's own.
 The machine is shared and noisy: read the ratios, not the absolute times.
 """
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
@@ -40,7 +42,6 @@ ADDRESSES = [
     "khu 3, thi tran Loc Binh, huyen Loc Binh",
     "phuong Dong Kinh",
 ]
-POINTS = [(21.85926, 106.75417), (21.84, 106.80), (22.1, 106.4), (21.6, 107.1)]
 EVENTS_PER_REPORT = 13
 
 
@@ -52,16 +53,33 @@ def _per_call(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def bench_locate() -> None:
+    """Typed addresses against one raw parse_address call; GPS pins against the full scan."""
+    import random
+
     from vietnamadminunits import parse_address
 
     gaz = get_gazetteer("20")
     raw = _per_call(lambda: [parse_address(a) for a in ADDRESSES], 30) / len(ADDRESSES)
     ours = _per_call(lambda: [gaz.locate_address(a) for a in ADDRESSES], 30) / len(ADDRESSES)
-    gps = _per_call(lambda: [gaz.locate_point(*p) for p in POINTS], 30) / len(POINTS)
+    rnd = random.Random(7)
+    wards = gaz.wards()
+    pinned = [
+        (w.lat + rnd.uniform(-0.03, 0.03), w.lon + rnd.uniform(-0.03, 0.03))
+        for w in (rnd.choice(wards) for _ in range(400))
+    ]  # where reporters are: in the province, about a ward's size around its centre
+    boxed = [(rnd.uniform(21.3, 22.6), rnd.uniform(106.0, 107.4)) for _ in range(400)]
     print("locate (per call)")
     print(f"  baseline parse_address      {raw * 1e6:9.0f} µs   1.00x")
     print(f"  typed address (ours)        {ours * 1e6:9.0f} µs   {ours / raw:.2f}x")
-    print(f"  GPS point (ours)            {gps * 1e6:9.0f} µs   {gps / raw:.2f}x")
+    for label, pins in (("pins in the province", pinned), ("pins in its box", boxed)):
+        scan = _per_call(lambda ps=pins: [gaz.locate_point_scan(*p) for p in ps], 1) / len(pins)
+        gps = _per_call(lambda ps=pins: [gaz.locate_point(*p) for p in ps], 10) / len(pins)
+        print(f"  {label} (400): full scan over every centroid of Vietnam (baseline)")
+        print(f"    baseline full scan        {scan * 1e6:9.1f} µs   1.00x")
+        ratio = gps / scan
+        print(
+            f"    grid (same results)       {gps * 1e6:9.1f} µs   {ratio:.3f}x  (goal <= 100 µs)"
+        )
 
 
 async def bench_intake(url: str, reports: int, label: str) -> None:
@@ -103,6 +121,177 @@ async def bench_intake(url: str, reports: int, label: str) -> None:
     print(f"  peak traced memory while filing: {peak / 2**20:.1f} MiB")
 
 
+# ----------------------------------------------------------------------------- duplicates
+DUPLICATE_SIZES = (100, 1_000, 10_000)
+
+
+async def _seed_elsewhere(hotline: Hotline, count: int, now: datetime) -> None:
+    """`count` open cases of one category elsewhere in the province (half pinned), and three
+    near Kỳ Lừa's centroid: what a busy province looks like to one new report."""
+    import random
+
+    from sqlalchemy import insert
+
+    from bot import services
+    from models.tables import Case, geo_cell
+
+    gaz = hotline.deps.gazetteer
+    ky_lua = gaz.ward("06187")
+    assert ky_lua is not None and ky_lua.lat is not None and ky_lua.lon is not None
+    far = [w for w in gaz.wards() if w.code not in ("06187", "06193", "05977", "05983")]
+    rnd = random.Random(count)
+    places = [(rnd.choice(far), rnd.random() < 0.5) for _ in range(count)]
+    places += [(ky_lua, True), (ky_lua, True), (ky_lua, False)]
+    rows = []
+    for number, (ward, pinned) in enumerate(places):
+        lat = ward.lat + rnd.uniform(-0.02, 0.02) if pinned else None  # type: ignore[operator]
+        lon = ward.lon + rnd.uniform(-0.02, 0.02) if pinned else None  # type: ignore[operator]
+        if ward is ky_lua and pinned:
+            lat, lon = ward.lat + 0.001 * number % 0.003, ward.lon  # type: ignore[operator]
+        rows.append(
+            {
+                "code": f"PA20-{number + 1:06d}",
+                "province_code": "20",
+                "seq": number + 1,
+                "ward_code": ward.code,
+                "category": "emissions",
+                "status": "new",
+                "latitude": lat,
+                "longitude": lon,
+                "geo_cell": geo_cell(lat, lon),
+                "address": None if pinned else "x",
+                "location_source": "gps" if pinned else "address",
+                "nature": "now",
+                "description": "Khói bụi từ xưởng.",
+                "description_language": "vi",
+                "reporter_id": 1,
+                "contact_shared": False,
+                "channel": "telegram",
+                "filed_at": now - timedelta(hours=rnd.uniform(0, 47)),
+                "updated_at": now,
+                "verify_due_at": now,
+                "urgent": False,
+                "province_owned": False,
+                "reopened_count": 0,
+            }
+        )
+    async with db.session_scope(hotline.sessionmaker) as session:
+        await services.get_reporter(session, "telegram", "1")
+    async with db.session_scope(hotline.sessionmaker) as session:
+        await session.exec(insert(Case), params=rows)  # type: ignore[call-overload]
+
+
+async def _former_lookup(hotline: Hotline, draft: dict[str, object], now: datetime) -> list[int]:
+    """The lookup before issue 13: every open case of the category in the window, measured."""
+    from sqlmodel import col, select
+
+    from handlers.duplicates import distance_m, position
+    from models.tables import Case
+
+    gaz = hotline.deps.gazetteer
+    here = position(gaz, draft["latitude"], draft["longitude"], str(draft["ward_code"]))  # type: ignore[arg-type]
+    assert here is not None
+    async with db.session_scope(hotline.sessionmaker) as session:
+        stmt = select(Case).where(
+            Case.province_code == "20",
+            Case.category == draft["category"],
+            col(Case.status).in_(["new", "acknowledged", "verifying"]),
+            col(Case.merged_into_id).is_(None),
+            col(Case.filed_at) >= now - timedelta(hours=48),
+            col(Case.filed_at) <= now,
+            col(Case.reporter_id) != 0,
+        )
+        cases = (await session.exec(stmt)).all()
+    found = []
+    for case in cases:
+        there = position(gaz, case.latitude, case.longitude, case.ward_code)
+        if there is not None and distance_m(*here, *there) <= 500:
+            found.append(case.id or 0)
+    return sorted(found)
+
+
+async def _measure_duplicates(url: str, count: int, now: datetime) -> tuple[float, float, int]:
+    """(former lookup s, bounded lookup s, rows the bounded lookup read) with `count`
+    open cases elsewhere; both must find the same cases."""
+    from sqlalchemy import event
+
+    from handlers.context import Turn
+    from handlers.duplicates import find_duplicates
+    from handlers.events import Event
+    from models.tables import Case
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = url or f"sqlite+aiosqlite:///{Path(tmp) / 'dup.db'}"
+        if url:
+            await asyncio.to_thread(db.downgrade, target, "base")
+        await db.upgrade_async(target)
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=target,
+            province="20",
+            media_dir=Path(tmp) / "media",
+        )
+        hotline = Hotline(settings)
+        loaded: list[int] = []
+
+        def count_load(target: Case, _: object) -> None:
+            loaded.append(target.id or 0)
+
+        try:
+            await _seed_elsewhere(hotline, count, now)
+            ky_lua = hotline.deps.gazetteer.ward("06187")
+            assert ky_lua is not None
+            draft: dict[str, object] = {
+                "category": "emissions",
+                "latitude": ky_lua.lat,
+                "longitude": ky_lua.lon,
+                "ward_code": "06187",
+            }
+            event_ = Event(
+                channel="telegram", chat_id="2", chat_type="private", user_id="2", kind="text"
+            )
+            former_times, bounded_times = [], []
+            for _ in range(5):
+                start = time.perf_counter()
+                before = await _former_lookup(hotline, draft, now)
+                former_times.append(time.perf_counter() - start)
+            event.listen(Case, "load", count_load)
+            for _ in range(30):
+                loaded.clear()
+                start = time.perf_counter()
+                async with db.session_scope(hotline.sessionmaker) as session:
+                    turn = Turn(hotline.deps, session, event_, None)  # type: ignore[arg-type]
+                    found = await find_duplicates(turn, draft, 0, now)
+                bounded_times.append(time.perf_counter() - start)
+            assert sorted(c.id or 0 for c in found) == before  # the same cases found
+        finally:
+            if event.contains(Case, "load", count_load):
+                event.remove(Case, "load", count_load)
+            await hotline.close()
+            if url:
+                await asyncio.to_thread(db.downgrade, target, "base")
+    return statistics.median(former_times), statistics.median(bounded_times), len(loaded)
+
+
+async def bench_duplicates(url: str, label: str) -> None:
+    """The duplicate lookup at Confirm with 100, 1,000 and 10,000 open cases elsewhere:
+    the former lookup (all open cases of the category, measured in Python) against the
+    bounded one (squares and wards in SQL, migration 0004's indexes), in the same run."""
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    print(f"duplicate lookup on {label} (a report at Kỳ Lừa; 3 open cases near it)")
+    print(
+        "  open cases elsewhere   former lookup   bounded lookup   rows read   vs former  vs 100"
+    )
+    first: float | None = None
+    for count in DUPLICATE_SIZES:
+        former, new, rows = await _measure_duplicates(url, count, now)
+        first = first or new
+        print(
+            f"  {count:>20,}   {former * 1e3:10.2f} ms   {new * 1e3:11.2f} ms"
+            f"   {rows:>9}   {new / former:8.3f}x  {new / first:6.2f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=30)
@@ -119,10 +308,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         asyncio.run(bench_intake(url, args.reports, "SQLite"))
+    asyncio.run(bench_duplicates("", "SQLite"))
     if args.postgres:
         asyncio.run(db.upgrade_async(args.postgres))
         asyncio.run(bench_intake(args.postgres, args.reports, "PostgreSQL"))
         db.downgrade(args.postgres, "base")
+        asyncio.run(bench_duplicates(args.postgres, "PostgreSQL"))
 
 
 if __name__ == "__main__":

@@ -156,16 +156,12 @@ def expect(state: str | None, kind: str) -> Expect:
     # Inputs the step can use.
     if state == "location" and kind == "location":
         return Expect("ward", [("intake.confirm_ward", {"where": "📍 21.85926, 106.75417"})])
-    if state == "location" and kind == "long_text":
+    if state in ("location", "ward") and kind == "long_text":  # both take an address
         lead = ("intake.address_too_long", {"max": ADDRESS_MAX})
         return Expect(state, [lead, _need(state)], markup=True)
     if state == "ward" and kind == "location":  # a new pin: the wards are suggested again
         where = {"where": "📍 21.85926, 106.75417"}
         return Expect("ward", [("intake.confirm_ward", where)], changes=True)
-    if state == "ward" and kind == "long_text":
-        quoted = " ".join(LONG_TEXT.split())[:39] + "…"
-        params = {"name": quoted, "province": "Lạng Sơn"}
-        return Expect(state, [("intake.ward_not_found", params)])
     if state == "evidence" and kind in MEDIA:
         keys = [("intake.file_too_large", {"max_mb": 20})] if kind == "file_25mb" else []
         counts = {"photos": 1 if kind == "photo" else 0, "max_photos": 5}

@@ -77,6 +77,17 @@ def test_locate_reads_stdin_one_array_per_line(env: dict[str, str]) -> None:
     assert [a[0]["code"] for a in arrays] == ["06187", "06193"]
 
 
+def test_locate_says_what_it_does_not_recognise_with_the_score(env: dict[str, str]) -> None:
+    out = hotline("locate", "thoi khong bao nua", env=env)
+    (line,) = out.stdout.splitlines()
+    row = json.loads(line)
+    assert row["recognised"] is False and 0 <= row["score"] < 0.5
+    old = hotline("locate", "xa hoa lac huu lung", env=env).stdout.splitlines()
+    first = json.loads(old[0])
+    assert first["name"] == "Xã Tân Thành" and first["reason"] == "legacy"
+    assert first["score"] >= 0.5
+
+
 def test_detect_language(env: dict[str, str]) -> None:
     out = hotline("detect-language", "khoi den bay mu mit tu nha may", env=env)
     assert out.stdout.strip() == "vi"
