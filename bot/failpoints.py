@@ -11,6 +11,8 @@ Points (see docs/reliability.md):
 - `event.after_commit`: committed, the outbox not yet woken.
 - `outbox.before_send`: a row is claimed, the channel not yet called.
 - `outbox.after_send`: the channel accepted the message, the outcome not yet recorded.
+- `update.<id>`: the update with this id is about to be handled (a poison update: armed
+  with `=1` at every start, it kills each process that takes it in hand).
 """
 
 from __future__ import annotations
