@@ -421,7 +421,3 @@ class LinkedChats:
             if generation == self._generation:  # not marked stale meanwhile
                 self._loaded_at[channel] = started
         return self._chats.get(channel, frozenset())
-
-    def known(self, channel: str) -> frozenset[str]:
-        """The linked chat ids as last read, without reading (possibly stale)."""
-        return self._chats.get(channel, frozenset())

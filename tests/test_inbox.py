@@ -574,3 +574,35 @@ async def test_updates_stored_before_the_upgrade_get_their_keys(db_url: str) -> 
         ("1001", "alb", 0),
         ("1002", None, 0),
     ]
+
+
+def test_routing_facts_are_read_from_the_raw_update() -> None:
+    """chat_key, group_key and what a group that is not linked may send, without aiogram."""
+    from bot.telegram.adapter import route_update
+
+    group = {"id": -100, "type": "supergroup"}
+    private = {"id": 7, "type": "private"}
+    cases = [
+        ({"message": {"chat": private, "text": "hi"}}, ("7", None, False)),
+        ({"message": {"chat": private, "media_group_id": "a1"}}, ("7", "a1", False)),
+        ({"edited_message": {"chat": private, "media_group_id": "a1"}}, ("7", None, False)),
+        ({"message": {"chat": group, "text": "spam"}}, ("-100", None, True)),
+        ({"message": {"chat": group, "text": "/link ABC"}}, ("-100", None, False)),
+        ({"message": {"chat": group, "text": "/LINK@hotline_bot ABC"}}, ("-100", None, False)),
+        ({"message": {"chat": group, "text": "/linked"}}, ("-100", None, True)),
+        ({"message": {"chat": group, "caption": "/link ABC"}}, ("-100", None, True)),
+        ({"edited_message": {"chat": group, "text": "/link ABC"}}, ("-100", None, True)),
+        (
+            {"callback_query": {"from": {"id": 7}, "message": {"chat": group}}},
+            ("-100", None, False),
+        ),
+        ({"callback_query": {"from": {"id": 7}, "inline_message_id": "x"}}, ("7", None, False)),
+        ({"my_chat_member": {"chat": group}}, ("-100", None, False)),
+        ({"message": {"chat": {"id": "7", "type": "private"}}}, (None, None, False)),
+        ({"poll": {"id": "1"}}, (None, None, False)),
+    ]
+    for raw, expected in cases:
+        route = route_update({"update_id": 1, **raw})
+        assert (route.chat_key, route.group_key, route.refused(frozenset())) == expected, raw
+    linked_spam = route_update({"update_id": 2, "message": {"chat": group, "text": "x"}})
+    assert not linked_spam.refused(frozenset({"-100"}))

@@ -367,7 +367,7 @@ class TelegramAdapter:
                 locale = reporter_locale(reporter, route.language_code)
             else:
                 locale = normalize_locale(route.language_code) or "vi"
-        elif route.chat_key in self.hotline.linked_chats.known(CHANNEL):
+        elif await services.link_of_chat(session, CHANNEL, route.chat_key) is not None:
             locale = OFFICER_LOCALE
         else:
             return None
