@@ -146,6 +146,7 @@ class InboxDispatcher:
         self.peak_in_hand = 0
         self.peak_updates_in_hand = 0
         self.handled = 0  # updates handed over since start
+        self.rounds = 0  # rounds that took updates in hand
         self.given_up = 0
 
     @property
@@ -241,9 +242,8 @@ class InboxDispatcher:
             await services.finish_inbound(session, self.channel, to_close)
             await services.release_inbound(session, self.channel, to_release)
             await services.renew_inbound(session, self.channel, renew, until)
-            free = self.concurrency - len(self._in_hand)
-            if free > 0 and not self._stopping:
-                ids, delay, give_up = await self._choose(session, now, free)
+            if len(self._in_hand) < self.concurrency and not self._stopping:
+                ids, delay, give_up = await self._choose(session, now)
                 if give_up:
                     given_up = await self._give_up(session, give_up)
                     delay = 0.0  # the next suspect, or the fresh updates, at once
@@ -272,13 +272,16 @@ class InboxDispatcher:
         return delay
 
     async def _choose(
-        self, session: AsyncSession, now: datetime, free: int
+        self, session: AsyncSession, now: datetime
     ) -> tuple[list[int], float, list[int]]:
         """Which updates to take in hand now, how long until an album may be ready, and
         which suspects to give up."""
         heads = await services.inbox_heads(
             session, self.channel, now, limit=max(2 * self.concurrency, 32)
         )
+        # Counted now, not before: on SQLite the first statement waited for the write
+        # lock, and the handlings that finished meanwhile freed their slots.
+        free = self.concurrency - len(self._in_hand)
         albums = [
             (h.chat_key, h.group_key)
             for h in heads
@@ -344,6 +347,7 @@ class InboxDispatcher:
             self._in_hand[key] = hand
             hand.task = asyncio.create_task(self._handle(key, hand, batch), name=f"inbox-{key}")
         self.handled += len(taken)
+        self.rounds += bool(taken)
         self.peak_in_hand = max(self.peak_in_hand, len(self._in_hand))
         self.peak_updates_in_hand = max(
             self.peak_updates_in_hand, sum(len(h.ids) for h in self._in_hand.values())

@@ -227,11 +227,19 @@ class InboundUpdate(SQLModel, table=True):
     """
 
     __tablename__ = "inbound_update"
+    # Both indexes hold the pending rows only, not the days of processed ids kept beside
+    # them: the pending rows oldest first (the heads of the chats are looked for in this
+    # order; the backlog is counted), and each chat's pending rows (is one its head?).
     __table_args__ = (
-        # Serves "the head of each chat among the pending rows, oldest first" and counting
-        # the backlog; it holds the pending rows only, not the days of processed ids.
         Index(
             "ix_inbound_update_pending",
+            "channel",
+            "update_id",
+            sqlite_where=text("processed_at IS NULL"),
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+        Index(
+            "ix_inbound_update_pending_chat",
             "channel",
             "chat_key",
             "update_id",

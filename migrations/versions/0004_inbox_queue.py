@@ -10,8 +10,9 @@ Create Date: 2026-12-07
 - `failures` is renamed `attempts`: how often the update was taken in hand. A pending row
   with attempts > 0 and no live claim was in hand when a process died.
 - `claimed_until`: the claim (lease) of the dispatcher that holds the row in hand.
-- The pending index becomes (channel, chat_key, update_id) over pending rows only: it finds
-  each chat's oldest pending update and counts the backlog.
+- Two indexes over the pending rows only (the processed ids of 7 days stay out of them):
+  (channel, update_id), the pending rows oldest first, which also counts the backlog; and
+  (channel, chat_key, update_id), which tells whether a row is its chat's oldest.
 
 Rows stored by the previous version get their keys here, read from their payload (only
 pending rows still have one). Reviewed by hand; no app imports.
@@ -78,6 +79,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_inbound_update_pending",
         "inbound_update",
+        ["channel", "update_id"],
+        unique=False,
+        sqlite_where=_PENDING,
+        postgresql_where=_PENDING,
+    )
+    op.create_index(
+        "ix_inbound_update_pending_chat",
+        "inbound_update",
         ["channel", "chat_key", "update_id"],
         unique=False,
         sqlite_where=_PENDING,
@@ -112,6 +121,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inbound_update_pending_chat", table_name="inbound_update")
     op.drop_index("ix_inbound_update_pending", table_name="inbound_update")
     with op.batch_alter_table("inbound_update", schema=None) as batch_op:
         batch_op.drop_column("claimed_until")
