@@ -2,7 +2,7 @@
 
 A real `python -m bot run` subprocess (SQLite) against the fake Bot API in this process.
 Someone adds the bot to their own group, which is not linked, and floods it with
-`--group` messages; a citizen floods their private chat with `--private` messages. The
+`--group` messages; `--chats` citizens send `--private` messages in their private chats. The
 script waits until every update was fetched and nothing waits in the inbox, sampling the
 bot's resident memory (VmRSS, VmHWM from /proc) on the way.
 
@@ -76,7 +76,9 @@ def waiting_in_inbox(db_file: Path) -> int | None:
     return int(row[0])
 
 
-async def measure(code_root: Path, group: int, private: int, workdir: Path) -> dict[str, float]:
+async def measure(
+    code_root: Path, group: int, private: int, chats: int, workdir: Path
+) -> dict[str, float]:
     """Run the flood against the bot of `code_root`; returns the figures."""
     db_file = workdir / "hotline.db"
     async with FakeBotAPI() as api:
@@ -91,12 +93,13 @@ async def measure(code_root: Path, group: int, private: int, workdir: Path) -> d
             PYTHONPATH=str(code_root),
         )
         stranger = FakeUser(id=6666, first_name="Spam")
-        citizen = FakeUser(id=1001, first_name="Lan", language_code="vi")
         unlinked = FakeChat(id=-5555, type="supergroup", title="Not linked")
         api.bot_added_to_group(stranger, unlinked)
-        api.register_chat(citizen)
         flood(api, stranger, unlinked.to_dict(), group)
-        flood(api, citizen, citizen.private_chat(), private)
+        for n in range(chats):  # the private messages, spread over this many citizens
+            citizen = FakeUser(id=1001 + n, first_name=f"Dân {n}", language_code="vi")
+            api.register_chat(citizen)
+            flood(api, citizen, citizen.private_chat(), private // chats + (n < private % chats))
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -135,12 +138,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose bot to run")
     parser.add_argument("--group", type=int, default=30_000, help="messages to the group")
-    parser.add_argument("--private", type=int, default=0, help="messages to a private chat")
+    parser.add_argument("--private", type=int, default=0, help="messages to private chats")
+    parser.add_argument("--chats", type=int, default=1, help="private chats they go to")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotline-flood-") as tmp:
-        figures = asyncio.run(measure(args.root.resolve(), args.group, args.private, Path(tmp)))
+        figures = asyncio.run(
+            measure(args.root.resolve(), args.group, args.private, args.chats, Path(tmp))
+        )
     print(
-        f"{args.root}: {args.group} group + {args.private} private messages, "
+        f"{args.root}: {args.group} group + {args.private} private messages "
+        f"in {args.chats} chat(s), "
         f"{figures['seconds']:.0f} s; peak RSS {figures['peak_rss_mb']:.0f} MB, "
         f"after {figures['final_rss_mb']:.0f} MB"
     )
