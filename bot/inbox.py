@@ -113,7 +113,7 @@ class InboxDispatcher:
         sessionmaker: async_sessionmaker[AsyncSession],
         handler: InboxHandler,
         *,
-        concurrency: int = 16,
+        concurrency: int = 64,
         album_quiet_s: float = ALBUM_QUIET_S,
         lease_s: float = LEASE_S,
         give_up: int = REPLAY_GIVE_UP,

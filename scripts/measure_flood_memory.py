@@ -77,7 +77,12 @@ def waiting_in_inbox(db_file: Path) -> int | None:
 
 
 async def measure(
-    code_root: Path, group: int, private: int, chats: int, workdir: Path
+    code_root: Path,
+    group: int,
+    private: int,
+    chats: int,
+    workdir: Path,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Run the flood against the bot of `code_root`; returns the figures."""
     db_file = workdir / "hotline.db"
@@ -92,6 +97,7 @@ async def measure(
             HOTLINE_LOG_LEVEL="WARNING",
             PYTHONPATH=str(code_root),
         )
+        env.update(settings or {})
         stranger = FakeUser(id=6666, first_name="Spam")
         unlinked = FakeChat(id=-5555, type="supergroup", title="Not linked")
         api.bot_added_to_group(stranger, unlinked)
@@ -140,10 +146,20 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=30_000, help="messages to the group")
     parser.add_argument("--private", type=int, default=0, help="messages to private chats")
     parser.add_argument("--chats", type=int, default=1, help="private chats they go to")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="HOTLINE_NAME=VALUE"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotline-flood-") as tmp:
         figures = asyncio.run(
-            measure(args.root.resolve(), args.group, args.private, args.chats, Path(tmp))
+            measure(
+                args.root.resolve(),
+                args.group,
+                args.private,
+                args.chats,
+                Path(tmp),
+                {f"HOTLINE_{k.upper()}": v for k, _, v in (s.partition("=") for s in args.set)},
+            )
         )
     print(
         f"{args.root}: {args.group} group + {args.private} private messages "

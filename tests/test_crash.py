@@ -323,7 +323,13 @@ async def test_a_crash_loop_counts_only_against_the_update_in_hand(
     given up at the fourth start and its sender hears the apology; every other citizen
     gets the answer to /report exactly once, however often they waited through a crash.
     """
-    bot = BotProcess(api, tmp_path, db_url, HOTLINE_SEND_GLOBAL_PER_SECOND="1000")
+    bot = BotProcess(
+        api,
+        tmp_path,
+        db_url,
+        HOTLINE_SEND_GLOBAL_PER_SECOND="1000",
+        HOTLINE_INBOX_CONCURRENCY="16",  # the poison goes in hand with 15 others
+    )
     await db.upgrade_async(db_url)
     citizens = [
         FakeUser(id=30_000 + i, first_name=f"Dân {i}", language_code="vi")
