@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import failpoints
-from bot.db import make_engine, make_sessionmaker, session_scope
+from bot.db import make_engine, make_sessionmaker, session_scope, storage_unavailable
 from bot.deadlines import DeadlinePolicyError, load_policy
 from bot.geo import get_gazetteer
 from bot.i18n import t
+from bot.inbox import LinkedChats
 from bot.media import MediaStore, PrefetchedFiles
 from bot.outbox import OutboxSender, Transport
 from bot.ratelimit import RateLimiter
@@ -28,6 +29,12 @@ from handlers.events import Event, FileFetcher, Outgoing, Reply
 from handlers.language import normalize_locale
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _ChatTurn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # holding or waiting for the lock
 
 
 class Hotline:
@@ -70,7 +77,11 @@ class Hotline:
             ),
             claim_s=settings.outbox_claim_s,
         )
-        self._chat_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Per-chat turns, only while someone holds or waits for one (a map of every chat
+        # ever seen would grow for as long as the bot runs).
+        self._chat_locks: dict[tuple[str, str], _ChatTurn] = {}
+        # Linked groups, for receivers that refuse the floods of groups that are not.
+        self.linked_chats = LinkedChats(self.sessionmaker)
         # Reminders, overdue alerts and the daily digest (run beside the sender).
         self.scheduler = DeadlineScheduler(self.sessionmaker, self.deps, wake=self.sender.wake)
 
@@ -81,15 +92,33 @@ class Hotline:
     @asynccontextmanager
     async def chat_turn(self, channel: str, chat_id: str) -> AsyncIterator[None]:
         """Serialise the events of one chat, in arrival order (asyncio locks are FIFO)."""
-        async with self._chat_locks[(channel, chat_id)]:
-            yield
+        key = (channel, chat_id)
+        turn = self._chat_locks.get(key)
+        if turn is None:
+            turn = self._chat_locks[key] = _ChatTurn()
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if turn.users == 0:
+                del self._chat_locks[key]
 
     async def process(self, event: Event, fetcher: FileFetcher) -> Reply | None:
         """Handle an event in its own transaction; the caller holds the chat's turn.
 
         If handling fails, the transaction is rolled back (the conversation stays where it
-        was) and the person is told politely to try again, instead of hearing nothing.
+        was) and the person is told politely to try again, instead of hearing nothing. If
+        the database itself failed (down, disk full, read-only), the error is raised: the
+        update stays in the inbox and is handled once the database is back.
         """
+        failpoints.hit(f"update.{event.update_id}")
+        links_change = event.chat_type == "group" and (
+            event.kind == "bot_removed" or (event.kind == "command" and event.command == "link")
+        )
+        if links_change:
+            self.linked_chats.mark_stale()
         if event.files:
             prefetched = PrefetchedFiles(self.media)
             await prefetched.prefetch(fetcher, event.files)
@@ -99,7 +128,9 @@ class Hotline:
                 reply = await handle_event(self.deps, session, event, fetcher)
                 failpoints.hit("event.before_commit")
             failpoints.hit("event.after_commit")
-        except Exception:
+        except Exception as exc:
+            if storage_unavailable(exc):
+                raise
             # Only ids go to the log: never the text, names or numbers people sent.
             log.exception(
                 "handling failed: channel=%s update=%s kind=%s",
@@ -111,6 +142,8 @@ class Hotline:
         finally:
             if isinstance(fetcher, PrefetchedFiles):
                 fetcher.cleanup()
+            if links_change:  # again, now that the link or unlink is committed
+                self.linked_chats.mark_stale()
         self.sender.wake()
         return reply
 
@@ -120,12 +153,14 @@ class Hotline:
         try:
             async with session_scope(self.sessionmaker) as session:
                 # Answered with an apology: not to be replayed at the next start.
-                await finish_inbound(session, event.channel, ids, failed=True)
+                await finish_inbound(session, event.channel, ids)
                 if event.chat_type == "private" or event.kind == "command":
                     await enqueue(
                         session, event.channel, Outgoing(chat_id=event.chat_id, text=text)
                     )
-        except Exception:
+        except Exception as exc:
+            if storage_unavailable(exc):
+                raise  # handled again once the database is back
             log.exception("could not queue the apology for update %s", event.update_id)
         return Reply(callback_text=text, callback_alert=False)
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +55,42 @@ def make_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+# SQLSTATE classes that say the server cannot serve now rather than that a statement is
+# wrong: connection exceptions, insufficient resources (disk full), operator intervention
+# (shutting down, starting up), system errors (I/O), and a read-only transaction.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "58", "25006")
+
+
+def storage_unavailable(error: BaseException) -> bool:
+    """Whether an error means the database cannot be used right now (down, unreachable,
+    disk full, read-only or locked file) rather than that the work itself is at fault.
+
+    Such work is retried once the database is back; it is neither apologised for nor
+    counted against the update that was being handled.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            sa_exc.OperationalError
+            | sa_exc.InterfaceError
+            | sa_exc.TimeoutError
+            | sqlite3.OperationalError
+            | OSError,
+        ):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -23,10 +23,11 @@ KY_LUA = (21.85926, 106.75417)
 
 
 @asynccontextmanager
-async def local_hotline(
+async def local_polling(
     api: FakeBotAPI, workdir: Path, **overrides: Any
-) -> AsyncIterator[Hotline]:
-    """The real bot (migrations, aiogram polling, outbox sender) against a fake Bot API."""
+) -> AsyncIterator[tuple[Hotline, TelegramPolling]]:
+    """The real bot (migrations, polling into the inbox, the inbox dispatcher, outbox
+    sender) against a fake Bot API; yields the hotline and its Telegram receiver."""
     url = overrides.pop("database_url", f"sqlite+aiosqlite:///{workdir / 'hotline.db'}")
     # Simulated people answer instantly; Telegram's 1 message/s per chat would only make
     # them wait. The limiter itself is tested against the fake server's flood control.
@@ -52,11 +53,20 @@ async def local_hotline(
         task.result()  # raises what went wrong
         raise RuntimeError("the bot stopped during start-up")
     try:
-        yield hotline
+        yield hotline, polling
     finally:
         await polling.stop()
         await asyncio.wait_for(task, 15)
         await hotline.close()
+
+
+@asynccontextmanager
+async def local_hotline(
+    api: FakeBotAPI, workdir: Path, **overrides: Any
+) -> AsyncIterator[Hotline]:
+    """The real bot (migrations, aiogram polling, outbox sender) against a fake Bot API."""
+    async with local_polling(api, workdir, **overrides) as (hotline, _polling):
+        yield hotline
 
 
 async def issue_link_code(hotline: Hotline, ward_code: str | None) -> str:

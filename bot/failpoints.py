@@ -13,6 +13,8 @@ Points (see docs/reliability.md):
 - `outbox.after_send`: the channel accepted the message, the outcome not yet recorded.
 - `outbox.between_calls`: a row of several calls (an album with documents) made a call and
   committed its progress; the next call not yet made.
+- `update.<id>`: the update with this id is about to be handled (a poison update: armed
+  with `=1` at every start, it kills each process that takes it in hand).
 """
 
 from __future__ import annotations

@@ -1043,6 +1043,7 @@ class FakeBotAPI:
         self._callback_seq = 0
         self._pending_callbacks: set[str] = set()
         self._updates: list[dict[str, Any]] = []
+        self._raw_updates: list[Any] = []  # served as given, once (push_raw_update)
         self._next_update_id = 1
         self._fetched_upto = 0
         self._allowed_updates: frozenset[str] | None = None
@@ -1433,6 +1434,16 @@ class FakeBotAPI:
             except Exception:
                 logger.exception("on_update hook failed")
         return copy.deepcopy(update)
+
+    def push_raw_update(self, item: Any) -> None:
+        """Serve ``item`` exactly as given (a malformed update, say one whose update_id is
+        not a number) in the next getUpdates answer, after the queued updates; once."""
+        self._raw_updates.append(copy.deepcopy(item))
+        self._touch()
+        for waiter in list(self._poll_waiters):
+            if not waiter.done():
+                waiter.set_result("update")
+        self._notify()
 
     def send_text(
         self,
@@ -1979,7 +1990,8 @@ class FakeBotAPI:
 
     def _unfetched(self) -> int:
         """Count queued updates never returned by getUpdates."""
-        return sum(1 for u in self._updates if u["update_id"] > self._fetched_upto)
+        queued = sum(1 for u in self._updates if u["update_id"] > self._fetched_upto)
+        return queued + len(self._raw_updates)
 
     async def _wait(
         self, check: Callable[[], Any], seconds: float, explain: Callable[[], str]
@@ -2499,6 +2511,9 @@ class FakeBotAPI:
                 break
         if batch:
             self._fetched_upto = max(self._fetched_upto, batch[-1]["update_id"])
+        if self._raw_updates and len(batch) < limit:
+            batch.extend(self._raw_updates)
+            self._raw_updates.clear()
         return batch
 
     def _send_message(self, p: _Params) -> dict[str, Any]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import delete, func, union_all, update
+from sqlalchemy import delete, func, or_, tuple_, union_all, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,22 +57,72 @@ _LINK_LENGTH = 12
 # ---------------------------------------------------------------- updates and reporters
 
 
-async def store_inbound(
-    session: AsyncSession, channel: str, update_id: int, payload: dict[str, Any] | None
-) -> None:
-    """Put an arriving update in the inbox (once: a redelivery leaves the row as it is)."""
+@dataclass(frozen=True)
+class Arrival:
+    """An update as a receiver stores it: raw payload and the routing facts of its channel.
+
+    A payload of None is an update the channel cannot read: stored as already processed,
+    so that its id is known (a redelivery is ignored) and nothing waits for it.
+    """
+
+    update_id: int
+    payload: dict[str, Any] | None
+    chat_key: str | None = None
+    group_key: str | None = None
+    has_files: bool = False
+
+
+@dataclass(frozen=True)
+class InboxHead:
+    """A chat's oldest pending update, without its payload (choosing what to take)."""
+
+    update_id: int
+    chat_key: str | None
+    group_key: str | None
+    attempts: int
+    received_at: datetime
+    has_files: bool = False
+
+
+_HEAD_COLUMNS = (
+    col(InboundUpdate.update_id),
+    col(InboundUpdate.chat_key),
+    col(InboundUpdate.group_key),
+    col(InboundUpdate.attempts),
+    col(InboundUpdate.received_at),
+    col(InboundUpdate.has_files),
+)
+
+
+def _pending(channel: str) -> Any:
+    return (col(InboundUpdate.channel) == channel, col(InboundUpdate.processed_at).is_(None))
+
+
+async def store_inbound(session: AsyncSession, channel: str, arrivals: Sequence[Arrival]) -> None:
+    """Put a batch of arriving updates in the inbox, in one statement (a redelivered id
+    leaves its row as it is)."""
+    if not arrivals:
+        return
+    now = utcnow()
     table = InboundUpdate.__table__  # type: ignore[attr-defined]
-    values = {
-        "channel": channel,
-        "update_id": update_id,
-        "payload": payload,
-        "received_at": utcnow(),
-        "failures": 0,
-    }
+    rows = [
+        {
+            "channel": channel,
+            "update_id": a.update_id,
+            "payload": a.payload,
+            "received_at": now,
+            "processed_at": now if a.payload is None else None,
+            "chat_key": a.chat_key,
+            "group_key": a.group_key,
+            "has_files": a.has_files,
+            "attempts": 0,
+            "claimed_until": None,
+        }
+        for a in arrivals
+    ]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert_fn(table).values(**values).on_conflict_do_nothing()
-    await session.exec(stmt)  # type: ignore[call-overload]
+    await session.exec(insert_fn(table).on_conflict_do_nothing(), params=rows)  # type: ignore[call-overload]
 
 
 async def claim_update(
@@ -110,23 +163,15 @@ async def claim_update(
     return True
 
 
-async def finish_inbound(
-    session: AsyncSession, channel: str, update_ids: Sequence[int], *, failed: bool = False
-) -> None:
-    """Mark updates processed outside of handling (ignored noise, or a poison update)."""
+async def finish_inbound(session: AsyncSession, channel: str, update_ids: Sequence[int]) -> None:
+    """Mark updates processed outside of handling (ignored noise, given up, answered with
+    an apology); their payload is dropped."""
     if not update_ids:
         return
-    values: dict[str, Any] = {"processed_at": utcnow(), "payload": None}
-    if failed:
-        values["failures"] = InboundUpdate.failures + 1
     await session.exec(  # type: ignore[call-overload]
         update(InboundUpdate)
-        .where(
-            col(InboundUpdate.channel) == channel,
-            col(InboundUpdate.update_id).in_(list(update_ids)),
-            col(InboundUpdate.processed_at).is_(None),
-        )
-        .values(**values)
+        .where(*_pending(channel), col(InboundUpdate.update_id).in_(list(update_ids)))
+        .values(processed_at=utcnow(), payload=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
 
@@ -142,18 +187,179 @@ async def prune_inbound(session: AsyncSession, older_than: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-async def pending_inbound(session: AsyncSession, channel: str) -> list[InboundUpdate]:
-    """Updates received but never processed (the process stopped), oldest first."""
-    stmt = (
-        select(InboundUpdate)
+async def count_pending_inbound(session: AsyncSession, channel: str) -> int:
+    """How many stored updates wait to be handled (the backlog)."""
+    stmt = select(func.count()).select_from(InboundUpdate).where(*_pending(channel))
+    return int((await session.exec(stmt)).one())
+
+
+async def inbox_heads(
+    session: AsyncSession, channel: str, now: datetime, *, limit: int, with_files: bool = True
+) -> list[InboxHead]:
+    """Each chat's oldest pending update that nobody holds in hand, oldest first.
+
+    A chat whose oldest pending update is held (a live claim) is busy and not listed. An
+    update without a chat orders with nothing: each is its own head. `with_files=False`
+    leaves out heads that carry files (their lane is full).
+    """
+    earlier = aliased(InboundUpdate)
+    waits_behind = (
+        select(earlier.update_id)
         .where(
-            InboundUpdate.channel == channel,
-            col(InboundUpdate.processed_at).is_(None),
-            col(InboundUpdate.payload).is_not(None),
+            col(earlier.channel) == col(InboundUpdate.channel),
+            col(earlier.chat_key) == col(InboundUpdate.chat_key),
+            col(earlier.processed_at).is_(None),
+            col(earlier.update_id) < col(InboundUpdate.update_id),
+        )
+        .exists()
+    )
+    stmt = (
+        sa_select(*_HEAD_COLUMNS)
+        .where(
+            *_pending(channel),
+            ~waits_behind,
+            or_(
+                col(InboundUpdate.claimed_until).is_(None),
+                col(InboundUpdate.claimed_until) <= now,
+            ),
+        )
+        .order_by(col(InboundUpdate.update_id))
+        .limit(limit)
+    )
+    if not with_files:
+        stmt = stmt.where(col(InboundUpdate.has_files).is_(False))
+    return [InboxHead(*row) for row in (await session.exec(stmt)).all()]  # type: ignore[call-overload]
+
+
+async def album_items(
+    session: AsyncSession, channel: str, albums: Sequence[tuple[str, str]]
+) -> list[InboxHead]:
+    """The pending items of these albums ((chat_key, group_key) pairs), oldest first."""
+    if not albums:
+        return []
+    stmt = (
+        sa_select(*_HEAD_COLUMNS)
+        .where(
+            *_pending(channel),
+            tuple_(col(InboundUpdate.chat_key), col(InboundUpdate.group_key)).in_(list(albums)),
         )
         .order_by(col(InboundUpdate.update_id))
     )
+    return [InboxHead(*row) for row in (await session.exec(stmt)).all()]  # type: ignore[call-overload]
+
+
+async def take_inbound(
+    session: AsyncSession,
+    channel: str,
+    update_ids: Sequence[int],
+    *,
+    now: datetime,
+    until: datetime,
+) -> list[InboundUpdate]:
+    """Take pending updates in hand in one statement: count the attempt, claim them until
+    `until`, and return them with their payload. Updates another dispatcher holds (a live
+    claim) or has finished are not taken."""
+    if not update_ids:
+        return []
+    stmt = (
+        update(InboundUpdate)
+        .where(
+            *_pending(channel),
+            col(InboundUpdate.update_id).in_(list(update_ids)),
+            or_(
+                col(InboundUpdate.claimed_until).is_(None),
+                col(InboundUpdate.claimed_until) <= now,
+            ),
+        )
+        .values(attempts=InboundUpdate.attempts + 1, claimed_until=until)
+        .returning(
+            col(InboundUpdate.update_id),
+            col(InboundUpdate.payload),
+            col(InboundUpdate.chat_key),
+            col(InboundUpdate.group_key),
+            col(InboundUpdate.attempts),
+            col(InboundUpdate.has_files),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
+    taken = [
+        InboundUpdate(
+            channel=channel,
+            update_id=uid,
+            payload=payload,
+            chat_key=chat_key,
+            group_key=group_key,
+            attempts=attempts,
+            claimed_until=until,
+            has_files=has_files,
+        )
+        for uid, payload, chat_key, group_key, attempts, has_files in rows
+    ]
+    return sorted(taken, key=lambda row: row.update_id)
+
+
+async def renew_inbound(
+    session: AsyncSession, channel: str, update_ids: Sequence[int], until: datetime
+) -> None:
+    """Hold pending updates in hand longer (a long handling, such as a big download)."""
+    if not update_ids:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        update(InboundUpdate)
+        .where(*_pending(channel), col(InboundUpdate.update_id).in_(list(update_ids)))
+        .values(claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def release_inbound(session: AsyncSession, channel: str, update_ids: Sequence[int]) -> None:
+    """Put updates back as if never taken: their handling met a database error, which is
+    not their fault and must not count towards giving them up."""
+    if not update_ids:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        update(InboundUpdate)
+        .where(
+            *_pending(channel),
+            col(InboundUpdate.update_id).in_(list(update_ids)),
+            col(InboundUpdate.attempts) > 0,
+        )
+        .values(attempts=InboundUpdate.attempts - 1, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def clear_inbound_claims(session: AsyncSession, channel: str) -> int:
+    """Drop every claim on pending updates: only for a dispatcher that knows it is alone
+    (one `hotline run`), at start: what the last run held is then suspect at once."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(InboundUpdate)
+        .where(*_pending(channel), col(InboundUpdate.claimed_until).is_not(None))
+        .values(claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def inbound_payloads(
+    session: AsyncSession, channel: str, update_ids: Sequence[int]
+) -> list[InboundUpdate]:
+    """Pending updates with their payload (for telling the sender of one given up)."""
+    stmt = (
+        select(InboundUpdate)
+        .where(*_pending(channel), col(InboundUpdate.update_id).in_(list(update_ids)))
+        .order_by(col(InboundUpdate.update_id))
+    )
     return list((await session.exec(stmt)).all())
+
+
+async def linked_chat_ids(session: AsyncSession, channel: str) -> set[str]:
+    """The chats of a channel that are linked as officer or province groups."""
+    stmt = select(GroupLink.chat_id).where(
+        col(GroupLink.channel) == channel, col(GroupLink.active).is_(True)
+    )
+    return set((await session.exec(stmt)).all())
 
 
 async def get_reporter(

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     send_global_per_second: int = Field(default=30, ge=1, description="messages per second")
     # A sender holds a row it is delivering this long; after a crash the row is retried.
     outbox_claim_s: float = Field(default=60.0, gt=0, description="delivery claim, seconds")
+    # The inbox queue (bot/inbox.py): chats handled at once, and the backlog of stored,
+    # unhandled updates above which receivers stop fetching (resuming below half of it).
+    inbox_concurrency: int = Field(default=64, ge=1, description="chats handled at once")
+    inbox_max_pending: int = Field(
+        default=1000, ge=2, description="stored but unhandled updates before fetching pauses"
+    )
 
     @field_validator("province")
     @classmethod

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.enums import CaseStatus, OutboxStatus
@@ -248,24 +248,54 @@ class MessageRef(SQLModel, table=True):
 
 
 class InboundUpdate(SQLModel, table=True):
-    """The inbox: every inbound update, stored before it is handled.
+    """The inbox, and the queue of inbound updates (bot/inbox.py).
 
-    A row is written as soon as an update arrives (with its raw payload) and marked
-    processed in the same transaction as its effects. Rows still unprocessed when the bot
-    starts are handled then, so a crash never loses what people sent; a redelivered
-    update has effect once.
+    A receiver writes each update as soon as it arrives (raw payload and the routing facts
+    its channel reads from it) and only then confirms it to the channel. The dispatcher
+    hands pending rows over per chat in arrival order and marks them in hand (`attempts`,
+    `claimed_until`); the handling transaction marks a row processed with its effects, so
+    a crash never loses what people sent and a redelivered update has effect once.
     """
 
     __tablename__ = "inbound_update"
-    __table_args__ = (Index("ix_inbound_update_pending", "channel", "processed_at"),)
+    # Both indexes hold the pending rows only, not the days of processed ids kept beside
+    # them: the pending rows oldest first (the heads of the chats are looked for in this
+    # order; the backlog is counted), and each chat's pending rows (is one its head?).
+    __table_args__ = (
+        Index(
+            "ix_inbound_update_pending",
+            "channel",
+            "update_id",
+            sqlite_where=text("processed_at IS NULL"),
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+        Index(
+            "ix_inbound_update_pending_chat",
+            "channel",
+            "chat_key",
+            "update_id",
+            sqlite_where=text("processed_at IS NULL"),
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+    )
 
     channel: str = Field(primary_key=True, max_length=16)
     update_id: int = Field(primary_key=True, sa_type=BigInteger)
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
-    # Times handling was tried and failed; a poison update is given up after a few.
-    failures: int = Field(default=0)
+    # The chat whose order the update belongs to (None: no chat; ordered with nothing).
+    chat_key: str | None = Field(default=None, max_length=64)
+    # The album (media group) the update is an item of; its items are handled together.
+    group_key: str | None = Field(default=None, max_length=64)
+    # Times the update was taken in hand; > 0 on a pending row with no live claim means a
+    # process died while handling it (a suspect). Named `failures` before 0007.
+    attempts: int = Field(default=0)
+    # Taken in hand by a dispatcher until then; other dispatchers leave it alone.
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    # It carries files to download before it can be handled: such updates have a lane of
+    # their own in the dispatcher, so slow downloads never take every slot.
+    has_files: bool = Field(default=False)
 
 
 class LinkAttempt(SQLModel, table=True):

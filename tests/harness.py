@@ -226,3 +226,34 @@ async def advance_to(citizen: Person, state: str) -> None:
             return
         await answer()
     assert state == "summary", f"unknown step {state}"
+
+
+async def store_and_forget(api: Any, url: str) -> list[dict[str, Any]]:
+    """What runs that died after storing their batches leave: inbox rows Telegram forgot.
+
+    Stores the fake Bot API's pending updates as the receiver would (with their routing
+    keys), then confirms them at the server; returns them.
+    """
+    from bot import db, services
+    from bot.telegram.adapter import route_update
+
+    pending = api.pending_updates
+    arrivals = []
+    for update in pending:
+        route = route_update(update)
+        arrivals.append(
+            services.Arrival(update["update_id"], update, route.chat_key, route.group_key)
+        )
+    engine = db.make_engine(url)
+    try:
+        async with db.session_scope(db.make_sessionmaker(engine)) as session:
+            await services.store_inbound(session, "telegram", arrivals)
+    finally:
+        await engine.dispose()
+    bot = api.create_bot()
+    try:  # confirmed at the server: only the inbox has them now
+        await bot.delete_webhook(drop_pending_updates=True)
+    finally:
+        await bot.session.close()
+    assert api.pending_updates == []
+    return pending

@@ -33,9 +33,15 @@ def test_handlers_and_models_import_no_messaging_framework() -> None:
             assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
+def test_the_inbox_dispatcher_is_channel_neutral() -> None:
+    """bot/inbox.py serves every channel: it imports no messaging library."""
+    bad = _imports(ROOT / "bot" / "inbox.py") & set(DIRECT_BANS)
+    assert not bad, f"bot/inbox.py imports {bad}"
+
+
 def test_importing_the_core_loads_no_framework_transitively() -> None:
     code = (
-        "import sys, handlers.core, handlers.intake, handlers.officer, models.tables;"
+        "import sys, handlers.core, handlers.intake, handlers.officer, models.tables, bot.inbox;"
         f"print([m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}])"
     )
     out = subprocess.run(

@@ -24,8 +24,10 @@ from sqlmodel import col, select
 
 from bot import db, services
 from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.i18n import t
 from models.enums import CaseStatus, OutboxStatus
 from models.tables import Case, CaseEvent, InboundUpdate, Outbox
+from tests.harness import store_and_forget
 
 ROOT = Path(__file__).resolve().parent.parent
 CITIZEN = FakeUser(id=1001, first_name="Lan", language_code="vi")
@@ -41,10 +43,13 @@ def has(text: str) -> Callable[[dict[str, Any]], bool]:
 class BotProcess:
     """`python -m bot run` as a child process, restarted after each crash."""
 
-    def __init__(self, api: FakeBotAPI, workdir: Path) -> None:
+    def __init__(
+        self, api: FakeBotAPI, workdir: Path, url: str | None = None, **settings: str
+    ) -> None:
         self.api = api
         self.workdir = workdir
-        self.url = f"sqlite+aiosqlite:///{workdir / 'hotline.db'}"
+        self.url = url or f"sqlite+aiosqlite:///{workdir / 'hotline.db'}"
+        self.settings = settings  # more HOTLINE_* variables
         self.proc: asyncio.subprocess.Process | None = None
         self.crashes = 0
         self.starts = 0
@@ -61,6 +66,7 @@ class BotProcess:
             HOTLINE_OUTBOX_CLAIM_S="1",  # a crashed sender's claim runs out quickly
             PYTHONPATH=str(ROOT),
         )
+        env.update(self.settings)
         return env
 
     async def start(self, failpoints: str = "") -> None:
@@ -372,3 +378,104 @@ async def test_sigkill_between_the_calls_of_an_album_repeats_no_call(
     ]
     assert evidence_calls == ["sendMediaGroup", "sendDocument", "sendDocument"]
     assert duplicates(api, CITIZEN.id) == [], api.transcript(CITIZEN.id)
+
+
+# ---------------------------------------------------------------- crash loops and poison
+
+
+def bot_log(bot: BotProcess) -> str:
+    return "\n".join(
+        (bot.workdir / f"bot-{n}.log").read_text(errors="replace")
+        for n in range(1, bot.starts + 1)
+    )
+
+
+CRASH_LOOP_CITIZENS = 200
+
+
+async def test_a_crash_loop_counts_only_against_the_update_in_hand(
+    api: FakeBotAPI, tmp_path: Path, db_url: str
+) -> None:
+    """Three SIGKILLs shortly after restarts, with 200 citizens' /report waiting in the inbox.
+
+    The first update is a true poison: it kills every process that takes it in hand
+    (failpoint `update.<id>`). At the first crash 15 other updates were in hand with it;
+    at the next two they only waited (it was handled alone). Only the updates in hand at a
+    crash count against themselves: the poison is given up at the fourth start and its
+    sender hears the apology; every other citizen gets the answer to /report, each
+    /report handled once. (Before, every start counted against every waiting update, and
+    the fourth start gave up all 200.)
+    """
+    bot = BotProcess(
+        api,
+        tmp_path,
+        db_url,
+        HOTLINE_SEND_GLOBAL_PER_SECOND="1000",
+        HOTLINE_INBOX_CONCURRENCY="16",  # the poison goes in hand with 15 others
+    )
+    await db.upgrade_async(db_url)
+    citizens = [
+        FakeUser(id=30_000 + i, first_name=f"Dân {i}", language_code="vi")
+        for i in range(CRASH_LOOP_CITIZENS)
+    ]
+    for citizen in citizens:
+        api.send_command(citizen, "report")
+    stored = await store_and_forget(api, db_url)
+    poison, victim, others = stored[0]["update_id"], citizens[0], citizens[1:]
+    kill = f"update.{poison}=1"
+
+    def everyone_answered() -> bool:
+        return all(
+            any("Bước 1/7" in m.get("text", "") for m in api.chat_messages(c.id)) for c in others
+        ) and any("Xin lỗi" in m.get("text", "") for m in api.chat_messages(victim.id))
+
+    try:
+        for spec in (kill, kill, kill, kill):
+            await bot.start(failpoints=spec)
+            assert bot.proc is not None
+            died = asyncio.ensure_future(bot.proc.wait())
+            answered = asyncio.ensure_future(
+                api.wait_until(everyone_answered, timeout=120, what="every citizen answered")
+            )
+            done, _ = await asyncio.wait({died, answered}, return_when=asyncio.FIRST_COMPLETED)
+            if answered in done:
+                died.cancel()
+                answered.result()
+                break
+            answered.cancel()
+            assert bot.proc.returncode == -signal.SIGKILL, bot_log(bot)[-3000:]
+            bot.crashes += 1
+        await api.wait_idle()
+    finally:
+        await bot.stop()
+    assert bot.crashes == 3
+    log_text = bot_log(bot)
+    assert log_text.count("given up") == 1, log_text[-3000:]
+    for citizen in others:
+        steps = [m for m in api.chat_messages(citizen.id) if "Bước 1/7" in m.get("text", "")]
+        assert len(steps) >= 1
+    assert [
+        m["text"] for m in api.chat_messages(victim.id) if m.get("from", {}).get("is_bot")
+    ] == [t("vi", "error.generic")]
+    engine = db.make_engine(db_url)
+    try:
+        async with db.make_sessionmaker(engine)() as session:
+            unhandled = (
+                await session.exec(
+                    select(InboundUpdate.update_id).where(
+                        col(InboundUpdate.processed_at).is_(None)
+                    )
+                )
+            ).all()
+            rows = (await session.exec(select(Outbox))).all()
+    finally:
+        await engine.dispose()
+    assert unhandled == []
+    # Each /report was handled once: one answer queued per citizen. A message can reach a
+    # chat twice only through the documented window (sent, then killed before recording),
+    # which shows as a resent row.
+    queued = Counter(row.chat_id for row in rows)
+    assert all(queued[str(c.id)] == 1 for c in citizens), queued.most_common(3)
+    resent = {row.chat_id for row in rows if row.attempts > 1}
+    repeated = {str(c.id) for c in others if duplicates(api, c.id)}
+    assert repeated <= resent, (repeated, resent)

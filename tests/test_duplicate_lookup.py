@@ -322,7 +322,7 @@ async def test_a_wide_radius_still_finds_every_case(hl: Hotline) -> None:
 
 
 async def test_the_migration_gives_existing_pins_their_square(db_url: str) -> None:
-    """Cases filed before 0004 get their square from their pin; downgrading drops it."""
+    """Cases filed before 0006 get their square from their pin; downgrading drops it."""
     await asyncio.to_thread(db.downgrade, db_url, "base")
     from alembic import command
 
