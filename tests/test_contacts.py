@@ -110,6 +110,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def test_contacts_set_validates_and_updates_only_what_is_given(tmp_path: Path) -> None:
     env = _env(tmp_path)
+    assert cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     out = cli(
         "contacts", "set", "--ward", "6187",
         "--receive-phone", "+84 916 588 826", "--receive-email", "UBND.KyLua@LangSon.gov.vn",
