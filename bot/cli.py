@@ -415,15 +415,21 @@ def _output_path(output: Path | None, fmt: str | None, stem: str) -> tuple[Path,
     return output, chosen
 
 
-def _write_document(document: Document, path: Path, fmt: str) -> None:
-    """Write and list the files; a failed write is exit code 1 with the reason."""
+class _WriteFailed(Exception):
+    """A report file could not be written (the message says which and why)."""
+
+
+async def _write_document(document: Document, path: Path, fmt: str) -> list[Path]:
+    """Write the document (its rows may stream from the open session); the files written."""
     from bot import exports
 
     try:
-        files = exports.write(document, path, "csv" if fmt == "csv" else "xlsx")
+        return await exports.write(document, path, "csv" if fmt == "csv" else "xlsx")
     except OSError as exc:
-        typer.echo(f"could not write {path}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+        raise _WriteFailed(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+def _echo_written(files: list[Path]) -> None:
     for file in files:
         typer.echo(f"written: {file}")
 
@@ -462,9 +468,18 @@ def report(
     settings, gaz, period, ward_code, path, chosen = _period_request(
         from_, to, ward, fmt, output, "report"
     )
-    figures, document = _run_db(
-        settings, lambda s: reports.build_report(s, gaz, period, ward_code=ward_code)
-    )
+
+    async def _work(session: AsyncSession) -> tuple[reports.Figures, list[Path]]:
+        figures, document = await reports.build_report(
+            session, gaz, period, ward_code=ward_code, agency=settings.agency_name
+        )
+        return figures, await _write_document(document, path, chosen)
+
+    try:
+        figures, files = _run_db(settings, _work, read_only=True)
+    except _WriteFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     merged = f" ({figures.merged} merged duplicates not counted)" if figures.merged else ""
     typer.echo(
         f"{reports.province_label(gaz)}, cases filed {period.first} to {period.last}: "
@@ -473,9 +488,9 @@ def report(
     ack, verify, result = figures.deadlines
     typer.echo(
         f"on time: acknowledge {ack.text()}, verify {verify.text()}, result {result.text()}; "
-        f"missed deadlines: {len(figures.overdue)}"
+        f"missed deadlines: {figures.overdue}"
     )
-    _write_document(document, path, chosen)
+    _echo_written(files)
 
 
 @app.command()
@@ -492,11 +507,18 @@ def logbook(
     settings, gaz, period, ward_code, path, chosen = _period_request(
         from_, to, ward, fmt, output, "logbook"
     )
-    count, document = _run_db(
-        settings, lambda s: reports.build_logbook(s, gaz, period, ward_code=ward_code)
-    )
+
+    async def _work(session: AsyncSession) -> tuple[int, list[Path]]:
+        count, document = await reports.build_logbook(session, gaz, period, ward_code=ward_code)
+        return count, await _write_document(document, path, chosen)
+
+    try:
+        count, files = _run_db(settings, _work, read_only=True)
+    except _WriteFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{count} cases filed {period.first} to {period.last}")
-    _write_document(document, path, chosen)
+    _echo_written(files)
 
 
 @contacts_app.command("set")
@@ -553,12 +575,21 @@ def contacts_export(fmt: FormatOption = None, output: OutputOption = None) -> No
         path, chosen = _output_path(output, fmt, reports.contacts_file_stem(gaz, today))
     except reports.ReportInputError as exc:
         raise _input_error(exc) from None
-    summary, document = _run_db(settings, lambda s: reports.build_contacts(s, gaz), read_only=True)
+
+    async def _work(session: AsyncSession) -> tuple[reports.ContactsSummary, list[Path]]:
+        summary, document = await reports.build_contacts(session, gaz)
+        return summary, await _write_document(document, path, chosen)
+
+    try:
+        summary, files = _run_db(settings, _work, read_only=True)
+    except _WriteFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     typer.echo(
         f"{summary.wards} wards: {len(summary.missing)} without a contact point, "
         f"{len(summary.incomplete)} incomplete"
     )
-    _write_document(document, path, chosen)
+    _echo_written(files)
 
 
 def main() -> None:

@@ -227,6 +227,6 @@ def test_contacts_export_lists_every_ward_in_the_seed_form(
     assert out.returncode == 0, out.stderr
     (written,) = tmp_path.glob("dau-moi-20-*.csv")
     with written.open(encoding="utf-8-sig", newline="") as fh:
-        table = list(csv.reader(fh))
+        table = list(csv.reader(fh, delimiter=";"))
     assert table[0][3:5] == ["Đầu mối tiếp nhận - Số điện thoại", "Đầu mối tiếp nhận - Email"]
     assert len(table) == 66 and table[2][2:4] == ["06187", "0916588826"]
