@@ -215,6 +215,8 @@ class _SheetWriter:
 
         self.sheet: Any = book.create_sheet(name)
         self.name = name
+        self._style_ids: dict[tuple[tuple[str, int], ...], Any] = {}
+        self._keep: list[dict[str, Any]] = []
         self.styles = styles
         self.columns = max(len(widths), 1)
         self.row = 0
@@ -229,12 +231,26 @@ class _SheetWriter:
         self.document = document
 
     def cell(self, value: Cell, **style: Any) -> Any:
-        """A write-only cell with a style (font, alignment, border, fill, number_format)."""
+        """A write-only cell with a style (font, alignment, border, fill, number_format).
+
+        Each distinct style is registered with the workbook once and then copied by its
+        ids: registering it again for every cell (hashing the style objects) is what made
+        a large sheet slow.
+        """
         from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles.cell_style import StyleArray
 
         cell = WriteOnlyCell(self.sheet, value=value)
-        for name, given in style.items():
-            setattr(cell, name, given)
+        if style:
+            key = tuple(sorted((name, id(given)) for name, given in style.items()))
+            ids = self._style_ids.get(key)
+            if ids is None:
+                for name, given in style.items():
+                    setattr(cell, name, given)
+                self._style_ids[key] = StyleArray(cell._style)
+                self._keep.append(style)  # the ids above stay valid while these live
+            else:
+                cell._style = StyleArray(ids)
         return cell
 
     def append(self, values: Sequence[Any]) -> None:

@@ -257,7 +257,6 @@ _CASES: Any = Case.__table__  # type: ignore[attr-defined]
 _EVENTS: Any = CaseEvent.__table__  # type: ignore[attr-defined]
 _FILES: Any = Evidence.__table__  # type: ignore[attr-defined]
 _C = _CASES.c
-_OPEN = [s.value for s in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.VERIFYING)]
 
 
 def _filed_in(province_code: str, period: Period, ward_code: str | None) -> list[Any]:
@@ -284,8 +283,6 @@ def _done(deadline: Deadline) -> Any:
     else:
         met = _C.status.in_(closed)
         moment = func.coalesce(_C.closed_at, _C.updated_at)
-    # Any status outside the machine's open ones counts as done (as is_met does).
-    met = or_(met, _C.status.not_in(_OPEN))
     return type_coerce(case((met, moment), else_=None), UTCDateTime())
 
 
@@ -367,26 +364,41 @@ async def report_figures(
         _C.reopened_count > 0,
         _C.satisfaction.is_not(None),
     )
-    columns: list[Any] = [_C.ward_code, _C.category, _C.status, merged, func.count()]
+    # Each case's steps and deadlines are worked out once, into a materialized row set,
+    # and summed from there (repeating the expressions in each sum costs 3x the scan).
+    rows = (
+        select(
+            _C.ward_code.label("ward"),
+            _C.category.label("category"),
+            _C.status.label("status"),
+            merged.label("merged"),
+            *(_done(d).label(f"done_{d}") for d in DEADLINES),
+            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
+            _C.satisfaction.label("satisfaction"),
+            answered.label("answered"),
+        )
+        .where(*_filed_in(province_code, period, ward_code))
+        .cte("report_cases")
+        .prefix_with("MATERIALIZED")
+    )
+    x = rows.c
+    columns: list[Any] = [x.ward, x.category, x.status, x.merged, func.count()]
     for deadline in DEADLINES:
-        on_time = _on_time(dialect, deadline)
+        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
+        on_time = and_(done.is_not(None), done <= due)
         columns += [
             _count_if(on_time),
-            _count_if(or_(on_time, _due(dialect, deadline) <= as_of)),
-            func.count(_done(deadline)),
+            _count_if(or_(on_time, due <= as_of)),
+            func.count(done),
         ]
     columns += [
-        _count_if(_C.satisfaction == "yes"),
-        _count_if(_C.satisfaction == "no"),
+        _count_if(x.satisfaction == "yes"),
+        _count_if(x.satisfaction == "no"),
         _count_if(
-            and_(answered, or_(_C.satisfaction.is_(None), _C.satisfaction.not_in(["yes", "no"])))
+            and_(x.answered, or_(x.satisfaction.is_(None), x.satisfaction.not_in(["yes", "no"])))
         ),
     ]
-    stmt = (
-        select(*columns)
-        .where(*_filed_in(province_code, period, ward_code))
-        .group_by(_C.ward_code, _C.category, _C.status, merged)
-    )
+    stmt = select(*columns).group_by(x.ward, x.category, x.status, x.merged)
     counts: Counter[tuple[str, str, str]] = Counter()
     merged_cases = 0
     sums = [0] * (3 * len(DEADLINES) + 3)
@@ -397,13 +409,14 @@ async def report_figures(
             continue
         counts[(ward, category, status)] += number
         sums = [a + int(b or 0) for a, b in zip(sums, rest, strict=True)]
-    figures: list[DeadlineFigure] = []
-    for index, deadline in enumerate(DEADLINES):
-        met, due, done = sums[3 * index : 3 * index + 3]
-        median = await _median_hours(
-            session, dialect, deadline, _filed_in(province_code, period, ward_code), done
-        )
-        figures.append(DeadlineFigure(deadline, due, met, done, median))
+    done_counts = [sums[3 * index + 2] for index in range(len(DEADLINES))]
+    medians = await _medians(
+        session, dialect, _filed_in(province_code, period, ward_code), done_counts
+    )
+    figures = [
+        DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], done_counts[i], medians[i])
+        for i, deadline in enumerate(DEADLINES)
+    ]
     satisfied, unsatisfied, unanswered = sums[-3:]
     return Figures(
         period=period,
@@ -420,6 +433,91 @@ async def report_figures(
     )
 
 
+_MEDIAN_MARGIN = 8  # rows read on each side of the middle
+
+
+def _middle(done: int, margin: int) -> tuple[int, int, int, int]:
+    """Ranks (from 0) of the middle value(s) and the window [first, stop) around them."""
+    low, high = (done - 1) // 2, done // 2
+    return low, high, max(low - margin, 0), min(high + margin + 1, done)
+
+
+def _exact_middle(
+    keys: list[float], exact: list[timedelta], done: int, margin: int
+) -> float | None:
+    """The median from a window of the cases ordered by key, if the window decides it.
+
+    `keys` (ms, each within a millisecond of the exact duration) in their order, `exact`
+    the same cases' exact durations. It decides when every case outside the window is
+    surely below or above the middle ones; None asks for a wider window.
+    """
+    low, high, first, stop = _middle(done, margin)
+    ordered = sorted(exact)
+    a, b = ordered[low - first], ordered[high - first]
+    slack = 2.0  # ms
+    below_ok = first == 0 or keys[0] < a.total_seconds() * 1000 - slack
+    above_ok = stop == done or keys[-1] > b.total_seconds() * 1000 + slack
+    if below_ok and above_ok:
+        return round(statistics.median([_hours(a), _hours(b)]), 1)
+    return None
+
+
+async def _medians(
+    session: AsyncSession, dialect: str, where: list[Any], done_counts: list[int]
+) -> list[float | None]:
+    """The three medians (hours from filing to the step) in one statement: the durations
+    are worked out once, and each is read at its middle from an ordered scan."""
+    durations = (
+        select(
+            _C.id.label("id"),
+            *(_duration_ms(dialect, d).label(f"key_{d}") for d in DEADLINES),
+        )
+        .where(*where, _C.merged_into_id.is_(None))
+        .cte("report_durations")
+        .prefix_with("MATERIALIZED")
+    )
+    parts = []
+    for index, deadline in enumerate(DEADLINES):
+        if done_counts[index] == 0:
+            continue
+        key = durations.c[f"key_{deadline}"]
+        _, _, first, stop = _middle(done_counts[index], _MEDIAN_MARGIN)
+        window = (
+            select(literal(index).label("n"), key.label("key"), durations.c.id.label("id"))
+            .where(key.is_not(None))
+            .order_by(key)
+            .offset(first)
+            .limit(stop - first)
+            .subquery()
+        )
+        parts.append(select(window))
+    medians: list[float | None] = [None] * len(DEADLINES)
+    if not parts:
+        return medians
+    found = (await session.exec(union_all(*parts))).all()  # type: ignore[call-overload]
+    ids = sorted({row.id for row in found})
+    details = select(_C.id, _C.filed_at, *(_done(d).label(f"done_{d}") for d in DEADLINES))
+    times = {
+        row.id: row
+        for row in (await session.exec(details.where(_C.id.in_(ids)))).all()  # type: ignore[call-overload]
+    }
+    for index, deadline in enumerate(DEADLINES):
+        if done_counts[index] == 0:
+            continue
+        window_rows = sorted((row for row in found if row.n == index), key=lambda r: r.key)
+        keys = [float(row.key) for row in window_rows]
+        exact = [
+            getattr(times[row.id], f"done_{deadline}") - times[row.id].filed_at
+            for row in window_rows
+        ]
+        medians[index] = _exact_middle(keys, exact, done_counts[index], _MEDIAN_MARGIN)
+        if medians[index] is None:  # many cases within a millisecond of the middle
+            medians[index] = await _median_hours(
+                session, dialect, deadline, where, done_counts[index]
+            )
+    return medians
+
+
 async def _median_hours(
     session: AsyncSession, dialect: str, deadline: Deadline, where: list[Any], done: int
 ) -> float | None:
@@ -431,13 +529,11 @@ async def _median_hours(
     """
     if done == 0:
         return None
-    low, high = (done - 1) // 2, done // 2  # ranks of the middle value(s), from 0
     key = _duration_ms(dialect, deadline).label("key")
     step = _done(deadline)
-    margin = 8
-    slack = 2.0  # ms: each time is rounded to the millisecond in the key
+    margin = _MEDIAN_MARGIN * 4
     while True:
-        first, stop = max(low - margin, 0), min(high + margin + 1, done)
+        _, _, first, stop = _middle(done, margin)
         stmt = (
             select(key, _C.filed_at, step.label("done"))
             .where(*where, _C.merged_into_id.is_(None), step.is_not(None))
@@ -446,13 +542,10 @@ async def _median_hours(
             .limit(stop - first)
         )
         rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
-        exact = sorted(row.done - row.filed_at for row in rows)
         keys = [float(row.key) for row in rows]
-        a, b = exact[low - first], exact[high - first]
-        below_ok = first == 0 or keys[0] < a.total_seconds() * 1000 - slack
-        above_ok = stop == done or keys[-1] > b.total_seconds() * 1000 + slack
-        if below_ok and above_ok:
-            return round(statistics.median([_hours(a), _hours(b)]), 1)
+        median = _exact_middle(keys, [row.done - row.filed_at for row in rows], done, margin)
+        if median is not None:
+            return median
         margin *= 4
 
 
@@ -490,28 +583,36 @@ async def overdue_rows(
 ) -> AsyncIterator[Overdue]:
     """Each missed deadline of the period's cases, by due time, streamed from the database."""
     dialect = session.get_bind().dialect.name
+    # One scan works out each case's steps and deadlines; the three lists come from it.
+    rows = (
+        select(
+            _C.code.label("code"),
+            _C.ward_code.label("ward_code"),
+            _C.category.label("category"),
+            *(_done(d).label(f"done_{d}") for d in DEADLINES),
+            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
+        )
+        .where(*_filed_in(province_code, period, ward_code), _C.merged_into_id.is_(None))
+        .cte("report_steps")
+        .prefix_with("MATERIALIZED")
+    )
+    x = rows.c
     parts = []
     for index, deadline in enumerate(DEADLINES):
-        due = _due(dialect, deadline)
+        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
         parts.append(
             select(
                 literal(index).label("n"),
-                _C.code.label("code"),
-                _C.ward_code.label("ward_code"),
-                _C.category.label("category"),
+                x.code,
+                x.ward_code,
+                x.category,
                 due.label("due"),
-                _done(deadline).label("done"),
-            ).where(
-                *_filed_in(province_code, period, ward_code),
-                _C.merged_into_id.is_(None),
-                not_(_on_time(dialect, deadline)),
-                due <= as_of,
-            )
+                done.label("done"),
+            ).where(not_(and_(done.is_not(None), done <= due)), due <= as_of)
         )
     union = union_all(*parts).subquery()
     stmt = select(union).order_by(union.c.due, union.c.code, union.c.n)
-    result = await session.stream(stmt.execution_options(yield_per=2000))
-    async for row in result:
+    async for row in _stream(session, stmt):
         finished = row.done
         yield Overdue(
             code=row.code,
@@ -522,6 +623,17 @@ async def overdue_rows(
             done_at=finished,
             late_hours=round(_hours((finished or as_of) - row.due), 1),
         )
+
+
+_BATCH = 2000  # rows fetched at a time when streaming
+
+
+async def _stream(session: AsyncSession, stmt: Any) -> AsyncIterator[Any]:
+    """The rows of `stmt`, fetched a batch at a time (one await per batch, not per row)."""
+    result = await session.stream(stmt.execution_options(yield_per=_BATCH))
+    async for batch in result.partitions(_BATCH):
+        for row in batch:
+            yield row
 
 
 async def _aiter(items: Sequence[Overdue]) -> AsyncIterator[Overdue]:
@@ -1006,7 +1118,6 @@ async def _logbook_case_rows(
         )
         .where(*where)
         .order_by(_C.filed_at, _C.id, events.id)
-        .execution_options(yield_per=2000)
     )
     number = 0
     current: Any = None
@@ -1030,7 +1141,7 @@ async def _logbook_case_rows(
             _clip("\n".join(history)),
         ]
 
-    async for row in await session.stream(stmt):
+    async for row in _stream(session, stmt):
         if current is None or row.id != current.id:
             if current is not None:
                 yield case_row()
@@ -1063,9 +1174,8 @@ async def _logbook_event_rows(
         .join_from(_CASES, _EVENTS, events.case_id == _C.id)
         .where(*where)
         .order_by(_C.filed_at, _C.id, events.id)
-        .execution_options(yield_per=2000)
     )
-    async for row in await session.stream(stmt):
+    async for row in _stream(session, stmt):
         yield [
             row.code,
             row.at,
