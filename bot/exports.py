@@ -85,6 +85,9 @@ class Table:
     decimals: frozenset[int] = frozenset()  # columns shown with one decimal (57,1)
     sheet: str | None = None  # the sheet it is on, when shared; else its title
     chart: Chart | None = None
+    # Cell borders; long streamed tables go without (each styled cell costs) and print
+    # with gridlines instead.
+    borders: bool = True
 
     @property
     def sheet_title(self) -> str:
@@ -340,23 +343,30 @@ class _SheetWriter:
         styles = self.styles
         out: list[Any] = []
         for column, value in enumerate(values):
-            style: dict[str, Any] = {
-                "border": styles.box,
-                "alignment": styles.top_wrap if column in table.wrap else styles.top,
-            }
+            style: dict[str, Any] = {}
+            if table.borders:
+                style["border"] = styles.box
+            if table.borders or table.wrap:
+                style["alignment"] = styles.top_wrap if column in table.wrap else styles.top
             if bold:
                 style["font"] = styles.bold
             if isinstance(value, datetime):
                 out.append(self.cell(local_naive(value), number_format=_DATE_FORMAT, **style))
             elif isinstance(value, str):
-                cell = self.cell(_xlsx_text(value), **style)
+                text = _xlsx_text(value)
+                if not style and not text.startswith(_FORMULA_STARTS):
+                    out.append(text)  # a plain cell: openpyxl writes it without a style
+                    continue
+                cell = self.cell(text, **style)
                 # Text people typed is never a formula ("=HYPERLINK(...)" stays text).
                 cell.data_type = "s"
                 out.append(cell)
             elif isinstance(value, float) and column in table.decimals:
                 out.append(self.cell(value, number_format=_DECIMAL_FORMAT, **style))
-            else:
+            elif style:
                 out.append(self.cell(value, **style))
+            else:
+                out.append(value)
         self.append(out)
 
     def signature(self) -> None:
@@ -465,6 +475,7 @@ def _start_single(
     if first + header_rows != first_data:  # pragma: no cover - the layout above changed
         raise AssertionError("sheet layout out of step with its frozen panes")
     writer.sheet.print_title_rows = f"{first}:{last}"
+    writer.sheet.print_options.gridLines = not table.borders
     return writer
 
 

@@ -949,6 +949,7 @@ def report_document(
         rows=overdue_cells(),
         widths=(14, 14, 28, 22, 14, 18, 18, 12),
         decimals=frozenset({7}),
+        borders=False,
     )
     notes = _period_notes(gazetteer, figures.period, figures.ward_code, figures.as_of)
     total = f"Tổng số: {figures.cases} phản ánh"
@@ -1230,6 +1231,7 @@ def logbook_document(
                 rows=case_rows,
                 widths=(6, 18, 14, 24, 20, 60, 18, 12, 22, 60),
                 wrap=frozenset({5, 9}),
+                borders=False,
             ),
             Table(
                 key="events",
@@ -1246,6 +1248,7 @@ def logbook_document(
                 rows=event_rows,
                 widths=(14, 18, 28, 24, 18, 18, 60),
                 wrap=frozenset({6}),
+                borders=False,
             ),
         ),
     )

@@ -63,6 +63,7 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("province_code", "seq", name="uq_case_province_seq"),
         Index("ix_case_ward_status", "ward_code", "status"),
+        Index("ix_case_province_filed", "province_code", "filed_at"),  # reports by period
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -133,6 +134,8 @@ class CaseEvent(SQLModel, table=True):
     """One line of the log book: who did what to a case, when, from which status to which."""
 
     __tablename__ = "case_event"
+    # Reports count the cases with a given kind of line (escalate, refer, ...).
+    __table_args__ = (Index("ix_case_event_action_case", "action", "case_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
