@@ -350,8 +350,11 @@ async def report_figures(
     *,
     ward_code: str | None = None,
     as_of: datetime,
+    medians: bool = True,
 ) -> Figures:
     """The period's figures, aggregated by the database (a few statements, any size).
+
+    `medians=False` leaves them out (None): the previous period's summary needs none.
 
     One GROUP BY gives the counts, the deadlines kept and the satisfaction answers; each
     median is read from an ordered scan at its middle; the log-book counts use the index
@@ -410,11 +413,14 @@ async def report_figures(
         counts[(ward, category, status)] += number
         sums = [a + int(b or 0) for a, b in zip(sums, rest, strict=True)]
     done_counts = [sums[3 * index + 2] for index in range(len(DEADLINES))]
-    medians = await _medians(
-        session, dialect, _filed_in(province_code, period, ward_code), done_counts
-    )
+    if medians:
+        middles = await _medians(
+            session, dialect, _filed_in(province_code, period, ward_code), done_counts
+        )
+    else:
+        middles = [None] * len(DEADLINES)
     figures = [
-        DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], done_counts[i], medians[i])
+        DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], done_counts[i], middles[i])
         for i, deadline in enumerate(DEADLINES)
     ]
     satisfied, unsatisfied, unanswered = sums[-3:]
@@ -987,7 +993,7 @@ async def build_report(
     province = gazetteer.province_code
     figures = await report_figures(session, province, period, ward_code=ward_code, as_of=as_of)
     previous = await report_figures(
-        session, province, previous_period(period), ward_code=ward_code, as_of=as_of
+        session, province, previous_period(period), ward_code=ward_code, as_of=as_of, medians=False
     )
     overdue = overdue_rows(session, province, period, ward_code=ward_code, as_of=as_of)
     document = report_document(

@@ -120,7 +120,7 @@ def _case_history(
     if roll < 0.04:  # closed straight from new
         act(
             rng.choice([CaseAction.RESOLVE, CaseAction.REJECT]),
-            _after(rng, now, 3, _jitter(rng, spec)),
+            _after(rng, now, 1, _jitter(rng, spec)),
         )
     elif roll > 0.05:  # 1 % never touched
         act(CaseAction.ACKNOWLEDGE, _after(rng, now, 0.5, _jitter(rng, spec)))
@@ -144,13 +144,13 @@ def _case_history(
             if rng.random() < 0.3:  # the new ward has not acknowledged it yet
                 return row, events, rng.randrange(4)
             act(CaseAction.ACKNOWLEDGE, _after(rng, now, 1.5, _jitter(rng, spec)))
-        if rng.random() < 0.97:
+        if rng.random() < 0.99:
             act(CaseAction.VERIFY, _after(rng, now, 5, _jitter(rng, spec)))
-            if rng.random() < 0.97:
+            if rng.random() < 0.99:
                 close = CaseAction.RESOLVE if rng.random() < 0.85 else CaseAction.REJECT
                 act(close, _after(rng, now, 40, _jitter(rng, spec)), "đã xử lý")
                 if close == CaseAction.RESOLVE and rng.random() < 0.7:
-                    answer = "yes" if rng.random() < 0.8 else "no"
+                    answer = "yes" if rng.random() < 0.95 else "no"
                     row["satisfaction"] = answer
                     if answer == "no":
                         act(CaseAction.REOPEN, _after(rng, now, 5, _jitter(rng, spec)), None)
