@@ -17,12 +17,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
     and_,
     case,
+    cast,
     func,
     literal,
     literal_column,
     not_,
+    null,
     or_,
     select,
     type_coerce,
@@ -336,7 +342,8 @@ def _duration_ms(dialect: str, deadline: Deadline) -> Any:
     done = _done(deadline)
     if dialect == "sqlite":
         return (func.julianday(done) - func.julianday(_C.filed_at)) * 86_400_000.0
-    return func.extract("epoch", done - _C.filed_at) * 1000.0
+    # date_part gives a double; EXTRACT a numeric, much slower to compute with.
+    return func.date_part("epoch", done - _C.filed_at) * 1000.0
 
 
 def _count_if(condition: Any) -> Any:
@@ -367,16 +374,20 @@ async def report_figures(
         _C.reopened_count > 0,
         _C.satisfaction.is_not(None),
     )
-    # Each case's steps and deadlines are worked out once, into a materialized row set,
-    # and summed from there (repeating the expressions in each sum costs 3x the scan).
+    # Each case's steps, deadlines and durations are worked out once, into a materialized
+    # row set, and everything is read from there in one statement: the sums (repeating
+    # the expressions in each sum costs 3x the scan) and, for each median, the few rows
+    # around the middle of the cases ordered by duration.
     rows = (
         select(
+            _C.id.label("id"),
             _C.ward_code.label("ward"),
             _C.category.label("category"),
             _C.status.label("status"),
             merged.label("merged"),
             *(_done(d).label(f"done_{d}") for d in DEADLINES),
             *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
+            *(_duration_ms(dialect, d).label(f"key_{d}") for d in DEADLINES),
             _C.satisfaction.label("satisfaction"),
             answered.label("answered"),
         )
@@ -385,7 +396,14 @@ async def report_figures(
         .prefix_with("MATERIALIZED")
     )
     x = rows.c
-    columns: list[Any] = [x.ward, x.category, x.status, x.merged, func.count()]
+    columns: list[Any] = [
+        literal(-1).label("part"),
+        x.ward,
+        x.category,
+        x.status,
+        x.merged,
+        func.count(),
+    ]
     for deadline in DEADLINES:
         done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
         on_time = and_(done.is_not(None), done <= due)
@@ -400,25 +418,54 @@ async def report_figures(
         _count_if(
             and_(x.answered, or_(x.satisfaction.is_(None), x.satisfaction.not_in(["yes", "no"])))
         ),
+        cast(null(), Float).label("key"),
+        cast(null(), Integer).label("id"),
     ]
-    stmt = select(*columns).group_by(x.ward, x.category, x.status, x.merged)
+    parts: list[Any] = [select(*columns).group_by(x.ward, x.category, x.status, x.merged)]
+    if medians:
+        # Typed NULLs: PostgreSQL takes an untyped NULL in a subquery for text.
+        types = [String, String, String, Boolean] + [Integer] * (len(columns) - 7)
+        padding: list[Any] = [
+            cast(null(), kind).label(c.key) for c, kind in zip(columns[1:-2], types, strict=True)
+        ]
+        greatest = func.max if dialect == "sqlite" else func.greatest
+        for index, deadline in enumerate(DEADLINES):
+            key = x[f"key_{deadline}"]
+            counted = select(func.count(key)).where(not_(x.merged)).scalar_subquery()
+            first = greatest((counted - 1) // 2 - _MEDIAN_MARGIN, 0)
+            window = (
+                select(literal(index).label("part"), *padding, key.label("key"), x.id)
+                .where(not_(x.merged), key.is_not(None))
+                .order_by(key)
+                .offset(first)
+                .limit(2 * _MEDIAN_MARGIN + 2)
+                .subquery()
+            )
+            parts.append(select(window))
     counts: Counter[tuple[str, str, str]] = Counter()
     merged_cases = 0
     sums = [0] * (3 * len(DEADLINES) + 3)
-    for row in (await session.exec(stmt)).all():  # type: ignore[call-overload]
-        ward, category, status, is_merged, number, *rest = row
-        if is_merged:
+    windows: list[list[Any]] = [[] for _ in DEADLINES]
+    result = await session.exec(union_all(*parts))  # type: ignore[call-overload]
+    for row in result.all():
+        part, ward, category, status, is_merged, number, *rest, _key, _id = row
+        if part >= 0:
+            windows[part].append(row)
+        elif is_merged:
             merged_cases += number
-            continue
-        counts[(ward, category, status)] += number
-        sums = [a + int(b or 0) for a, b in zip(sums, rest, strict=True)]
+        else:
+            counts[(ward, category, status)] += number
+            sums = [a + int(b or 0) for a, b in zip(sums, rest, strict=True)]
     done_counts = [sums[3 * index + 2] for index in range(len(DEADLINES))]
+    middles: list[float | None] = [None] * len(DEADLINES)
     if medians:
         middles = await _medians(
-            session, dialect, _filed_in(province_code, period, ward_code), done_counts
+            session,
+            dialect,
+            _filed_in(province_code, period, ward_code),
+            done_counts,
+            windows,
         )
-    else:
-        middles = [None] * len(DEADLINES)
     figures = [
         DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], done_counts[i], middles[i])
         for i, deadline in enumerate(DEADLINES)
@@ -449,7 +496,7 @@ def _middle(done: int, margin: int) -> tuple[int, int, int, int]:
 
 
 def _exact_middle(
-    keys: list[float], exact: list[timedelta], done: int, margin: int
+    keys: list[float], exact: list[timedelta], done: int, first: int
 ) -> float | None:
     """The median from a window of the cases ordered by key, if the window decides it.
 
@@ -457,7 +504,10 @@ def _exact_middle(
     the same cases' exact durations. It decides when every case outside the window is
     surely below or above the middle ones; None asks for a wider window.
     """
-    low, high, first, stop = _middle(done, margin)
+    low, high = (done - 1) // 2, done // 2
+    stop = first + len(keys)
+    if not (first <= low and high < stop):
+        return None
     ordered = sorted(exact)
     a, b = ordered[low - first], ordered[high - first]
     slack = 2.0  # ms
@@ -469,58 +519,32 @@ def _exact_middle(
 
 
 async def _medians(
-    session: AsyncSession, dialect: str, where: list[Any], done_counts: list[int]
+    session: AsyncSession,
+    dialect: str,
+    where: list[Any],
+    done_counts: list[int],
+    windows: list[list[Any]],
 ) -> list[float | None]:
-    """The three medians (hours from filing to the step) in one statement: the durations
-    are worked out once, and each is read at its middle from an ordered scan."""
-    durations = (
-        select(
-            _C.id.label("id"),
-            *(_duration_ms(dialect, d).label(f"key_{d}") for d in DEADLINES),
-        )
-        .where(*where, _C.merged_into_id.is_(None))
-        .cte("report_durations")
-        .prefix_with("MATERIALIZED")
-    )
-    parts = []
-    for index, deadline in enumerate(DEADLINES):
-        if done_counts[index] == 0:
-            continue
-        key = durations.c[f"key_{deadline}"]
-        _, _, first, stop = _middle(done_counts[index], _MEDIAN_MARGIN)
-        window = (
-            select(literal(index).label("n"), key.label("key"), durations.c.id.label("id"))
-            .where(key.is_not(None))
-            .order_by(key)
-            .offset(first)
-            .limit(stop - first)
-            .subquery()
-        )
-        parts.append(select(window))
-    medians: list[float | None] = [None] * len(DEADLINES)
-    if not parts:
-        return medians
-    found = (await session.exec(union_all(*parts))).all()  # type: ignore[call-overload]
-    ids = sorted({row.id for row in found})
+    """The three medians from the rows read around each middle (ordered by their key):
+    the exact durations of those few cases decide it, else a wider window is read."""
+    ids = sorted({row.id for window in windows for row in window})
     details = select(_C.id, _C.filed_at, *(_done(d).label(f"done_{d}") for d in DEADLINES))
-    times = {
-        row.id: row
-        for row in (await session.exec(details.where(_C.id.in_(ids)))).all()  # type: ignore[call-overload]
-    }
+    stmt = details.where(_C.id.in_(ids))
+    times = {row.id: row for row in (await session.exec(stmt)).all()}  # type: ignore[call-overload]
+    medians: list[float | None] = [None] * len(DEADLINES)
     for index, deadline in enumerate(DEADLINES):
-        if done_counts[index] == 0:
+        done = done_counts[index]
+        if done == 0:
             continue
-        window_rows = sorted((row for row in found if row.n == index), key=lambda r: r.key)
-        keys = [float(row.key) for row in window_rows]
+        rows = sorted(windows[index], key=lambda r: float(r.key))
+        low = (done - 1) // 2
+        first = max(low - _MEDIAN_MARGIN, 0)
         exact = [
-            getattr(times[row.id], f"done_{deadline}") - times[row.id].filed_at
-            for row in window_rows
+            getattr(times[row.id], f"done_{deadline}") - times[row.id].filed_at for row in rows
         ]
-        medians[index] = _exact_middle(keys, exact, done_counts[index], _MEDIAN_MARGIN)
+        medians[index] = _exact_middle([float(row.key) for row in rows], exact, done, first)
         if medians[index] is None:  # many cases within a millisecond of the middle
-            medians[index] = await _median_hours(
-                session, dialect, deadline, where, done_counts[index]
-            )
+            medians[index] = await _median_hours(session, dialect, deadline, where, done)
     return medians
 
 
@@ -549,7 +573,7 @@ async def _median_hours(
         )
         rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
         keys = [float(row.key) for row in rows]
-        median = _exact_middle(keys, [row.done - row.filed_at for row in rows], done, margin)
+        median = _exact_middle(keys, [row.done - row.filed_at for row in rows], done, first)
         if median is not None:
             return median
         margin *= 4
