@@ -209,11 +209,10 @@ async def read_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator
             await conn.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
+        # Closing the session ends its transaction (nothing to commit) and detaches the
+        # objects read, whose attributes stay readable (a rollback would expire them).
         async with factory(bind=conn) as session:
-            try:
-                yield session
-            finally:
-                await session.rollback()
+            yield session
 
 
 # ---------------------------------------------------------------- backups
