@@ -152,9 +152,17 @@ def province_label(gazetteer: Gazetteer) -> str:
     return name if name.startswith("Thành phố") else f"tỉnh {name}"
 
 
+_WARD_NAMES: dict[tuple[str, str], str] = {}
+
+
 def _ward_name(gazetteer: Gazetteer, code: str) -> str:
-    info = gazetteer.ward(code)
-    return info.name if info else code
+    """The ward's name (its code if unknown); remembered, as every row of a list asks."""
+    key = (gazetteer.province_code, code)
+    name = _WARD_NAMES.get(key)
+    if name is None:
+        info = gazetteer.ward(code)
+        name = _WARD_NAMES[key] = info.name if info else code
+    return name
 
 
 # ---------------------------------------------------------------- deadlines
