@@ -901,3 +901,24 @@ async def test_sql_figures_equal_the_case_by_case_ones_on_random_data(
             (o.code, o.deadline, o.due_at, o.done_at, o.late_hours) for o in want.overdue
         ]
         assert got.overdue == len(want.overdue) > 0
+
+
+def test_a_median_window_decides_only_when_nothing_outside_can_be_nearer() -> None:
+    """The database orders by a key good to a millisecond: rows tied there may be out of
+    order, so a window decides the median only when its edges are clear of the middle."""
+    from bot.reports import _exact_middle
+
+    us = timedelta(microseconds=1)
+    exact = [H + n * 100 * us for n in range(5)]  # within a millisecond of each other
+    keys = [3_600_000.0] * 5  # all the same key
+    # 11 cases, this window holds ranks 3..7: the middle (rank 5) is among tied rows whose
+    # order outside the window is unknown, so the window cannot decide.
+    assert _exact_middle(keys, exact, done=11, first=3) is None
+    # The same rows when the window reaches both ends of the data: it decides.
+    assert _exact_middle(keys, exact, done=5, first=0) == round((H + 200 * us) / H, 1)
+    # Edges clear of the middle by more than the keys' error: decided, exactly.
+    spread = [H - 10 * us * 1000, *exact, H + 10 * us * 1000]
+    spread_keys = [value.total_seconds() * 1000 for value in spread]
+    assert _exact_middle(spread_keys, spread, done=11, first=2) == 1.0
+    # A window that does not hold the middle ranks asks for a wider one.
+    assert _exact_middle(spread_keys, spread, done=30, first=0) is None
