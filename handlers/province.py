@@ -7,8 +7,9 @@ Periods: `/report` or `/report week` — the last 7 local days, today included;
 with the accepted forms.
 
 The update's transaction only answers "being prepared" and registers the work: the report is
-read after it commits, from one read snapshot that takes no write lock (`db.read_scope`), so
-intake and officers' buttons go on meanwhile; the workbook is written into a private
+read after it commits, from one read snapshot that takes no write lock (`db.read_scope`), in
+a worker thread, so intake and officers' buttons go on meanwhile; the workbook is written
+into a private
 `reports/` folder of the media directory under a random name and queued through the outbox
 as a document in a short transaction of its own. Ward groups are told the command is the
 province group's.
@@ -16,6 +17,7 @@ province group's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -147,15 +149,16 @@ class _ReportJob:
     as_of: datetime
 
     async def run(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        """Read and write the workbook from a snapshot, then queue it (or an apology)."""
-        gazetteer = self.deps.gazetteer
+        """Read and write the workbook from a snapshot, then queue it (or an apology).
+
+        The reading and writing run in a worker thread with an event loop and a database
+        connection of their own: writing a long workbook is CPU work that would otherwise
+        hold every other chat's updates.
+        """
         path, relative = private_report_path(self.deps.media.root, ".xlsx")
+        url = sessionmaker.kw["bind"].url.render_as_string(hide_password=False)
         try:
-            async with db.read_scope(sessionmaker) as session:
-                figures, document = await reports.build_report(
-                    session, gazetteer, self.period, as_of=self.as_of, agency=self.deps.agency_name
-                )
-                await write_xlsx(document, path)
+            figures = await asyncio.to_thread(asyncio.run, self._build(url, path))
         except Exception:
             log.exception("report failed", extra={"chat": self.chat_id})
             path.unlink(missing_ok=True)
@@ -165,6 +168,7 @@ class _ReportJob:
                     session, self.channel, Outgoing(chat_id=self.chat_id, text=text)
                 )
             return
+        gazetteer = self.deps.gazetteer
         ack, verify, result = figures.deadlines
         caption = t(
             OFFICER_LOCALE,
@@ -190,3 +194,20 @@ class _ReportJob:
                 ),
             )
         log.info("report queued", extra={"chat": self.chat_id})
+
+    async def _build(self, url: str, path: Path) -> reports.Figures:
+        """Build and write the report (in the worker thread's own loop); its figures."""
+        engine = db.make_engine(url)
+        try:
+            async with db.read_scope(db.make_sessionmaker(engine)) as session:
+                figures, document = await reports.build_report(
+                    session,
+                    self.deps.gazetteer,
+                    self.period,
+                    as_of=self.as_of,
+                    agency=self.deps.agency_name,
+                )
+                await write_xlsx(document, path)
+            return figures
+        finally:
+            await engine.dispose()
