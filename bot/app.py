@@ -65,6 +65,7 @@ class Hotline:
             link_failure_window_min=settings.link_failure_window_min,
             duplicate_radius_m=settings.duplicate_radius_m,
             duplicate_hours=settings.duplicate_hours,
+            agency_name=settings.agency_name,
         )
         self.transports: dict[str, Transport] = {}
         self.sender = OutboxSender(
@@ -144,6 +145,11 @@ class Hotline:
                 fetcher.cleanup()
             if links_change:  # again, now that the link or unlink is committed
                 self.linked_chats.mark_stale()
+        for job in reply.after_commit if reply is not None else ():
+            try:
+                await job(self.sessionmaker)
+            except Exception:
+                log.exception("after-commit work failed: update=%s", event.update_id)
         self.sender.wake()
         return reply
 

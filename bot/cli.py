@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 log = logging.getLogger("bot")
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# Exit code of a command that needs the database when it is missing, unreachable or not
+# migrated (README, Commands); 2 is bad input, 1 a failure while working.
+EXIT_NO_DATABASE = 3
 
 app = typer.Typer(
     help="Environmental-pollution hotline bot.", no_args_is_help=True, add_completion=False
@@ -104,6 +107,8 @@ def db_backup(
     from bot import db
 
     url = _settings().database_url
+    if db.sqlite_file(url) is not None:
+        _require_database(url)
     if db.sqlite_file(url) is None:
         typer.echo(
             "This command backs up SQLite databases. For PostgreSQL use pg_dump, "
@@ -144,10 +149,11 @@ def link_code(
         ward = info.code
         label = f"{info.name} ({info.code})"
 
+    _require_database(settings.database_url)
+
     async def _issue() -> str:
         from bot import db, services
 
-        await db.upgrade_async(settings.database_url)
         engine = db.make_engine(settings.database_url)
         try:
             async with db.session_scope(db.make_sessionmaker(engine)) as session:
@@ -161,16 +167,38 @@ def link_code(
     typer.echo(code)
 
 
-def _run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work(session)` in one transaction on the migrated database; return its result."""
+def _require_database(url: str) -> None:
+    """End the command (exit code 3) unless the database exists and is migrated.
+
+    Commands other than `run` and `db upgrade` never create or migrate the database: in a
+    folder without it they would otherwise report on an empty one.
+    """
+    from bot import db
+
+    try:
+        asyncio.run(db.check_ready(url))
+    except db.DatabaseNotReady as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_NO_DATABASE) from None
+
+
+def _run_db(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], *, read_only: bool = False
+) -> T:
+    """Run `work(session)` in one transaction on the existing, migrated database.
+
+    `read_only`: one consistent snapshot that holds no write lock (reports, lists).
+    """
+    _require_database(settings.database_url)
 
     async def _go() -> T:
         from bot import db
 
-        await db.upgrade_async(settings.database_url)
         engine = db.make_engine(settings.database_url)
         try:
-            async with db.session_scope(db.make_sessionmaker(engine)) as session:
+            maker = db.make_sessionmaker(engine)
+            scope = db.read_scope(maker) if read_only else db.session_scope(maker)
+            async with scope as session:
                 return await work(session)
         finally:
             await engine.dispose()
@@ -192,7 +220,11 @@ def links_cmd(
 
     settings = _settings()
     gaz = get_gazetteer(settings.require_province())
-    rows = _run_db(settings, lambda session: services.list_links(session, include_inactive=all_))
+    rows = _run_db(
+        settings,
+        lambda session: services.list_links(session, include_inactive=all_),
+        read_only=True,
+    )
     if not rows:
         typer.echo("no links" if all_ else "no active links (--all shows past ones)")
         return
@@ -389,15 +421,21 @@ def _output_path(output: Path | None, fmt: str | None, stem: str) -> tuple[Path,
     return output, chosen
 
 
-def _write_document(document: Document, path: Path, fmt: str) -> None:
-    """Write and list the files; a failed write is exit code 1 with the reason."""
+class _WriteFailed(Exception):
+    """A report file could not be written (the message says which and why)."""
+
+
+async def _write_document(document: Document, path: Path, fmt: str) -> list[Path]:
+    """Write the document (its rows may stream from the open session); the files written."""
     from bot import exports
 
     try:
-        files = exports.write(document, path, "csv" if fmt == "csv" else "xlsx")
+        return await exports.write(document, path, "csv" if fmt == "csv" else "xlsx")
     except OSError as exc:
-        typer.echo(f"could not write {path}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+        raise _WriteFailed(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+def _echo_written(files: list[Path]) -> None:
     for file in files:
         typer.echo(f"written: {file}")
 
@@ -436,9 +474,18 @@ def report(
     settings, gaz, period, ward_code, path, chosen = _period_request(
         from_, to, ward, fmt, output, "report"
     )
-    figures, document = _run_db(
-        settings, lambda s: reports.build_report(s, gaz, period, ward_code=ward_code)
-    )
+
+    async def _work(session: AsyncSession) -> tuple[reports.Figures, list[Path]]:
+        figures, document = await reports.build_report(
+            session, gaz, period, ward_code=ward_code, agency=settings.agency_name
+        )
+        return figures, await _write_document(document, path, chosen)
+
+    try:
+        figures, files = _run_db(settings, _work, read_only=True)
+    except _WriteFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     merged = f" ({figures.merged} merged duplicates not counted)" if figures.merged else ""
     typer.echo(
         f"{reports.province_label(gaz)}, cases filed {period.first} to {period.last}: "
@@ -447,9 +494,9 @@ def report(
     ack, verify, result = figures.deadlines
     typer.echo(
         f"on time: acknowledge {ack.text()}, verify {verify.text()}, result {result.text()}; "
-        f"missed deadlines: {len(figures.overdue)}"
+        f"missed deadlines: {figures.overdue}"
     )
-    _write_document(document, path, chosen)
+    _echo_written(files)
 
 
 @app.command()
@@ -466,11 +513,18 @@ def logbook(
     settings, gaz, period, ward_code, path, chosen = _period_request(
         from_, to, ward, fmt, output, "logbook"
     )
-    count, document = _run_db(
-        settings, lambda s: reports.build_logbook(s, gaz, period, ward_code=ward_code)
-    )
+
+    async def _work(session: AsyncSession) -> tuple[int, list[Path]]:
+        count, document = await reports.build_logbook(session, gaz, period, ward_code=ward_code)
+        return count, await _write_document(document, path, chosen)
+
+    try:
+        count, files = _run_db(settings, _work, read_only=True)
+    except _WriteFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{count} cases filed {period.first} to {period.last}")
-    _write_document(document, path, chosen)
+    _echo_written(files)
 
 
 @contacts_app.command("set")
@@ -527,12 +581,21 @@ def contacts_export(fmt: FormatOption = None, output: OutputOption = None) -> No
         path, chosen = _output_path(output, fmt, reports.contacts_file_stem(gaz, today))
     except reports.ReportInputError as exc:
         raise _input_error(exc) from None
-    summary, document = _run_db(settings, lambda s: reports.build_contacts(s, gaz))
+
+    async def _work(session: AsyncSession) -> tuple[reports.ContactsSummary, list[Path]]:
+        summary, document = await reports.build_contacts(session, gaz)
+        return summary, await _write_document(document, path, chosen)
+
+    try:
+        summary, files = _run_db(settings, _work, read_only=True)
+    except _WriteFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     typer.echo(
         f"{summary.wards} wards: {len(summary.missing)} without a contact point, "
         f"{len(summary.incomplete)} incomplete"
     )
-    _write_document(document, path, chosen)
+    _echo_written(files)
 
 
 def main() -> None:

@@ -45,8 +45,12 @@ def make_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-            # Writers queue up at BEGIN instead of failing on lock upgrade later.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers queue up at BEGIN instead of failing on lock upgrade later; a reader
+            # (`read_scope`) takes a snapshot without the write lock.
+            if conn.get_execution_options().get("hotline_read_only"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         # pysqlite's own transaction handling must be off for BEGIN IMMEDIATE to work.
         @event.listens_for(engine.sync_engine, "connect", insert=True)
@@ -139,6 +143,113 @@ def downgrade(url: str, revision: str) -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Apply migrations from async code without blocking the loop's own engine."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+# ---------------------------------------------------------------- is the database there?
+
+
+class DatabaseNotReady(Exception):
+    """The database is missing, unreachable or not migrated; the message tells what to do."""
+
+
+_UPGRADE_HINT = "run `hotline db upgrade` (or `hotline run`, which migrates it first)"
+
+
+def head_revisions(url: str) -> set[str]:
+    """The revisions `hotline db upgrade` leads to."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def _describe(url: str) -> str:
+    path = sqlite_file(url)
+    return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
+
+
+async def check_ready(url: str) -> None:
+    """Raise DatabaseNotReady unless the database exists and is migrated to the head.
+
+    Reading commands call this instead of migrating: run in a folder without the
+    database, they must not create an empty one and report 0 cases. Nothing is created or
+    written here (an SQLite file is opened read-only).
+    """
+    where = _describe(url)
+    path = sqlite_file(url)
+    if path is not None:
+        if not path.is_file():
+            raise DatabaseNotReady(
+                f"no database at {where} (HOTLINE_DATABASE_URL): {_UPGRADE_HINT} to create "
+                "it, or point HOTLINE_DATABASE_URL at the hotline's database"
+            )
+        revisions = await asyncio.to_thread(_sqlite_revisions, path)
+    else:
+        revisions = await _server_revisions(url, where)
+    heads = head_revisions(url)
+    if revisions is None or not revisions:
+        raise DatabaseNotReady(
+            f"the database at {where} has no hotline tables (not migrated): {_UPGRADE_HINT}"
+        )
+    if revisions != heads:
+        raise DatabaseNotReady(
+            f"the database at {where} is at revision {', '.join(sorted(revisions))}, this "
+            f"version of the hotline needs {', '.join(sorted(heads))}: {_UPGRADE_HINT}"
+        )
+
+
+def _sqlite_revisions(path: Path) -> set[str] | None:
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise DatabaseNotReady(f"cannot read the database at {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseNotReady(f"{path} is not an SQLite database: {exc}") from None
+    return {row[0] for row in rows}
+
+
+async def _server_revisions(url: str, where: str) -> set[str] | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            try:
+                rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            except ProgrammingError:  # no such table
+                return None
+    except (OSError, DBAPIError, OperationalError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise DatabaseNotReady(f"cannot open the database {where}: {reason}") from None
+    finally:
+        await engine.dispose()
+    return {str(row[0]) for row in rows}
+
+
+@asynccontextmanager
+async def read_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A read-only unit of work over one consistent snapshot, which takes no write lock.
+
+    Reports read for a long time: on SQLite (WAL) the transaction starts with a plain
+    BEGIN, so the bot keeps writing meanwhile; on PostgreSQL it is REPEATABLE READ, READ
+    ONLY, so every query sees the same moment. Nothing is committed.
+    """
+    engine = factory.kw["bind"]
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.execution_options(hotline_read_only=True)
+        else:
+            await conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        # Closing the session ends its transaction (nothing to commit) and detaches the
+        # objects read, whose attributes stay readable (a rollback would expire them).
+        async with factory(bind=conn) as session:
+            yield session
 
 
 # ---------------------------------------------------------------- backups

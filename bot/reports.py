@@ -11,21 +11,48 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import deadlines, services
+from bot import services
 from bot.deadlines import DEADLINES, Deadline, DeadlinePolicy
-from bot.exports import LOCAL_TZ, Cell, Document, Table
+from bot.exports import (
+    LOCAL_TZ,
+    Cell,
+    Chart,
+    Document,
+    OfficialHeader,
+    Rows,
+    Table,
+)
 from bot.geo import Gazetteer, WardInfo
 from bot.i18n import t
 from handlers.context import local_time
 from models.enums import CaseAction, CaseStatus, Category
-from models.tables import Case, CaseEvent, WardContact
-from models.types import utcnow
+from models.tables import Case, CaseEvent, Evidence, WardContact
+from models.types import UTCDateTime, utcnow
 
 FILE_LOCALE = "vi"
 _EXCEL_CELL_MAX = 32_000  # Excel keeps at most 32,767 characters in a cell
@@ -125,9 +152,17 @@ def province_label(gazetteer: Gazetteer) -> str:
     return name if name.startswith("Thành phố") else f"tỉnh {name}"
 
 
+_WARD_NAMES: dict[tuple[str, str], str] = {}
+
+
 def _ward_name(gazetteer: Gazetteer, code: str) -> str:
-    info = gazetteer.ward(code)
-    return info.name if info else code
+    """The ward's name (its code if unknown); remembered, as every row of a list asks."""
+    key = (gazetteer.province_code, code)
+    name = _WARD_NAMES.get(key)
+    if name is None:
+        info = gazetteer.ward(code)
+        name = _WARD_NAMES[key] = info.name if info else code
+    return name
 
 
 # ---------------------------------------------------------------- deadlines
@@ -144,34 +179,9 @@ DEADLINE_LABELS: dict[Deadline, str] = {
 }
 
 
-def due_at(case: Case, deadline: Deadline) -> datetime:
-    """When the deadline falls: the case's own, else the default policy's from filing."""
-    return deadlines.due_at(case, deadline) or case.filed_at + _DEFAULT_POLICY.length(
-        deadline, urgent=case.urgent
-    )
-
-
-def done_at(case: Case, deadline: Deadline) -> datetime | None:
-    """When the case did what the deadline asks; None while it still owes it.
-
-    Whether it is done follows the status machine (`bot.deadlines.is_met`): a reassigned
-    case (back to new) or a reopened one (back to acknowledged) owes its steps again. When
-    done, the time is that of the step, or of a later step that covers it (a case closed
-    straight from new was answered when it was closed).
-    """
-    if not deadlines.is_met(case, deadline):
-        return None
-    if deadline == "ack":
-        moment = case.acknowledged_at or case.verified_at or case.closed_at
-    elif deadline == "verify":
-        moment = case.verified_at or case.closed_at
-    else:
-        moment = case.closed_at
-    return moment or case.updated_at  # never without a time (rows written by hand)
-
-
-def _percent(part: int, whole: int) -> float | None:
-    return round(100 * part / whole, 1) if whole else None
+def _percent(part: int, whole: int) -> float:
+    """Part of whole in percent (one decimal); 0 when the whole is 0 (it reads "0 %")."""
+    return round(100 * part / whole, 1) if whole else 0.0
 
 
 @dataclass(frozen=True)
@@ -190,14 +200,13 @@ class DeadlineFigure:
         return self.due - self.met
 
     @property
-    def share_met(self) -> float | None:
-        """Met / due in percent (one decimal), None when nothing was due."""
+    def share_met(self) -> float:
+        """Met / due in percent (one decimal); 0 when nothing was due."""
         return _percent(self.met, self.due)
 
     def text(self) -> str:
-        """'8/10 (80%)', or '0/0' when nothing was due."""
-        share = self.share_met
-        return f"{self.met}/{self.due}" + ("" if share is None else f" ({share:g}%)")
+        """'8/10 (80%)', or '0/0 (0%)' when nothing was due."""
+        return f"{self.met}/{self.due} ({self.share_met:g}%)"
 
 
 @dataclass(frozen=True)
@@ -213,9 +222,18 @@ class Overdue:
     late_hours: float  # until done, or until the report's time
 
 
+HANDLING = ("escalated", "referred", "reassigned", "reopened")
+_HANDLING_ACTIONS = {
+    "escalated": CaseAction.ESCALATE,
+    "referred": CaseAction.REFER,
+    "reassigned": CaseAction.REASSIGN,
+    "reopened": CaseAction.REOPEN,
+}
+
+
 @dataclass(frozen=True)
 class Figures:
-    """Everything a period report says, computed from its cases."""
+    """Everything a period report says, computed in the database."""
 
     period: Period
     ward_code: str | None
@@ -227,75 +245,455 @@ class Figures:
     satisfied: int  # 'yes', of the cases that got a result
     unsatisfied: int  # 'no'
     unanswered: int
-    overdue: tuple[Overdue, ...]
+    # Counted cases ever escalated to the Sở, referred to another agency, reassigned to
+    # another ward, reopened by their reporter (from the log book).
+    handling: dict[str, int] = field(default_factory=dict)
 
     @property
     def resolved(self) -> int:
         """Cases that got a result the reporter could answer (resolved at least once)."""
         return self.satisfied + self.unsatisfied + self.unanswered
 
+    @property
+    def overdue(self) -> int:
+        """Missed deadlines: the rows of the overdue list."""
+        return sum(f.missed for f in self.deadlines)
+
+    def by(self, position: int) -> Counter[str]:
+        """Counted cases by ward (0) or by category (1)."""
+        totals: Counter[str] = Counter()
+        for key, number in self.counts.items():
+            totals[key[position]] += number
+        return totals
+
+
+_CASES: Any = Case.__table__  # type: ignore[attr-defined]
+_EVENTS: Any = CaseEvent.__table__  # type: ignore[attr-defined]
+_FILES: Any = Evidence.__table__  # type: ignore[attr-defined]
+_C = _CASES.c
+
+
+def _filed_in(province_code: str, period: Period, ward_code: str | None) -> list[Any]:
+    start, end = period.bounds()
+    conditions = [_C.province_code == province_code, _C.filed_at >= start, _C.filed_at < end]
+    if ward_code is not None:
+        conditions.append(_C.ward_code == ward_code)
+    return conditions
+
+
+def _done(deadline: Deadline) -> Any:
+    """When the case did the step, None while it owes it (as `bot.deadlines.is_met`).
+
+    The time is that of the step, or of a later step that covers it (a case closed
+    straight from new was answered when it was closed); `updated_at` for rows without one.
+    """
+    closed = [CaseStatus.RESOLVED.value, CaseStatus.REJECTED.value]
+    if deadline == "ack":
+        met = _C.status != CaseStatus.NEW.value
+        moment = func.coalesce(_C.acknowledged_at, _C.verified_at, _C.closed_at, _C.updated_at)
+    elif deadline == "verify":
+        met = _C.status.in_([CaseStatus.VERIFYING.value, *closed])
+        moment = func.coalesce(_C.verified_at, _C.closed_at, _C.updated_at)
+    else:
+        met = _C.status.in_(closed)
+        moment = func.coalesce(_C.closed_at, _C.updated_at)
+    return type_coerce(case((met, moment), else_=None), UTCDateTime())
+
+
+def _after_filing(dialect: str, seconds: Any) -> Any:
+    """filed_at + `seconds` (an int, or an SQL expression of one), exactly.
+
+    SQLite keeps times as 'YYYY-MM-DD HH:MM:SS.ffffff' text: whole seconds are added to the
+    part before the fraction, which is kept as it is, so the result compares as text.
+    """
+    if dialect == "sqlite":
+        shift = literal_column(f"'+{seconds} seconds'") if isinstance(seconds, int) else seconds
+        return func.strftime("%Y-%m-%d %H:%M:%S", func.substr(_C.filed_at, 1, 19), shift).op("||")(
+            func.substr(_C.filed_at, 20)
+        )
+    if isinstance(seconds, int):
+        return _C.filed_at + literal_column(f"interval '{seconds} seconds'")
+    return _C.filed_at + seconds
+
+
+def _due(dialect: str, deadline: Deadline) -> Any:
+    """When the deadline falls: the case's own, else the default policy's from filing."""
+
+    def length(urgent: bool) -> int:
+        return int(_DEFAULT_POLICY.length(deadline, urgent=urgent).total_seconds())
+
+    own = {"ack": _C.ack_due_at, "verify": _C.verify_due_at, "result": _C.result_due_at}
+    if deadline == "verify":
+        if dialect == "sqlite":
+            shift = case(
+                (_C.urgent, literal_column(f"'+{length(True)} seconds'")),
+                else_=literal_column(f"'+{length(False)} seconds'"),
+            )
+        else:
+            shift = case(
+                (_C.urgent, literal_column(f"interval '{length(True)} seconds'")),
+                else_=literal_column(f"interval '{length(False)} seconds'"),
+            )
+        default = _after_filing(dialect, shift)
+    else:
+        default = _after_filing(dialect, length(False))
+    return type_coerce(func.coalesce(own[deadline], default), UTCDateTime())
+
+
+def _on_time(dialect: str, deadline: Deadline) -> Any:
+    done = _done(deadline)
+    return and_(done.is_not(None), done <= _due(dialect, deadline))
+
+
+def _duration_ms(dialect: str, deadline: Deadline) -> Any:
+    """Milliseconds from filing to the step, within a millisecond (for ordering only)."""
+    done = _done(deadline)
+    if dialect == "sqlite":
+        return (func.julianday(done) - func.julianday(_C.filed_at)) * 86_400_000.0
+    # date_part gives a double; EXTRACT a numeric, much slower to compute with.
+    return func.date_part("epoch", done - _C.filed_at) * 1000.0
+
+
+def _count_if(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+async def report_figures(
+    session: AsyncSession,
+    province_code: str,
+    period: Period,
+    *,
+    ward_code: str | None = None,
+    as_of: datetime,
+    medians: bool = True,
+) -> Figures:
+    """The period's figures, aggregated by the database (a few statements, any size).
+
+    `medians=False` leaves them out (None): the previous period's summary needs none.
+
+    One GROUP BY gives the counts, the deadlines kept and the satisfaction answers; each
+    median is read from an ordered scan at its middle; the log-book counts use the index
+    on the events' action.
+    """
+    dialect = session.get_bind().dialect.name
+    merged = _C.merged_into_id.is_not(None)
+    answered = or_(
+        _C.status == CaseStatus.RESOLVED.value,
+        _C.reopened_count > 0,
+        _C.satisfaction.is_not(None),
+    )
+    # Each case's steps, deadlines and durations are worked out once, into a materialized
+    # row set, and everything is read from there in one statement: the sums (repeating
+    # the expressions in each sum costs 3x the scan) and, for each median, the few rows
+    # around the middle of the cases ordered by duration.
+    rows = (
+        select(
+            _C.id.label("id"),
+            _C.ward_code.label("ward"),
+            _C.category.label("category"),
+            _C.status.label("status"),
+            merged.label("merged"),
+            *(_done(d).label(f"done_{d}") for d in DEADLINES),
+            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
+            *(_duration_ms(dialect, d).label(f"key_{d}") for d in DEADLINES),
+            _C.satisfaction.label("satisfaction"),
+            answered.label("answered"),
+        )
+        .where(*_filed_in(province_code, period, ward_code))
+        .cte("report_cases")
+        .prefix_with("MATERIALIZED")
+    )
+    x = rows.c
+    columns: list[Any] = [
+        literal(-1).label("part"),
+        x.ward,
+        x.category,
+        x.status,
+        x.merged,
+        func.count(),
+    ]
+    for deadline in DEADLINES:
+        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
+        on_time = and_(done.is_not(None), done <= due)
+        columns += [
+            _count_if(on_time),
+            _count_if(or_(on_time, due <= as_of)),
+            func.count(done),
+        ]
+    columns += [
+        _count_if(x.satisfaction == "yes"),
+        _count_if(x.satisfaction == "no"),
+        _count_if(
+            and_(x.answered, or_(x.satisfaction.is_(None), x.satisfaction.not_in(["yes", "no"])))
+        ),
+        cast(null(), Float).label("key"),
+        cast(null(), Integer).label("id"),
+    ]
+    parts: list[Any] = [select(*columns).group_by(x.ward, x.category, x.status, x.merged)]
+    if medians:
+        # Typed NULLs: PostgreSQL takes an untyped NULL in a subquery for text.
+        types = [String, String, String, Boolean] + [Integer] * (len(columns) - 7)
+        padding: list[Any] = [
+            cast(null(), kind).label(c.key) for c, kind in zip(columns[1:-2], types, strict=True)
+        ]
+        greatest = func.max if dialect == "sqlite" else func.greatest
+        for index, deadline in enumerate(DEADLINES):
+            key = x[f"key_{deadline}"]
+            counted = select(func.count(key)).where(not_(x.merged)).scalar_subquery()
+            first = greatest((counted - 1) // 2 - _MEDIAN_MARGIN, 0)
+            window = (
+                select(literal(index).label("part"), *padding, key.label("key"), x.id)
+                .where(not_(x.merged), key.is_not(None))
+                .order_by(key)
+                .offset(first)
+                .limit(2 * _MEDIAN_MARGIN + 2)
+                .subquery()
+            )
+            parts.append(select(window))
+    counts: Counter[tuple[str, str, str]] = Counter()
+    merged_cases = 0
+    sums = [0] * (3 * len(DEADLINES) + 3)
+    windows: list[list[Any]] = [[] for _ in DEADLINES]
+    result = await session.exec(union_all(*parts))  # type: ignore[call-overload]
+    for row in result.all():
+        part, ward, category, status, is_merged, number, *rest, _key, _id = row
+        if part >= 0:
+            windows[part].append(row)
+        elif is_merged:
+            merged_cases += number
+        else:
+            counts[(ward, category, status)] += number
+            sums = [a + int(b or 0) for a, b in zip(sums, rest, strict=True)]
+    done_counts = [sums[3 * index + 2] for index in range(len(DEADLINES))]
+    middles: list[float | None] = [None] * len(DEADLINES)
+    if medians:
+        middles = await _medians(
+            session,
+            dialect,
+            _filed_in(province_code, period, ward_code),
+            done_counts,
+            windows,
+        )
+    figures = [
+        DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], done_counts[i], middles[i])
+        for i, deadline in enumerate(DEADLINES)
+    ]
+    satisfied, unsatisfied, unanswered = sums[-3:]
+    return Figures(
+        period=period,
+        ward_code=ward_code,
+        as_of=as_of,
+        cases=sum(counts.values()),
+        merged=merged_cases,
+        counts=dict(counts),
+        deadlines=tuple(figures),
+        satisfied=satisfied,
+        unsatisfied=unsatisfied,
+        unanswered=unanswered,
+        handling=await _handling_counts(session, province_code, period, ward_code),
+    )
+
+
+_MEDIAN_MARGIN = 8  # rows read on each side of the middle
+
+
+def _middle(done: int, margin: int) -> tuple[int, int, int, int]:
+    """Ranks (from 0) of the middle value(s) and the window [first, stop) around them."""
+    low, high = (done - 1) // 2, done // 2
+    return low, high, max(low - margin, 0), min(high + margin + 1, done)
+
+
+def _exact_middle(
+    keys: list[float], exact: list[timedelta], done: int, first: int
+) -> float | None:
+    """The median from a window of the cases ordered by key, if the window decides it.
+
+    `keys` (ms, each within a millisecond of the exact duration) in their order, `exact`
+    the same cases' exact durations. It decides when every case outside the window is
+    surely below or above the middle ones; None asks for a wider window.
+    """
+    low, high = (done - 1) // 2, done // 2
+    stop = first + len(keys)
+    if not (first <= low and high < stop):
+        return None
+    ordered = sorted(exact)
+    a, b = ordered[low - first], ordered[high - first]
+    slack = 2.0  # ms
+    below_ok = first == 0 or keys[0] < a.total_seconds() * 1000 - slack
+    above_ok = stop == done or keys[-1] > b.total_seconds() * 1000 + slack
+    if below_ok and above_ok:
+        return round(statistics.median([_hours(a), _hours(b)]), 1)
+    return None
+
+
+async def _medians(
+    session: AsyncSession,
+    dialect: str,
+    where: list[Any],
+    done_counts: list[int],
+    windows: list[list[Any]],
+) -> list[float | None]:
+    """The three medians from the rows read around each middle (ordered by their key):
+    the exact durations of those few cases decide it, else a wider window is read."""
+    ids = sorted({row.id for window in windows for row in window})
+    details = select(_C.id, _C.filed_at, *(_done(d).label(f"done_{d}") for d in DEADLINES))
+    stmt = details.where(_C.id.in_(ids))
+    times = {row.id: row for row in (await session.exec(stmt)).all()}  # type: ignore[call-overload]
+    medians: list[float | None] = [None] * len(DEADLINES)
+    for index, deadline in enumerate(DEADLINES):
+        done = done_counts[index]
+        if done == 0:
+            continue
+        rows = sorted(windows[index], key=lambda r: float(r.key))
+        low = (done - 1) // 2
+        first = max(low - _MEDIAN_MARGIN, 0)
+        exact = [
+            getattr(times[row.id], f"done_{deadline}") - times[row.id].filed_at for row in rows
+        ]
+        medians[index] = _exact_middle([float(row.key) for row in rows], exact, done, first)
+        if medians[index] is None:  # many cases within a millisecond of the middle
+            medians[index] = await _median_hours(session, dialect, deadline, where, done)
+    return medians
+
+
+async def _median_hours(
+    session: AsyncSession, dialect: str, deadline: Deadline, where: list[Any], done: int
+) -> float | None:
+    """The median hours from filing to the step, exactly as `statistics.median` gives it.
+
+    The database orders the cases by a duration good to a millisecond and returns a few
+    rows around the middle; their exact durations are compared here. The window grows
+    until every case outside it is surely below or above the middle ones.
+    """
+    if done == 0:
+        return None
+    key = _duration_ms(dialect, deadline).label("key")
+    step = _done(deadline)
+    margin = _MEDIAN_MARGIN * 4
+    while True:
+        _, _, first, stop = _middle(done, margin)
+        stmt = (
+            select(key, _C.filed_at, step.label("done"))
+            .where(*where, _C.merged_into_id.is_(None), step.is_not(None))
+            .order_by(key)
+            .offset(first)
+            .limit(stop - first)
+        )
+        rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
+        keys = [float(row.key) for row in rows]
+        median = _exact_middle(keys, [row.done - row.filed_at for row in rows], done, first)
+        if median is not None:
+            return median
+        margin *= 4
+
 
 def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
-def compute_figures(
-    cases: Sequence[Case], *, period: Period, as_of: datetime, ward_code: str | None = None
-) -> Figures:
-    """The report's figures over the cases filed in the period, as of `as_of`."""
-    counted = [case for case in cases if case.merged_into_id is None]
-    merged = len(cases) - len(counted)
-    counts = Counter((case.ward_code, case.category, case.status) for case in counted)
-    figures: list[DeadlineFigure] = []
-    overdue: list[Overdue] = []
-    for deadline in DEADLINES:
-        due = met = 0
-        durations: list[float] = []
-        for case in counted:
-            deadline_at, finished = due_at(case, deadline), done_at(case, deadline)
-            on_time = finished is not None and finished <= deadline_at
-            if finished is not None:
-                durations.append(_hours(finished - case.filed_at))
-            if on_time:
-                due += 1
-                met += 1
-            elif deadline_at <= as_of:
-                due += 1
-                overdue.append(
-                    Overdue(
-                        code=case.code,
-                        ward_code=case.ward_code,
-                        category=case.category,
-                        deadline=deadline,
-                        due_at=deadline_at,
-                        done_at=finished,
-                        late_hours=round(_hours((finished or as_of) - deadline_at), 1),
-                    )
-                )
-        median = round(statistics.median(durations), 1) if durations else None
-        figures.append(DeadlineFigure(deadline, due, met, len(durations), median))
-    overdue.sort(key=lambda o: (o.due_at, o.code, DEADLINES.index(o.deadline)))
-    # "Resolved" cases: resolved now, or reopened after the reporter said it was not solved.
-    answered = [
-        case
-        for case in counted
-        if case.status == CaseStatus.RESOLVED.value
-        or case.reopened_count > 0
-        or case.satisfaction is not None
-    ]
-    return Figures(
-        period=period,
-        ward_code=ward_code,
-        as_of=as_of,
-        cases=len(counted),
-        merged=merged,
-        counts=dict(counts),
-        deadlines=tuple(figures),
-        satisfied=sum(1 for case in answered if case.satisfaction == "yes"),
-        unsatisfied=sum(1 for case in answered if case.satisfaction == "no"),
-        unanswered=sum(1 for case in answered if case.satisfaction not in ("yes", "no")),
-        overdue=tuple(overdue),
+async def _handling_counts(
+    session: AsyncSession, province_code: str, period: Period, ward_code: str | None
+) -> dict[str, int]:
+    """Counted cases with at least one escalate / refer / reassign / reopen line."""
+    events = _EVENTS.c
+    actions = {action.value: name for name, action in _HANDLING_ACTIONS.items()}
+    stmt = (
+        select(events.action, func.count(func.distinct(events.case_id)))
+        .join_from(_EVENTS, _CASES, events.case_id == _C.id)
+        .where(
+            events.action.in_(list(actions)),
+            _C.merged_into_id.is_(None),
+            *_filed_in(province_code, period, ward_code),
+        )
+        .group_by(events.action)
     )
+    found = {actions[action]: int(n) for action, n in (await session.exec(stmt)).all()}  # type: ignore[call-overload]
+    return {name: found.get(name, 0) for name in HANDLING}
+
+
+async def overdue_rows(
+    session: AsyncSession,
+    province_code: str,
+    period: Period,
+    *,
+    ward_code: str | None = None,
+    as_of: datetime,
+) -> AsyncIterator[Overdue]:
+    """Each missed deadline of the period's cases, by due time, streamed from the database."""
+    dialect = session.get_bind().dialect.name
+    # One scan works out each case's steps and deadlines; the three lists come from it.
+    rows = (
+        select(
+            _C.code.label("code"),
+            _C.ward_code.label("ward_code"),
+            _C.category.label("category"),
+            *(_done(d).label(f"done_{d}") for d in DEADLINES),
+            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
+        )
+        .where(*_filed_in(province_code, period, ward_code), _C.merged_into_id.is_(None))
+        .cte("report_steps")
+        .prefix_with("MATERIALIZED")
+    )
+    x = rows.c
+    parts = []
+    for index, deadline in enumerate(DEADLINES):
+        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
+        parts.append(
+            select(
+                literal(index).label("n"),
+                x.code,
+                x.ward_code,
+                x.category,
+                due.label("due"),
+                done.label("done"),
+            ).where(not_(and_(done.is_not(None), done <= due)), due <= as_of)
+        )
+    union = union_all(*parts).subquery()
+    stmt = select(union).order_by(union.c.due, union.c.code, union.c.n)
+    async for row in _stream(session, stmt):
+        finished = row.done
+        yield Overdue(
+            code=row.code,
+            ward_code=row.ward_code,
+            category=row.category,
+            deadline=DEADLINES[row.n],
+            due_at=row.due,
+            done_at=finished,
+            late_hours=round(_hours((finished or as_of) - row.due), 1),
+        )
+
+
+_BATCH = 2000  # rows fetched at a time when streaming
+
+
+async def _stream(session: AsyncSession, stmt: Any) -> AsyncIterator[Any]:
+    """The rows of `stmt`, fetched a batch at a time (one await per batch, not per row)."""
+    result = await session.stream(stmt.execution_options(yield_per=_BATCH))
+    async for batch in result.partitions(_BATCH):
+        for row in batch:
+            yield row
+
+
+async def _aiter(items: Sequence[Overdue]) -> AsyncIterator[Overdue]:
+    for item in items:
+        yield item
+
+
+def previous_period(period: Period) -> Period:
+    """The period before: the previous calendar month(s) for whole months, else as many
+    days right before."""
+    first, last = period.first, period.last
+    whole_months = first.day == 1 and (last + timedelta(days=1)).day == 1
+    if whole_months:
+        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        end = first - timedelta(days=1)
+        year, month = first.year, first.month - months
+        while month < 1:
+            month += 12
+            year -= 1
+        return Period(date(year, month, 1), end)
+    days = (last - first).days + 1
+    return Period(first - timedelta(days=days), first - timedelta(days=1))
 
 
 # ---------------------------------------------------------------- the period report
@@ -315,8 +713,167 @@ def _ward_order(gazetteer: Gazetteer) -> dict[str, int]:
     return {ward.code: index for index, ward in enumerate(gazetteer.wards())}
 
 
-def report_document(figures: Figures, gazetteer: Gazetteer) -> Document:
-    """The period report: counts, deadlines kept, satisfaction and the overdue list."""
+def default_agency(gazetteer: Gazetteer) -> str:
+    """'SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG TỈNH LẠNG SƠN' (HOTLINE_AGENCY_NAME overrides it)."""
+    return f"SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG {province_label(gazetteer).upper()}"
+
+
+def official_header(gazetteer: Gazetteer, agency: str | None, as_of: datetime) -> OfficialHeader:
+    """The document's heading: agency, Quốc hiệu and Tiêu ngữ, 'Lạng Sơn, ngày … tháng …'."""
+    place = gazetteer.province_name.removeprefix("Thành phố ").strip()
+    day = as_of.astimezone(LOCAL_TZ).date()
+    return OfficialHeader(
+        agency=(agency or default_agency(gazetteer)).strip(),
+        place_date=f"{place}, ngày {day:%d} tháng {day:%m} năm {day:%Y}",
+    )
+
+
+def _change(now: int, before: int) -> int:
+    return now - before
+
+
+def _summary_tables(
+    figures: Figures, previous: Figures, gazetteer: Gazetteer
+) -> tuple[Table, ...]:
+    """The first sheet: this period beside the previous one, by category and by ward,
+    how cases were handled, the deadlines kept; with charts."""
+    sheet = "Tổng hợp"
+    now_cat, before_cat = figures.by(1), previous.by(1)
+    categories = [c.value for c in Category]
+    categories += sorted((set(now_cat) | set(before_cat)) - set(categories))
+    category_rows: list[list[Cell]] = [
+        [
+            t(FILE_LOCALE, f"category.{c}") if c in Category.__members__.values() else c,
+            now_cat[c],
+            before_cat[c],
+            _change(now_cat[c], before_cat[c]),
+        ]
+        for c in categories
+    ]
+    category_rows.append(
+        ["Tổng cộng", figures.cases, previous.cases, _change(figures.cases, previous.cases)]
+    )
+    now_ward, before_ward = figures.by(0), previous.by(0)
+    if figures.ward_code is not None:
+        wards = [figures.ward_code]
+    else:
+        wards = [ward.code for ward in gazetteer.wards()]
+        wards += sorted((set(now_ward) | set(before_ward)) - set(wards))
+    ward_rows: list[list[Cell]] = [
+        [
+            code,
+            _ward_name(gazetteer, code),
+            now_ward[code],
+            before_ward[code],
+            _change(now_ward[code], before_ward[code]),
+        ]
+        for code in wards
+    ]
+    ward_rows.append(
+        ["", "Tổng cộng", figures.cases, previous.cases, _change(figures.cases, previous.cases)]
+    )
+    labels = {
+        "escalated": "Chuyển lên Sở",
+        "referred": "Chuyển cơ quan khác (Công an, Thanh tra…)",
+        "reassigned": "Chuyển phường/xã khác",
+        "reopened": "Mở lại (người phản ánh báo chưa giải quyết)",
+    }
+    handling_rows: list[list[Cell]] = [["Tổng số phản ánh", figures.cases, previous.cases]]
+    for name in HANDLING:
+        handling_rows.append(
+            [labels[name], figures.handling.get(name, 0), previous.handling.get(name, 0)]
+        )
+    handling_rows.append(
+        ["Phản ánh trùng đã gộp (không tính ở trên)", figures.merged, previous.merged]
+    )
+    deadline_rows: list[list[Cell]] = [
+        [DEADLINE_LABELS[f.deadline], f.due, f.met, f.missed, f.share_met, p.share_met]
+        for f, p in zip(figures.deadlines, previous.deadlines, strict=True)
+    ]
+    period_now, period_before = "Kỳ này", "Kỳ trước"
+    return (
+        Table(
+            key="summary_categories",
+            title="Số phản ánh theo lĩnh vực",
+            headers=("Lĩnh vực", period_now, period_before, "Tăng (+) / giảm (-)"),
+            rows=category_rows,
+            widths=(30, 12, 12, 14, 12, 14),
+            bold_last_row=True,
+            sheet=sheet,
+            chart=Chart(
+                "Số phản ánh theo lĩnh vực",
+                categories=0,
+                series=(1, 2),
+                y_title="Số phản ánh",
+                skip_last_row=True,
+            ),
+        ),
+        Table(
+            key="summary_wards",
+            title="Số phản ánh theo phường/xã",
+            headers=(
+                "Mã phường/xã",
+                "Phường/xã",
+                period_now,
+                period_before,
+                "Tăng (+) / giảm (-)",
+            ),
+            rows=ward_rows,
+            widths=(14, 30, 12, 12, 14),
+            bold_last_row=True,
+            sheet=sheet,
+            chart=Chart(
+                "Số phản ánh theo phường/xã (kỳ này)",
+                categories=1,
+                series=(2,),
+                horizontal=True,
+                skip_last_row=True,
+                height_cm=max(7.5, 0.45 * len(wards) + 2),
+            ),
+        ),
+        Table(
+            key="summary_handling",
+            title="Tình hình xử lý",
+            headers=("Chỉ tiêu", period_now, period_before),
+            rows=handling_rows,
+            widths=(30, 12, 12),
+            sheet=sheet,
+        ),
+        Table(
+            key="summary_deadlines",
+            title="Thời hạn (kỳ này; tỉ lệ kỳ trước để so sánh)",
+            headers=(
+                "Thời hạn",
+                "Số phản ánh đến hạn",
+                "Đúng hạn",
+                "Trễ hạn",
+                "Tỉ lệ đúng hạn (%)",
+                "Tỉ lệ đúng hạn kỳ trước (%)",
+            ),
+            rows=deadline_rows,
+            widths=(30, 12, 12, 14, 12, 14),
+            decimals=frozenset({4, 5}),
+            sheet=sheet,
+            chart=Chart(
+                "Thời hạn: đúng hạn và trễ hạn (kỳ này)",
+                categories=0,
+                series=(2, 3),
+                y_title="Số phản ánh",
+            ),
+        ),
+    )
+
+
+def report_document(
+    figures: Figures,
+    gazetteer: Gazetteer,
+    *,
+    previous: Figures | None = None,
+    overdue: Sequence[Overdue] | AsyncIterator[Overdue] = (),
+    agency: str | None = None,
+) -> Document:
+    """The period report: a summary beside the previous period, counts, deadlines kept,
+    satisfaction and the overdue list (`overdue`: rows, or a stream of them)."""
     statuses = list(CaseStatus)
     categories = [c.value for c in Category]
     wards = _ward_order(gazetteer)
@@ -378,6 +935,7 @@ def report_document(figures: Figures, gazetteer: Gazetteer) -> Document:
             for f in figures.deadlines
         ],
         widths=(18, 16, 12, 12, 16, 18, 24),
+        decimals=frozenset({4, 6}),
     )
     resolved = figures.resolved
     satisfaction = Table(
@@ -392,12 +950,28 @@ def report_document(figures: Figures, gazetteer: Gazetteer) -> Document:
                 _percent(figures.unsatisfied, resolved),
             ],
             ["Chưa trả lời", figures.unanswered, _percent(figures.unanswered, resolved)],
-            ["Tổng số phản ánh đã xử lý xong", resolved, 100.0 if resolved else None],
+            ["Tổng số phản ánh đã xử lý xong", resolved, 100.0 if resolved else 0.0],
         ],
         widths=(34, 14, 12),
         bold_last_row=True,
+        decimals=frozenset({2}),
     )
-    overdue = Table(
+
+    async def overdue_cells() -> AsyncIterator[list[Cell]]:
+        items = overdue if isinstance(overdue, AsyncIterator) else _aiter(overdue)
+        async for o in items:
+            yield [
+                o.code,
+                o.ward_code,
+                _ward_name(gazetteer, o.ward_code),
+                t(FILE_LOCALE, f"category.{o.category}"),
+                DEADLINE_LABELS[o.deadline],
+                o.due_at,
+                o.done_at if o.done_at is not None else "Chưa thực hiện",
+                o.late_hours,
+            ]
+
+    overdue_table = Table(
         key="overdue",
         title="Quá hạn",
         headers=(
@@ -410,34 +984,29 @@ def report_document(figures: Figures, gazetteer: Gazetteer) -> Document:
             "Hoàn thành lúc",
             "Số giờ trễ",
         ),
-        rows=[
-            [
-                o.code,
-                o.ward_code,
-                _ward_name(gazetteer, o.ward_code),
-                t(FILE_LOCALE, f"category.{o.category}"),
-                DEADLINE_LABELS[o.deadline],
-                o.due_at,
-                o.done_at if o.done_at is not None else "Chưa thực hiện",
-                o.late_hours,
-            ]
-            for o in figures.overdue
-        ],
+        rows=overdue_cells(),
         widths=(14, 14, 28, 22, 14, 18, 18, 12),
+        decimals=frozenset({7}),
+        borders=False,
     )
     notes = _period_notes(gazetteer, figures.period, figures.ward_code, figures.as_of)
     total = f"Tổng số: {figures.cases} phản ánh"
     if figures.merged:
         total += f" (không tính {figures.merged} phản ánh trùng đã gộp vào phản ánh khác)"
     notes.insert(1, total + ".")
+    if previous is not None:
+        notes.insert(2, f"Kỳ trước (để so sánh): phản ánh gửi {previous.period.label}.")
     notes.append(
         "Một phản ánh đến hạn khi đã quá hạn hoặc đã được thực hiện; đúng hạn khi được thực "
         "hiện không muộn hơn hạn. Đóng phản ánh (xử lý xong hoặc từ chối) hoàn thành mọi bước."
     )
+    summary = _summary_tables(figures, previous, gazetteer) if previous is not None else ()
     return Document(
         title=f"Báo cáo đường dây nóng về ô nhiễm môi trường - {province_label(gazetteer)}",
         notes=tuple(notes),
-        tables=(counts, kept, satisfaction, overdue),
+        tables=(*summary, counts, kept, satisfaction, overdue_table),
+        official=official_header(gazetteer, agency, figures.as_of),
+        signature_sheet=summary[0].sheet_title if summary else None,
     )
 
 
@@ -448,15 +1017,21 @@ async def build_report(
     *,
     ward_code: str | None = None,
     as_of: datetime | None = None,
+    agency: str | None = None,
 ) -> tuple[Figures, Document]:
-    """Load the period's cases and make the report's figures and document."""
+    """The report's figures and its document, whose overdue list streams from `session`:
+    write the document before the session ends."""
     as_of = as_of or utcnow()
-    start, end = period.bounds()
-    cases = await services.cases_filed_between(
-        session, gazetteer.province_code, start, end, ward_code=ward_code
+    province = gazetteer.province_code
+    figures = await report_figures(session, province, period, ward_code=ward_code, as_of=as_of)
+    previous = await report_figures(
+        session, province, previous_period(period), ward_code=ward_code, as_of=as_of, medians=False
     )
-    figures = compute_figures(cases, period=period, as_of=as_of, ward_code=ward_code)
-    return figures, report_document(figures, gazetteer)
+    overdue = overdue_rows(session, province, period, ward_code=ward_code, as_of=as_of)
+    document = report_document(
+        figures, gazetteer, previous=previous, overdue=overdue, agency=agency
+    )
+    return figures, document
 
 
 def report_file_stem(gazetteer: Gazetteer, period: Period, ward_code: str | None) -> str:
@@ -540,13 +1115,123 @@ def _status_label(status: str | None) -> str:
     return t(FILE_LOCALE, f"status.{status}") if status else ""
 
 
+def _logbook_where(province_code: str, period: Period, ward_code: str | None) -> list[Any]:
+    return _filed_in(province_code, period, ward_code)
+
+
+async def _logbook_case_rows(
+    session: AsyncSession, gazetteer: Gazetteer, where: list[Any]
+) -> AsyncIterator[list[Cell]]:
+    """One row per case with its whole history, streamed: the cases joined with their
+    log-book lines, oldest first, grouped here one case at a time."""
+    events = _EVENTS.c
+    files = _FILES.c
+    target = _CASES.alias("merged_into")
+    evidence = (
+        select(func.count())
+        .where(files.case_id == _C.id, files.from_officer.is_(False))
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            _C.id,
+            _C.code,
+            _C.filed_at,
+            _C.ward_code,
+            _C.category,
+            _C.description,
+            _C.status,
+            _C.merged_into_id,
+            _C.contact_shared,
+            _C.contact_phone,
+            evidence.label("evidence"),
+            target.c.code.label("merged_code"),
+            events.at,
+            events.actor,
+            events.action,
+        )
+        .select_from(
+            _CASES.outerjoin(_EVENTS, events.case_id == _C.id).outerjoin(
+                target, target.c.id == _C.merged_into_id
+            )
+        )
+        .where(*where)
+        .order_by(_C.filed_at, _C.id, events.id)
+    )
+    number = 0
+    current: Any = None
+    history: list[str] = []
+
+    def case_row() -> list[Cell]:
+        status = _status_label(current.status)
+        if current.merged_into_id is not None:
+            status += f" (trùng, đã gộp vào {current.merged_code or '?'})"
+        shared = current.contact_shared and current.contact_phone
+        return [
+            number,
+            current.filed_at,
+            current.code,
+            _ward_name(gazetteer, current.ward_code),
+            t(FILE_LOCALE, f"category.{current.category}"),
+            _clip(mask_phones(current.description)),
+            current.contact_phone if shared else ANONYMOUS,
+            int(current.evidence or 0),
+            status,
+            _clip("\n".join(history)),
+        ]
+
+    async for row in _stream(session, stmt):
+        if current is None or row.id != current.id:
+            if current is not None:
+                yield case_row()
+            number += 1
+            current, history = row, []
+        if row.at is not None:
+            history.append(
+                f"{row.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M} - "
+                f"{_action_label(row.action)} - {actor_name(row.actor)}"
+            )
+    if current is not None:
+        yield case_row()
+
+
+async def _logbook_event_rows(
+    session: AsyncSession, where: list[Any]
+) -> AsyncIterator[list[Cell]]:
+    """One row per log-book line of the period's cases, in the order of the cases."""
+    events = _EVENTS.c
+    stmt = (
+        select(
+            _C.code,
+            events.at,
+            events.action,
+            events.actor,
+            events.from_status,
+            events.to_status,
+            events.note,
+        )
+        .join_from(_CASES, _EVENTS, events.case_id == _C.id)
+        .where(*where)
+        .order_by(_C.filed_at, _C.id, events.id)
+    )
+    async for row in _stream(session, stmt):
+        yield [
+            row.code,
+            row.at,
+            _action_label(row.action),
+            actor_name(row.actor),
+            _status_label(row.from_status),
+            _status_label(row.to_status),
+            _clip(mask_phones(row.note or "")),
+        ]
+
+
 def logbook_document(
     gazetteer: Gazetteer,
     period: Period,
-    cases: Sequence[Case],
-    events: dict[int, list[CaseEvent]],
-    evidence: dict[int, int],
-    merged_codes: dict[int, str],
+    cases: int,
+    case_rows: Rows,
+    event_rows: Rows,
     *,
     ward_code: str | None,
     as_of: datetime,
@@ -556,47 +1241,8 @@ def logbook_document(
     Confidential by construction: the reporter's phone only where they shared it, phone
     numbers in free text hidden, officers by display name only (no user ids).
     """
-    case_rows: list[list[Cell]] = []
-    event_rows: list[list[Cell]] = []
-    for number, case in enumerate(cases, start=1):
-        status = _status_label(case.status)
-        if case.merged_into_id is not None:
-            status += f" (trùng, đã gộp vào {merged_codes.get(case.merged_into_id, '?')})"
-        history: list[str] = []
-        for event in events.get(case.id or 0, []):
-            who = actor_name(event.actor)
-            history.append(
-                f"{event.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M} - "
-                f"{_action_label(event.action)} - {who}"
-            )
-            event_rows.append(
-                [
-                    case.code,
-                    event.at,
-                    _action_label(event.action),
-                    who,
-                    _status_label(event.from_status),
-                    _status_label(event.to_status),
-                    _clip(mask_phones(event.note or "")),
-                ]
-            )
-        phone = case.contact_phone if case.contact_shared and case.contact_phone else ANONYMOUS
-        case_rows.append(
-            [
-                number,
-                case.filed_at,
-                case.code,
-                _ward_name(gazetteer, case.ward_code),
-                t(FILE_LOCALE, f"category.{case.category}"),
-                _clip(mask_phones(case.description)),
-                phone,
-                evidence.get(case.id or 0, 0),
-                status,
-                _clip("\n".join(history)),
-            ]
-        )
     notes = _period_notes(gazetteer, period, ward_code, as_of)
-    notes.insert(1, f"Số phản ánh tiếp nhận: {len(cases)}.")
+    notes.insert(1, f"Số phản ánh tiếp nhận: {cases}.")
     notes.append(
         "Tài liệu mật: thông tin người phản ánh chỉ dùng cho việc tiếp nhận, xử lý "
         "(Quy chế 174/QĐ-BTNMT, Điều 5). Số điện thoại chỉ ghi khi người phản ánh đồng ý."
@@ -623,6 +1269,7 @@ def logbook_document(
                 rows=case_rows,
                 widths=(6, 18, 14, 24, 20, 60, 18, 12, 22, 60),
                 wrap=frozenset({5, 9}),
+                borders=False,
             ),
             Table(
                 key="events",
@@ -639,6 +1286,7 @@ def logbook_document(
                 rows=event_rows,
                 widths=(14, 18, 28, 24, 18, 18, 60),
                 wrap=frozenset({6}),
+                borders=False,
             ),
         ),
     )
@@ -652,30 +1300,20 @@ async def build_logbook(
     ward_code: str | None = None,
     as_of: datetime | None = None,
 ) -> tuple[int, Document]:
-    """Load the period's cases with their events and files; the number of cases and the book."""
-    start, end = period.bounds()
-    province = gazetteer.province_code
-    cases = await services.cases_filed_between(session, province, start, end, ward_code=ward_code)
-    events = await services.events_of_cases_filed_between(
-        session, province, start, end, ward_code=ward_code
-    )
-    evidence = await services.evidence_counts_of_cases_filed_between(
-        session, province, start, end, ward_code=ward_code
-    )
-    merged_codes = await services.case_codes(
-        session, {case.merged_into_id for case in cases if case.merged_into_id is not None}
-    )
+    """The number of the period's cases and their log book, whose rows stream from
+    `session`: write the document before the session ends."""
+    where = _logbook_where(gazetteer.province_code, period, ward_code)
+    cases = int((await session.exec(select(func.count()).where(*where))).scalar_one())  # type: ignore[call-overload]
     document = logbook_document(
         gazetteer,
         period,
         cases,
-        events,
-        evidence,
-        merged_codes,
+        _logbook_case_rows(session, gazetteer, where),
+        _logbook_event_rows(session, where),
         ward_code=ward_code,
         as_of=as_of or utcnow(),
     )
-    return len(cases), document
+    return cases, document
 
 
 def logbook_file_stem(gazetteer: Gazetteer, period: Period, ward_code: str | None) -> str:

@@ -1719,60 +1719,14 @@ async def cases_filed_between(
     *,
     ward_code: str | None = None,
 ) -> list[Case]:
-    """Cases filed in [start, end), oldest first; merged duplicates included."""
+    """Cases filed in [start, end), oldest first; merged duplicates included (as ORM
+    objects: for a few; reports aggregate in SQL, see `bot.reports`)."""
     stmt = (
         select(Case)
         .where(*_filed_between(province_code, start, end, ward_code))
         .order_by(col(Case.filed_at), col(Case.id))
     )
     return list((await session.exec(stmt)).all())
-
-
-async def events_of_cases_filed_between(
-    session: AsyncSession,
-    province_code: str,
-    start: datetime,
-    end: datetime,
-    *,
-    ward_code: str | None = None,
-) -> dict[int, list[CaseEvent]]:
-    """The log-book lines of the cases filed in [start, end), per case id, oldest first."""
-    ids = select(Case.id).where(*_filed_between(province_code, start, end, ward_code))
-    stmt = (
-        select(CaseEvent)
-        .where(col(CaseEvent.case_id).in_(ids))
-        .order_by(col(CaseEvent.case_id), col(CaseEvent.id))
-    )
-    events: dict[int, list[CaseEvent]] = {}
-    for event in (await session.exec(stmt)).all():
-        events.setdefault(event.case_id, []).append(event)
-    return events
-
-
-async def evidence_counts_of_cases_filed_between(
-    session: AsyncSession,
-    province_code: str,
-    start: datetime,
-    end: datetime,
-    *,
-    ward_code: str | None = None,
-) -> dict[int, int]:
-    """How many files the reporters sent with each case filed in [start, end)."""
-    ids = select(Case.id).where(*_filed_between(province_code, start, end, ward_code))
-    stmt = (
-        select(Evidence.case_id, func.count())
-        .where(col(Evidence.case_id).in_(ids), col(Evidence.from_officer).is_(False))
-        .group_by(col(Evidence.case_id))
-    )
-    return {case_id: int(n) for case_id, n in (await session.exec(stmt)).all()}
-
-
-async def case_codes(session: AsyncSession, case_ids: set[int]) -> dict[int, str]:
-    """The codes of the given cases (a few: the cases duplicates were merged into)."""
-    if not case_ids:
-        return {}
-    stmt = select(Case.id, Case.code).where(col(Case.id).in_(sorted(case_ids)))
-    return {case_id: code for case_id, code in (await session.exec(stmt)).all() if case_id}
 
 
 async def ward_contacts(session: AsyncSession) -> dict[str, WardContact]:

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     )
     province: str | None = Field(default=None, description="2-digit province code (2025 list)")
     media_dir: Path = Field(default=Path("./media"), description="where evidence is stored")
+    # The agency in the heading of the province's reports (default: from the province).
+    agency_name: str | None = Field(
+        default=None, description="e.g. SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG TỈNH LẠNG SƠN"
+    )
     verify_hours: float = Field(default=24.0, gt=0, description="verification deadline, hours")
     # The rest of the deadline policy (bot/deadlines.py); a TOML file may override it all.
     ack_hours: float = Field(default=2.0, gt=0, description="acknowledgement deadline, hours")
@@ -92,6 +96,11 @@ class Settings(BaseSettings):
         if not value.isdigit() or len(value) > 2:
             raise ValueError("HOTLINE_PROVINCE must be a 2-digit province code such as 20")
         return value.zfill(2)
+
+    @field_validator("agency_name", mode="before")
+    @classmethod
+    def _no_empty_agency(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("deadlines_file", mode="before")
     @classmethod

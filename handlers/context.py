@@ -39,6 +39,7 @@ class HotlineDeps:
     duplicate_hours: float = 48.0  # ... and filed within this many hours
     limits: UserLimits = field(default_factory=UserLimits)  # per-user limit state
     deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)  # bot/deadlines.py
+    agency_name: str | None = None  # heading of the reports (HOTLINE_AGENCY_NAME)
 
 
 @dataclass

@@ -6,6 +6,7 @@ messages back; nothing here knows about Telegram or Zalo.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -149,7 +150,11 @@ class Outgoing:
 
 @dataclass
 class Reply:
-    """What handling an event produced besides outbox rows: the answer to a button press."""
+    """What handling an event produced besides outbox rows: the answer to a button press,
+    and work to run once the event's transaction has committed."""
 
     callback_text: str | None = None
     callback_alert: bool = False
+    # Long reads (a report) that must not hold the write transaction: each is called with
+    # the runtime's sessionmaker after the commit, and opens its own transactions.
+    after_commit: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)

@@ -87,6 +87,7 @@ class Case(SQLModel, table=True):
         # their square, address-only cases by their ward; both by category and filing time.
         Index("ix_case_dup_pin", "geo_cell", "category", "filed_at"),
         Index("ix_case_dup_ward", "ward_code", "category", "filed_at"),
+        Index("ix_case_province_filed", "province_code", "filed_at"),  # reports by period
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -162,6 +163,8 @@ class CaseEvent(SQLModel, table=True):
     """One line of the log book: who did what to a case, when, from which status to which."""
 
     __tablename__ = "case_event"
+    # Reports count the cases with a given kind of line (escalate, refer, ...).
+    __table_args__ = (Index("ix_case_event_action_case", "action", "case_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)

@@ -43,6 +43,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_link_code_prints_a_code_as_the_last_line(env: dict[str, str], tmp_path: Path) -> None:
+    assert hotline("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     out = hotline("link-code", "--ward", "06187", env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
@@ -124,8 +125,67 @@ def test_db_backup_of_a_missing_database_creates_nothing(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     out = hotline("db", "backup", str(tmp_path / "copy.db"), env=env, cwd=tmp_path)
-    assert out.returncode == 1 and "no database at" in out.stderr
+    assert out.returncode == 3 and "no database at" in out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # not even an empty cli.db
+
+
+READING_COMMANDS = [
+    ("report", "--from", "2026-11-01", "--to", "2026-11-30"),
+    ("logbook", "--from", "2026-11-01", "--to", "2026-11-30"),
+    ("contacts", "export"),
+    ("contacts", "set", "--ward", "06187", "--receive-phone", "0916588826"),
+    ("links",),
+    ("unlink", "-1001234"),
+    ("link-code", "--ward", "06187"),
+    ("db", "backup", "copy.db"),
+]
+
+
+@pytest.mark.parametrize("args", READING_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_commands_refuse_a_missing_database_and_create_none(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Run where there is no database (the default ./hotline.db): exit 3, nothing created."""
+    out = hotline(*args, env={"HOTLINE_PROVINCE": "20", "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "no database at hotline.db" in out.stderr
+    assert "hotline db upgrade" in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", READING_COMMANDS[:6], ids=lambda a: " ".join(a[:2]))
+def test_commands_refuse_a_database_that_is_not_migrated(
+    env: dict[str, str], tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    assert hotline("db", "upgrade", "0002", env=env, cwd=tmp_path).returncode == 0
+    before = (tmp_path / "cli.db").read_bytes()
+    out = hotline(*args, env=env, cwd=tmp_path)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "is at revision 0002" in out.stderr and "hotline db upgrade" in out.stderr
+    assert (tmp_path / "cli.db").read_bytes() == before  # not migrated behind the user's back
+    (tmp_path / "cli.db").unlink()
+    (tmp_path / "cli.db").write_bytes(b"")  # an empty file, as an old version left it
+    out = hotline(*args, env=env, cwd=tmp_path)
+    assert out.returncode == 3 and "no hotline tables (not migrated)" in out.stderr
+
+
+def test_a_postgres_database_that_is_missing_or_empty_is_refused(tmp_path: Path) -> None:
+    from tests.conftest import POSTGRES_URL, _postgres_reason, _reset_postgres
+
+    if _postgres_reason():
+        pytest.skip(_postgres_reason() or "")
+    _reset_postgres(POSTGRES_URL)
+    env = {"HOTLINE_PROVINCE": "20", "HOTLINE_DATABASE_URL": POSTGRES_URL}
+    out = hotline("links", env={**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert out.returncode == 3 and "no hotline tables (not migrated)" in out.stderr, out.stderr
+    missing = POSTGRES_URL.rsplit("/", 1)[0] + "/hotline_no_such_database"
+    out = hotline(
+        "links",
+        env={**env, "HOTLINE_DATABASE_URL": missing, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+    )
+    assert out.returncode == 3 and "cannot open the database" in out.stderr, out.stderr
+    assert 'database "hotline_no_such_database" does not exist' in out.stderr
 
 
 def test_new_commands_are_listed_in_help(env: dict[str, str]) -> None:

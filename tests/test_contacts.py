@@ -110,6 +110,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def test_contacts_set_validates_and_updates_only_what_is_given(tmp_path: Path) -> None:
     env = _env(tmp_path)
+    assert cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     out = cli(
         "contacts", "set", "--ward", "6187",
         "--receive-phone", "+84 916 588 826", "--receive-email", "UBND.KyLua@LangSon.gov.vn",
@@ -226,6 +227,6 @@ def test_contacts_export_lists_every_ward_in_the_seed_form(
     assert out.returncode == 0, out.stderr
     (written,) = tmp_path.glob("dau-moi-20-*.csv")
     with written.open(encoding="utf-8-sig", newline="") as fh:
-        table = list(csv.reader(fh))
+        table = list(csv.reader(fh, delimiter=";"))
     assert table[0][3:5] == ["Đầu mối tiếp nhận - Số điện thoại", "Đầu mối tiếp nhận - Email"]
     assert len(table) == 66 and table[2][2:4] == ["06187", "0916588826"]
