@@ -309,7 +309,7 @@ def _join_body(turn: Turn, data: dict[str, Any]) -> str:
 async def _case_for(turn: Turn, link: GroupLink, code: str) -> Case | None:
     """A case this group may act on, by code; None (and a message) otherwise. The same
     answer for a code that does not exist and one of another ward: nothing is revealed."""
-    case = await services.get_case_by_code(turn.session, code)
+    case = await services.case_by_code(turn.session, code)
     if case is None or not services.can_act_on(link, case):
         await turn.send("officer.merge_not_found", code=code[:CODE_MAX])
         return None

@@ -1,0 +1,261 @@
+"""The outbox table: queuing messages, and the sender's claims and outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.events import Outgoing
+from models.enums import OutboxPriority, OutboxStatus
+from models.tables import (
+    Outbox,
+)
+
+_ANSWERING = "outbox_answering_command"  # session.info key: (channel, chat_id)
+
+
+def answering_command(session: AsyncSession, channel: str, chat_id: str) -> None:
+    """The session handles a command typed in this group: what it queues for the group is
+    an answer to a command (OutboxPriority.COMMAND), served after everything else there."""
+    session.info[_ANSWERING] = (channel, chat_id)
+
+
+async def enqueue(
+    session: AsyncSession,
+    channel: str,
+    message: Outgoing,
+    *,
+    case_id: int | None = None,
+    priority: OutboxPriority | None = None,
+) -> Outbox:
+    """Write a message to the outbox; it is sent after the surrounding transaction commits.
+
+    `priority`: the row's class; by default COMMAND for a group's answer to a command
+    (`answering_command`), else NORMAL. Rows of one case in one chat keep their order
+    whatever their classes: rows of the case still waiting in a later class are moved up
+    to this row's class, so that it cannot overtake them (an action's card edit must not
+    go before the card that /case re-sends, or it would miss it).
+    """
+    if priority is None:
+        answering = session.info.get(_ANSWERING) == (channel, message.chat_id)
+        priority = OutboxPriority.COMMAND if answering else OutboxPriority.NORMAL
+    row = Outbox(
+        channel=channel,
+        chat_id=message.chat_id,
+        kind=message.kind,
+        payload=message.to_payload(),
+        case_id=case_id if case_id is not None else message.case_id,
+        priority=int(priority),
+    )
+    if row.case_id is not None and priority < max(OutboxPriority):
+        await session.exec(  # type: ignore[call-overload]
+            update(Outbox)
+            .where(
+                col(Outbox.case_id) == row.case_id,
+                col(Outbox.channel) == channel,
+                col(Outbox.chat_id) == message.chat_id,
+                col(Outbox.status).in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value]),
+                col(Outbox.priority) > int(priority),
+            )
+            .values(priority=int(priority))
+            .execution_options(synchronize_session=False)
+        )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def due_outbox(
+    session: AsyncSession,
+    now: datetime,
+    limit: int = 100,
+    exclude: Sequence[tuple[str, str]] = (),
+) -> list[Outbox]:
+    """Each chat's next undelivered row, if it is due now; lowest class first, then oldest.
+
+    Only a chat's next row (see `_outbox_heads`: one being sent, else the oldest of the
+    lowest class) can go, which keeps the per-chat order. It is due when it is pending and
+    its time has come, or when it is 'sending' but the claim of the sender that took it
+    ran out (that sender died): a chat whose row is claimed, with the claim still live, is
+    busy. `exclude`: (channel, chat_id) pairs to leave out (chats the caller is sending to
+    or holding back).
+    """
+    from sqlalchemy import and_
+
+    stmt = (
+        select(Outbox)
+        .where(
+            col(Outbox.id).in_(_outbox_heads(exclude)),
+            or_(
+                and_(
+                    col(Outbox.status) == OutboxStatus.PENDING.value,
+                    col(Outbox.next_attempt_at) <= now,
+                ),
+                and_(
+                    col(Outbox.status) == OutboxStatus.SENDING.value,
+                    col(Outbox.claimed_until) <= now,
+                ),
+            ),
+        )
+        .order_by(col(Outbox.priority), col(Outbox.id))
+        .limit(limit)
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def next_outbox_due_at(
+    session: AsyncSession,
+    exclude: Sequence[tuple[str, str]] = (),
+    after: datetime | None = None,
+) -> datetime | None:
+    """When a chat's first undelivered row next becomes due: a retry, or a claim running out.
+
+    `after`: only moments later than this (the rows due by then are the caller's already).
+    """
+    heads = _outbox_heads(exclude)
+    retry = select(func.min(Outbox.next_attempt_at)).where(
+        col(Outbox.id).in_(heads), col(Outbox.status) == OutboxStatus.PENDING.value
+    )
+    claim = select(func.min(Outbox.claimed_until)).where(
+        col(Outbox.id).in_(heads), col(Outbox.status) == OutboxStatus.SENDING.value
+    )
+    if after is not None:
+        retry = retry.where(col(Outbox.next_attempt_at) > after)
+        claim = claim.where(col(Outbox.claimed_until) > after)
+    moments = [(await session.exec(retry)).first(), (await session.exec(claim)).first()]
+    return min((m for m in moments if m is not None), default=None)
+
+
+def _outbox_heads(exclude: Sequence[tuple[str, str]]) -> Any:
+    """A subquery: the id of each chat's next undelivered (pending or sending) row.
+
+    A row being sent comes first (its chat is busy until it is done, or resumed after a
+    crash); then the lowest class (`OutboxPriority`), and in it the oldest row.
+    """
+    from sqlalchemy import and_, not_
+
+    sending_first = sql_case((col(Outbox.status) == OutboxStatus.SENDING.value, 0), else_=1)
+    place = (
+        func.row_number()
+        .over(
+            partition_by=(col(Outbox.channel), col(Outbox.chat_id)),
+            order_by=(sending_first, col(Outbox.priority), col(Outbox.id)),
+        )
+        .label("place")
+    )
+    stmt: Any = select(col(Outbox.id).label("id"), place).where(
+        col(Outbox.status).in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value])
+    )
+    if exclude:
+        skipped = [
+            and_(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id)
+            for channel, chat_id in exclude
+        ]
+        stmt = stmt.where(not_(or_(*skipped)))
+    ranked = stmt.subquery("ranked")
+    return select(ranked.c.id).where(ranked.c.place == 1)
+
+
+async def claim_outbox(
+    session: AsyncSession, row_id: int, *, now: datetime, until: datetime
+) -> tuple[Outbox, bool] | None:
+    """Claim a due row for sending until `until`; None if it is not (or no longer) due.
+
+    A pending, due row becomes 'sending'. A 'sending' row whose claim ran out was being
+    delivered by a sender that died: it is taken over, and the interrupted attempt counts
+    as one (the flag returned is True). One conditional UPDATE decides, so of several
+    senders exactly one gets the row (on PostgreSQL the row lock makes the others
+    re-check the condition and find it no longer holds).
+    """
+    from sqlalchemy import and_
+
+    row = await session.get(Outbox, row_id)
+    if row is None:
+        return None
+    values: dict[str, Any] = {"claimed_until": until}
+    if row.status == OutboxStatus.PENDING.value and row.next_attempt_at <= now:
+        condition = and_(
+            col(Outbox.status) == OutboxStatus.PENDING.value,
+            col(Outbox.next_attempt_at) <= now,
+        )
+        values["status"] = OutboxStatus.SENDING.value
+        interrupted = False
+    elif (
+        row.status == OutboxStatus.SENDING.value
+        and row.claimed_until is not None
+        and row.claimed_until <= now
+    ):
+        condition = and_(
+            col(Outbox.status) == OutboxStatus.SENDING.value,
+            col(Outbox.claimed_until) == row.claimed_until,
+        )
+        values["attempts"] = col(Outbox.attempts) + 1
+        values["last_error"] = "interrupted delivery"
+        interrupted = True
+    else:
+        return None
+    claimed = await session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(col(Outbox.id) == row_id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return None
+    fresh = await session.get(Outbox, row_id, populate_existing=True)
+    return (fresh, interrupted) if fresh is not None else None
+
+
+async def renew_outbox_claim(
+    session: AsyncSession,
+    row_id: int,
+    claim: datetime,
+    until: datetime,
+    *,
+    payload: dict[str, Any] | None = None,
+) -> bool:
+    """Extend a claim this sender still holds; False if it ran out and was taken over.
+
+    `payload`: store it too (a row of several calls recording its progress).
+    """
+    values: dict[str, Any] = {"claimed_until": until}
+    if payload is not None:
+        values["payload"] = payload
+    renewed = await session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(
+            col(Outbox.id) == row_id,
+            col(Outbox.status) == OutboxStatus.SENDING.value,
+            col(Outbox.claimed_until) == claim,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(renewed.rowcount == 1)
+
+
+async def finish_outbox(
+    session: AsyncSession, row_id: int, claim: datetime, **values: Any
+) -> bool:
+    """Record the outcome of a claimed row (its claim is cleared); False if the claim was lost.
+
+    A claim is lost when it ran out while sending and another sender took the row over;
+    the outcome is then that sender's to record.
+    """
+    finished = await session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(
+            col(Outbox.id) == row_id,
+            col(Outbox.status) == OutboxStatus.SENDING.value,
+            col(Outbox.claimed_until) == claim,
+        )
+        .values(claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(finished.rowcount == 1)
