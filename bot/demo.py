@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from bot import db, services
 from bot.app import Hotline
-from bot.fakeapi import ApiCall, FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakes.telegram import ApiCall, FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.settings import Settings
 from bot.telegram.adapter import TelegramPolling
 

@@ -40,7 +40,7 @@ from sqlmodel import col, select  # noqa: E402
 
 from bot.app import Hotline  # noqa: E402
 from bot.demo import issue_link_code, local_hotline  # noqa: E402
-from bot.fakeapi import FAULT_KINDS, FakeBotAPI, FakeChat, FakeUser  # noqa: E402
+from bot.fakes.telegram import FAULT_KINDS, FakeBotAPI, FakeChat, FakeUser  # noqa: E402
 from bot.ratelimit import RateLimiter  # noqa: E402
 from bot.telegram.transport import TelegramTransport  # noqa: E402
 from models.tables import Case, MessageRef, Outbox  # noqa: E402

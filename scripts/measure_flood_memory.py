@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser  # noqa: E402
+from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser  # noqa: E402
 
 
 def memory_kb(pid: int) -> dict[str, int]:

@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from bot import db, services
 from bot.app import Hotline
 from bot.demo import local_hotline
-from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.i18n import t
 from bot.telegram.adapter import ALLOWED_UPDATES, message_to_event
 from handlers.context import local_time

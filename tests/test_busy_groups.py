@@ -19,7 +19,7 @@ import pytest
 
 from bot import db, services
 from bot.app import Hotline
-from bot.fakeapi import ApiCall, FakeBotAPI, FakeChat, FakeUser
+from bot.fakes.telegram import ApiCall, FakeBotAPI, FakeChat, FakeUser
 from bot.outbox import OutboxSender
 from bot.ratelimit import RateLimiter
 from bot.telegram.transport import TelegramTransport

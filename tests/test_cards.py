@@ -2,7 +2,7 @@
 
 Telegram refuses a message whose HTML does not parse, or whose text is over 4,096
 characters; a refused card is a case nobody receives. These tests read every message the
-bot queues for a group the way Telegram reads it (`bot/fakeapi.py`'s parser, as strict as
+bot queues for a group the way Telegram reads it (`bot/fakes/telegram/`'s parser, as strict as
 Telegram's) and check that the description arrives complete.
 """
 
@@ -24,7 +24,8 @@ from sqlmodel import select
 from bot import failpoints, services
 from bot.app import Hotline
 from bot.demo import local_hotline
-from bot.fakeapi import ApiError, FakeBotAPI, FakeChat, FakeUser, _format, _u16
+from bot.fakes.telegram import ApiError, FakeBotAPI, FakeChat, FakeUser
+from bot.fakes.telegram.html import _format, _u16
 from bot.i18n import t as t_
 from bot.outbox import OutboxSender, Pace, PermanentFailure, Sent, no_pace
 from bot.telegram.transport import TelegramTransport

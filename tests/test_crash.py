@@ -23,7 +23,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot import db, services
-from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.i18n import t
 from models.enums import CaseStatus, OutboxStatus
 from models.tables import Case, CaseEvent, InboundUpdate, Outbox

@@ -18,7 +18,7 @@ import pytest
 
 from bot.app import Hotline
 from bot.demo import local_hotline
-from bot.fakeapi import FakeBotAPI, FakeUser, tiny_png
+from bot.fakes.telegram import FakeBotAPI, FakeUser, tiny_png
 
 CITIZENS = [FakeUser(5000 + i, first_name=f"Dân {i}", language_code="vi") for i in range(120)]
 OTHER = FakeUser(1001, first_name="Lan", language_code="vi")

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.app import Hotline
 from bot.demo import issue_link_code, local_hotline
-from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from models.enums import CaseStatus
 from models.tables import Case, Conversation, Evidence, Outbox, Reporter
 

@@ -28,7 +28,8 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from bot.fakeapi import ApiError, FakeBotAPI, FakeChat, FakeUser, _format, tiny_png
+from bot.fakes.telegram import ApiError, FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakes.telegram.html import _format
 
 USER = FakeUser(1001, first_name="Lan", username="lan_hn")
 

@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from bot import db, services
 from bot.app import Hotline
 from bot.demo import local_hotline, local_polling
-from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.i18n import t
 from bot.inbox import InboxDispatcher
 from models.tables import Evidence, InboundUpdate, Outbox

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from bot import db, services
 from bot.app import Hotline
-from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.outbox import (
     MAX_ATTEMPTS,
     OutboxSender,

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot import db, services
 from bot.app import Hotline
-from bot.fakeapi import FakeBotAPI, FakeChat
+from bot.fakes.telegram import FakeBotAPI, FakeChat
 from bot.outbox import OutboxSender
 from bot.ratelimit import NEVER, RateLimiter, SlidingWindow
 from bot.telegram.transport import TelegramTransport

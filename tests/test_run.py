@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.fakeapi import FakeBotAPI, FakeUser
+from bot.fakes.telegram import FakeBotAPI, FakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -530,7 +530,7 @@ async def test_a_whole_flow_at_debug_logs_nothing_personal(tmp_path: Path) -> No
     import aiosqlite  # noqa: F401
 
     from bot.demo import issue_link_code, local_hotline
-    from bot.fakeapi import FakeBotAPI, FakeChat, FakeUser, tiny_png
+    from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 
     json_lines = io.StringIO()
     configure_logging("DEBUG", "json", stream=json_lines)  # HOTLINE_LOG_LEVEL=DEBUG

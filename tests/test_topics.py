@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import Hotline
 from bot.demo import issue_link_code, local_hotline
-from bot.fakeapi import FakeBotAPI, FakeChat, tiny_png
+from bot.fakes.telegram import FakeBotAPI, FakeChat, tiny_png
 from tests.test_e2e import CITIZEN, KY_LUA, OFFICER, finish_report, has, to_evidence_step
 
 FORUM = FakeChat(id=-1007, type="supergroup", title="Kỳ Lừa officers", is_forum=True)
