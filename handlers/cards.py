@@ -11,7 +11,7 @@ from datetime import datetime
 from html import escape, unescape
 from typing import TYPE_CHECKING, Any
 
-from bot import deadlines
+from bot import deadlines, services
 from bot.i18n import t
 from handlers.audience import Audience, nobody
 from handlers.context import OFFICER_LOCALE, local_time
@@ -503,8 +503,6 @@ SATISFACTION_KEYS = {"yes": "card.satisfied", "no": "card.not_satisfied"}
 async def card_extras(session: AsyncSession, case: Case) -> dict[str, Any]:
     """What render_card() needs from other rows: how many reporters joined the case, and
     the code of the case it was merged into."""
-    from bot import services
-
     merged_into = None
     if case.merged_into_id is not None:
         target = await services.get_case(session, case.merged_into_id)

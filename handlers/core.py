@@ -23,7 +23,7 @@ from handlers import officer_tools as _officer_tools  # noqa: F401  (registers b
 from handlers import province as _province  # noqa: F401  (registers /report)
 from handlers.context import OFFICER_LOCALE, HotlineDeps, Turn
 from handlers.events import Event, FileFetcher, Reply
-from handlers.language import detect_language, normalize_locale, reply_locale
+from handlers.language import detect_language, normalize_locale, reply_locale, reporter_locale
 from models.tables import MIME_TYPE_MAX, NAME_MAX
 
 # C0 controls but tab, line feed and carriage return; DEL and the C1 controls; and lone
@@ -101,6 +101,6 @@ async def handle_event(
             # No /lang choice and the client did not say: learn it from the first free text.
             if detect_language(event.text) != "und":
                 reporter.language = reply_locale(event.text)
-    turn.locale = intake.reporter_locale(reporter, event.language_code)
+    turn.locale = reporter_locale(reporter, event.language_code)
     await intake.handle_private(turn, reporter)
     return turn.reply

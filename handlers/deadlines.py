@@ -38,7 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import deadlines, services
 from bot.deadlines import Deadline, Stage
 from bot.i18n import t
-from handlers import cards, officer
+from handlers import cards, case_chats, officer
 from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, HotlineDeps, Turn, local_time
 from handlers.events import Button, Event, FileRef, Outgoing
@@ -108,7 +108,7 @@ async def on_urgent(turn: Turn, link: GroupLink, case: Case, arg: str | None) ->
         "officer.urgent_set" if urgent else "officer.urgent_unset",
         deadline=local_time(case.verify_due_at),
     )
-    await officer.refresh_cards(turn, case)
+    await case_chats.refresh_cards(turn, case)
 
 
 # ---------------------------------------------------------------- lists of cases
@@ -344,7 +344,7 @@ async def on_case(turn: Turn, link: GroupLink) -> None:
         return
     channel, chat = turn.event.channel, turn.event.chat_id
     audience = await audience_of(turn.session, link, case)
-    rendered = await officer.card_text(turn, case, audience=audience)
+    rendered = await case_chats.card_text(turn, case, audience=audience)
     await services.enqueue(
         turn.session,
         channel,
@@ -352,12 +352,12 @@ async def on_case(turn: Turn, link: GroupLink) -> None:
             chat_id=chat,
             text=rendered.html,
             html=True,
-            buttons=officer.card_buttons_for(case, link),
+            buttons=case_chats.card_buttons_for(case, link),
             case_id=case.id,
             track={"purpose": "card"},  # redrawn with the others from now on
         ),
     )
-    await officer.queue_card_more(turn, case, channel, chat, rendered, again=True)
+    await case_chats.queue_card_more(turn, case, channel, chat, rendered, again=True)
     events = await services.case_events(turn.session, case.id or 0)
     head = t(OFFICER_LOCALE, "card.logbook_head", code=escape(case.code))
     lines = logbook_lines(events, audience)
@@ -529,7 +529,7 @@ async def send_due_alerts(
             redraw[case.id or 0] = case
         done += 1
     for case in redraw.values():
-        await officer.refresh_cards(system_turn(deps, session, case.channel), case)
+        await case_chats.refresh_cards(system_turn(deps, session, case.channel), case)
     return done, len(due) > limit
 
 

@@ -40,7 +40,7 @@ from typing import Any
 from bot import services
 from bot.geo import Gazetteer
 from bot.i18n import t
-from handlers import followup, limits, officer
+from handlers import case_chats, conversation, filing, limits, officer
 from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button
 from models.enums import OPEN_STATUSES, CaseAction, CaseStatus
@@ -147,7 +147,6 @@ async def find_duplicates(
 
 async def offer_if_any(turn: Turn, data: dict[str, Any]) -> bool:
     """At Confirm: when the incident may already be reported, offer to join it (True)."""
-    from handlers import intake
 
     ev = turn.event
     reporter = await services.get_reporter(turn.session, ev.channel, ev.user_id)
@@ -155,7 +154,7 @@ async def offer_if_any(turn: Turn, data: dict[str, Any]) -> bool:
     if not found:
         return False
     data["duplicates"] = [{"id": case.id, "code": case.code} for case in found]
-    await intake.save_state(turn, "duplicate", data)
+    await conversation.save_state(turn, "duplicate", data)
     await send_offer(turn, data)
     return True
 
@@ -199,7 +198,6 @@ async def send_offer(turn: Turn, data: dict[str, Any]) -> None:
 
 async def on_duplicate(turn: Turn, data: dict[str, Any]) -> None:
     """The state `duplicate`: join one of the cases offered, or file separately."""
-    from handlers import intake
 
     ev = turn.event
     choice = (ev.button_data or "") if ev.kind == "button" else ""
@@ -207,27 +205,26 @@ async def on_duplicate(turn: Turn, data: dict[str, Any]) -> None:
     if choice == "c1:dup:new":
         turn.answer("intake.noted")
         data.pop("duplicates", None)
-        await intake.save_state(turn, "summary", data)
-        await intake.file_case(turn, data)
+        await conversation.save_state(turn, "summary", data)
+        await filing.file_case(turn, data)
         return
     match = JOIN_RE.match(choice)
     if match and int(match.group(1)) in offered:
         await _join(turn, data, int(match.group(1)))
         return
-    await intake.refuse(turn, "duplicate", data)
+    await conversation.refuse(turn, "duplicate", data)
 
 
 async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
-    from handlers import intake
 
     ev = turn.event
     case = await services.get_case(turn.session, case_id)
-    if case is None or not followup.is_open(case):
+    if case is None or not case_chats.is_open(case):
         turn.answer("intake.duplicate_gone")
         data.pop("duplicates", None)
-        await intake.save_state(turn, "summary", data)
+        await conversation.save_state(turn, "summary", data)
         await turn.send("intake.duplicate_gone", code=case.code if case else "")
-        await intake.prompt_step(turn, "summary", data)
+        await conversation.prompt_step(turn, "summary", data)
         return
     reporter = await services.get_reporter(turn.session, ev.channel, ev.user_id)
     shared = bool(data.get("contact_shared") and data.get("contact_phone"))
@@ -254,13 +251,13 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
         turn.session,
         case,
         CaseAction.JOIN,
-        actor=followup.reporter_actor(case, reporter),
-        note="\n".join(filter(None, [body, followup.turn_files_note(evidence)])),
+        actor=case_chats.reporter_actor(case, reporter),
+        note="\n".join(filter(None, [body, case_chats.turn_files_note(evidence)])),
         now=now,
     )
     await services.clear_conversation(turn.session, ev.channel, ev.user_id)
-    sender = followup.Sender(reporter, False, shared, data.get("contact_phone"), contact_ward)
-    await followup.post_under_case(
+    sender = case_chats.Sender(reporter, False, shared, data.get("contact_phone"), contact_ward)
+    await case_chats.post_under_case(
         turn,
         case,
         sender,
@@ -270,7 +267,7 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
         latitude=data.get("latitude"),
         longitude=data.get("longitude"),
     )
-    await officer.refresh_cards(turn, case)
+    await case_chats.refresh_cards(turn, case)
     log.info("reporter joined a case", extra={"case": case.code, "update": ev.update_id})
     ward = turn.deps.gazetteer.ward(case.ward_code)
     turn.answer("intake.noted")
@@ -280,7 +277,7 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
         ward=ward.name if ward else case.ward_code,
         remove_keyboard=True,
     )
-    await officer.notify_contact_kept(turn, case, only={reporter.id or 0})
+    await case_chats.notify_contact_kept(turn, case, only={reporter.id or 0})
 
 
 def _where(data: dict[str, Any]) -> str:
@@ -388,11 +385,11 @@ async def merge_command(turn: Turn, link: GroupLink) -> None:
         turn.session, target, CaseAction.MERGE, actor=actor, note=f"← {source.code}", now=now
     )
     log.info("case merged", extra={"case": source.code, "chat": turn.event.chat_id})
-    await officer.refresh_cards(turn, source, buttons=[])
-    await officer.refresh_cards(turn, target)
+    await case_chats.refresh_cards(turn, source, buttons=[])
+    await case_chats.refresh_cards(turn, target)
     await turn.send("officer.merged_ok", code=source.code, into=target.code)
-    await officer.notify_reporter(turn, source, "notify.merged", into=target.code)
-    await officer.notify_contact_kept(turn, target, only=moved)
+    await case_chats.notify_reporter(turn, source, "notify.merged", into=target.code)
+    await case_chats.notify_contact_kept(turn, target, only=moved)
 
 
 @officer.group_command("unmerge")
@@ -432,8 +429,19 @@ async def unmerge_command(turn: Turn, link: GroupLink) -> None:
         turn.session, source, CaseAction.UNMERGE, actor=actor, note=f"↛ {into}", now=now
     )
     log.info("case unmerged", extra={"case": source.code, "chat": turn.event.chat_id})
-    await officer.refresh_cards(turn, source)
+    await case_chats.refresh_cards(turn, source)
     if target is not None:
-        await officer.refresh_cards(turn, target)
+        await case_chats.refresh_cards(turn, target)
     await turn.send("officer.unmerged_ok", code=source.code, into=into)
-    await officer.notify_reporter(turn, source, "notify.unmerged", into=into)
+    await case_chats.notify_reporter(turn, source, "notify.unmerged", into=into)
+
+
+conversation.register(
+    "duplicate",
+    conversation.State(
+        handle=on_duplicate,
+        prompt=send_offer,
+        need=lambda turn: turn.text("intake.need_duplicate_choice"),
+        markup=lambda turn, data: conversation.Markup(buttons=offer_rows(turn, data)),
+    ),
+)

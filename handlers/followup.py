@@ -26,18 +26,26 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from bot import services
 from bot.i18n import t
-from handlers import cards, limits
-from handlers.audience import audience_of
+from handlers import case_chats, conversation, limits
+from handlers.case_chats import (
+    Sender,
+    followed_case,
+    is_open,
+    post_under_case,
+    reporter_actor,
+    reporters_of_case,
+    sender_of,
+    turn_files_note,
+)
 from handlers.context import OFFICER_LOCALE, Turn
 from handlers.events import Button, Outgoing
 from handlers.evidence import store_files
 from models.enums import OPEN_STATUSES, CaseAction, CaseStatus
-from models.tables import Case, GroupLink, Reporter
+from models.tables import Case, Reporter
 
 log = logging.getLogger(__name__)
 
@@ -53,122 +61,12 @@ SAT_RE = re.compile(r"^c1:sat:([0-9]{1,12}):(yes|no|skip)$")
 # ---------------------------------------------------------------- who is writing
 
 
-@dataclass(frozen=True)
-class Sender:
-    """A reporter of a case (its filer, or one who joined it) and their contact choice."""
-
-    reporter: Reporter
-    owner: bool
-    contact_shared: bool
-    contact_phone: str | None
-    contact_ward: str | None = None  # the ward they gave the phone to (handlers/audience.py)
-
-
-async def sender_of(turn: Turn, case: Case, reporter: Reporter) -> Sender | None:
-    """The reporter as a reporter of `case`, or None when it is not their case."""
-    if reporter.id is not None and case.reporter_id == reporter.id:
-        return Sender(
-            reporter,
-            True,
-            bool(case.contact_shared and case.contact_phone),
-            case.contact_phone,
-            case.contact_ward_code,
-        )
-    row = await services.case_reporter_row(turn.session, case.id or 0, reporter.id or 0)
-    if row is None:
-        return None
-    return Sender(
-        reporter,
-        False,
-        bool(row.contact_shared and row.contact_phone),
-        row.contact_phone,
-        row.contact_ward_code,
-    )
-
-
-def reporter_actor(case: Case, reporter: Reporter) -> str:
-    """How a reporter appears in the log book: 'reporter' for the filer (as on the FILE
-    line), 'reporter:<id>' for one who joined (an internal id, no personal data)."""
-    return "reporter" if case.reporter_id == reporter.id else f"reporter:{reporter.id}"
-
-
-async def followed_case(turn: Turn, case: Case) -> Case:
-    """The case that carries on for `case`: the one it was merged into, if any."""
-    if case.merged_into_id is None:
-        return case
-    target = await services.get_case(turn.session, case.merged_into_id)
-    return target or case
-
-
-def is_open(case: Case) -> bool:
-    """Open and not merged into another case."""
-    return CaseStatus(case.status) in OPEN_STATUSES and case.merged_into_id is None
-
-
 async def _reporter(turn: Turn) -> Reporter:
     ev = turn.event
     return await services.get_reporter(turn.session, ev.channel, ev.user_id)
 
 
 # ---------------------------------------------------------------- posting under the case
-
-
-async def case_groups(turn: Turn, case: Case) -> list[GroupLink]:
-    """The groups that look after the case: its ward's (else the province's), plus any other
-    group holding its card that may act on it (the province group of an escalated case)."""
-    groups = await services.officer_groups_of_case(turn.session, case)
-    seen = {(g.channel, g.chat_id) for g in groups}
-    for chat in await services.chats_with_card(turn.session, case):
-        link = await services.link_of_chat(turn.session, case.channel, chat)
-        if link is not None and (link.channel, link.chat_id) not in seen:
-            groups.append(link)
-            seen.add((link.channel, link.chat_id))
-    return groups
-
-
-async def post_under_case(
-    turn: Turn,
-    case: Case,
-    sender: Sender,
-    headline_key: str,
-    body: str = "",
-    files: list[dict[str, Any]] | None = None,
-    *,
-    latitude: float | None = None,
-    longitude: float | None = None,
-) -> None:
-    """Post what a reporter sent to the case's groups, under its card (plain text), each
-    group reading it as its audience may (handlers/audience.py): the sender's phone only
-    where they gave it, their words with phone numbers masked outside the case's ward."""
-    for link in await case_groups(turn, case):
-        audience = await audience_of(turn.session, link, case)
-        who = audience.reporter(sender.contact_shared, sender.contact_phone, sender.contact_ward)
-        head = t(OFFICER_LOCALE, headline_key, code=case.code, who=who)
-        common: dict[str, Any] = {"case_id": case.id, "reply_to_card": True, "in_topic": True}
-        for text in cards.split_text(head, audience.text(body), case.code):
-            await services.enqueue(
-                turn.session, link.channel, Outgoing(chat_id=link.chat_id, text=text, **common)
-            )
-        if files:
-            await services.enqueue(
-                turn.session,
-                link.channel,
-                Outgoing(
-                    chat_id=link.chat_id, kind="album", media=files, text=case.code, **common
-                ),
-            )
-        if latitude is not None and longitude is not None:
-            await services.enqueue(
-                turn.session,
-                link.channel,
-                Outgoing(
-                    chat_id=link.chat_id,
-                    kind="location",
-                    latitude=latitude,
-                    longitude=longitude,
-                    **common,
-                ),
-            )
 
 
 def _media(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -183,11 +81,6 @@ def _discard(turn: Turn, items: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------- modes and the draft
 
 
-async def _save(turn: Turn, state: str, data: dict[str, Any]) -> None:
-    ev = turn.event
-    await services.save_conversation(turn.session, ev.channel, ev.user_id, ev.chat_id, state, data)
-
-
 def _suspend(state: str | None, data: dict[str, Any]) -> dict[str, Any] | None:
     """What to keep aside while a mode runs: the draft in progress (never a mode)."""
     if state is None:
@@ -200,16 +93,15 @@ def _suspend(state: str | None, data: dict[str, Any]) -> dict[str, Any] | None:
 
 async def restore(turn: Turn, data: dict[str, Any]) -> None:
     """End a mode: put the suspended draft back and ask its step again, or end the chat."""
-    from handlers import intake
 
     suspended = data.get("suspended")
     if not suspended:
         await services.clear_conversation(turn.session, turn.event.channel, turn.event.user_id)
         return
     state, draft = suspended["state"], dict(suspended["data"])
-    await _save(turn, state, draft)
+    await conversation.save_state(turn, state, draft)
     await turn.send("intake.draft_continues")
-    await intake.prompt_step(turn, state, draft)
+    await conversation.prompt_step(turn, state, draft)
 
 
 async def cancel_mode(turn: Turn, state: str, data: dict[str, Any]) -> None:
@@ -287,13 +179,12 @@ async def start_add(turn: Turn, state: str | None, data: dict[str, Any]) -> None
     if suspended:
         new["suspended"] = suspended
     turn.answer("intake.noted")
-    await _save(turn, "followup", new)
+    await conversation.save_state(turn, "followup", new)
     await prompt_followup(turn, new)
 
 
 async def on_followup(turn: Turn, data: dict[str, Any]) -> None:
     """An event while adding information: collect text and files until Send or Cancel."""
-    from handlers import intake
 
     ev = turn.event
     if ev.kind == "button":
@@ -305,10 +196,10 @@ async def on_followup(turn: Turn, data: dict[str, Any]) -> None:
                 turn.answer("intake.noted")
                 await cancel_mode(turn, "followup", data)
             return
-        await intake.refuse(turn, "followup", data)
+        await conversation.refuse(turn, "followup", data)
         return
     if ev.kind not in ("text", "media"):
-        await intake.refuse(turn, "followup", data)
+        await conversation.refuse(turn, "followup", data)
         return
     texts: list[str] = list(data.get("texts", []))
     evidence: list[dict[str, Any]] = list(data.get("evidence", []))
@@ -325,7 +216,7 @@ async def on_followup(turn: Turn, data: dict[str, Any]) -> None:
     if ev.kind == "media":
         evidence.extend(await store_files(turn, evidence, ev.files))
     data.update(texts=texts, evidence=evidence)
-    await _save(turn, "followup", data)
+    await conversation.save_state(turn, "followup", data)
     photos = sum(1 for item in evidence if item["kind"] == "photo")
     await turn.send(
         "intake.followup_received",
@@ -376,7 +267,6 @@ async def _record_answer(
     quote: str | None = None,
 ) -> None:
     """Keep what a reporter sent on the case (evidence rows, ANSWER line) and post it."""
-    from handlers import officer
 
     for item in evidence:
         await services.add_evidence(turn.session, case.id or 0, item, from_officer=False)
@@ -396,20 +286,10 @@ async def _record_answer(
         shown = "\n".join(filter(None, [asked, body]))
     await post_under_case(turn, case, sender, headline_key, shown, _media(evidence))
     if evidence:
-        await officer.refresh_cards(turn, case)  # the evidence count on the card changed
+        await case_chats.refresh_cards(turn, case)  # the evidence count on the card changed
     log.info(
         "reporter sent information", extra={"case": case.code, "update": turn.event.update_id}
     )
-
-
-def turn_files_note(evidence: list[dict[str, Any]]) -> str:
-    """A log-book mention of the files that came with a piece: '[2 photo, 1 document]'."""
-    if not evidence:
-        return ""
-    counts: dict[str, int] = {}
-    for item in evidence:
-        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
-    return "[" + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + "]"
 
 
 # ---------------------------------------------------------------- answers to questions
@@ -462,19 +342,6 @@ async def try_answer(turn: Turn, reporter: Reporter) -> bool:
 # ---------------------------------------------------------------- satisfaction
 
 
-async def reporters_of_case(turn: Turn, case: Case) -> list[Reporter]:
-    """The case's filer and every reporter who joined it (or came with a merged case)."""
-    reporters: list[Reporter] = []
-    owner = await turn.session.get(Reporter, case.reporter_id)
-    if owner is not None:
-        reporters.append(owner)
-    for row in await services.case_reporter_rows(turn.session, case.id or 0):
-        joined = await turn.session.get(Reporter, row.reporter_id)
-        if joined is not None and joined.id != case.reporter_id:
-            reporters.append(joined)
-    return reporters
-
-
 async def ask_satisfaction(turn: Turn, case: Case) -> None:
     """After a result: ask each reporter of the case whether the problem is solved."""
     case.satisfaction = None  # a new resolution is answered afresh
@@ -500,7 +367,6 @@ async def ask_satisfaction(turn: Turn, case: Case) -> None:
 
 async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -> None:
     """Có / Chưa (and Skip of the comment) pressed in a reporter's private chat."""
-    from handlers import officer
 
     match = SAT_RE.match(turn.event.button_data or "")
     if match is None:
@@ -543,7 +409,7 @@ async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -
     if answer == "yes":
         turn.answer("intake.sat_thanks")
         await turn.send("intake.sat_thanks", code=case.code)
-        await officer.refresh_cards(turn, case)
+        await case_chats.refresh_cards(turn, case)
         return
     # Not solved: the case goes back to the ward, in hand, with fresh deadlines.
     handled_by = case.handled_by
@@ -554,9 +420,9 @@ async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -
     case.reopened_count += 1
     turn.deps.deadlines.start(case, now)  # deadlines run again from the reopening
     log.info("case reopened by its reporter", extra={"case": case.code})
-    await officer.set_topics_closed(turn, case, False)  # its forum topics open again first
+    await case_chats.set_topics_closed(turn, case, False)  # its forum topics open again first
     await post_under_case(turn, case, sender, "card.reopened_alert")
-    await officer.refresh_cards(turn, case)
+    await case_chats.refresh_cards(turn, case)
     turn.answer("intake.noted")
     await turn.send("intake.sat_reopened", code=case.code)
     if state in MODE_STATES:
@@ -565,7 +431,7 @@ async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -
     suspended = _suspend(state, data)
     if suspended:
         comment["suspended"] = suspended
-    await _save(turn, "sat_comment", comment)
+    await conversation.save_state(turn, "sat_comment", comment)
     await prompt_sat_comment(turn, comment)
 
 
@@ -584,11 +450,10 @@ async def prompt_sat_comment(turn: Turn, data: dict[str, Any]) -> None:
 
 async def on_sat_comment(turn: Turn, data: dict[str, Any]) -> None:
     """The optional comment after "not solved": a text (or a photo with a caption)."""
-    from handlers import intake
 
     ev = turn.event
     if ev.kind not in ("text", "media"):
-        await intake.refuse(turn, "sat_comment", data)
+        await conversation.refuse(turn, "sat_comment", data)
         return
     text = (ev.text or "").strip()
     if len(text) > TEXT_MAX:
@@ -603,8 +468,29 @@ async def on_sat_comment(turn: Turn, data: dict[str, Any]) -> None:
         return
     evidence = await store_files(turn, [], ev.files) if ev.kind == "media" else []
     if not text and not evidence:
-        await intake.refuse(turn, "sat_comment", data)
+        await conversation.refuse(turn, "sat_comment", data)
         return
     await _record_answer(turn, case, sender, text, evidence, "card.sat_comment")
     await turn.send("intake.sat_comment_sent", code=case.code, remove_keyboard=True)
     await restore(turn, data)
+
+
+# The modes are conversation states next to the report's steps (handlers/conversation.py).
+conversation.register(
+    "followup",
+    conversation.State(
+        handle=on_followup,
+        prompt=prompt_followup,
+        need=lambda turn: turn.text("intake.need_followup"),
+        markup=lambda turn, data: conversation.Markup(buttons=followup_rows(turn, data)),
+    ),
+)
+conversation.register(
+    "sat_comment",
+    conversation.State(
+        handle=on_sat_comment,
+        prompt=prompt_sat_comment,
+        need=lambda turn: turn.text("intake.need_sat_comment"),
+        markup=lambda turn, data: conversation.Markup(buttons=sat_comment_rows(turn, data)),
+    ),
+)

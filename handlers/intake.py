@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from bot import services
 from bot.geo import LocateResult, fold, parse_coordinates
 from bot.i18n import SUPPORTED, t
-from handlers import audience, cards, duplicates, followup, limits
+from handlers import audience, cards, case_chats, conversation, duplicates, filing, followup
 from handlers.context import Turn, local_time
+from handlers.conversation import Markup
 from handlers.events import Button, KeyButton
 from handlers.evidence import store_files
-from handlers.language import detect_language, normalize_locale
+from handlers.language import detect_language
 from models.enums import Category, LocationSource, Nature
 from models.tables import Reporter
 
@@ -62,31 +62,13 @@ NEED_KEY = {
     "source": "intake.need_source",
     "contact": "intake.choose_contact",
     "summary": "intake.confirm_or_change",
-    "duplicate": "intake.need_duplicate_choice",
-    "followup": "intake.need_followup",
-    "sat_comment": "intake.need_sat_comment",
 }
-# What was wrong with an input the step cannot use, said before what the step needs.
-UNSUPPORTED_LEAD = {
-    "sticker": "intake.got_sticker",
-    "animation": "intake.got_animation",
-    "poll": "intake.got_poll",
-    "dice": "intake.got_dice",
-}
-BEFORE_EVIDENCE = ("category", "location", "ward")
 
 # Forwarded messages (decided, and told in the README): a forwarded photo, video or
 # document is evidence like any other; a forwarded text counts as typed (a description
 # copied from a neighbour's message is welcome); a forwarded contact is never taken as
 # the reporter's own phone number (the adapter sets contact_is_own=False); a forwarded
 # command is plain text. Posts on behalf of channels never reach this module.
-
-
-def reporter_locale(reporter: Reporter, language_code: str | None) -> str:
-    """The reply language: /lang choice, else the client's language, else detected, else vi."""
-    if reporter.language_chosen and reporter.language:
-        return reporter.language
-    return normalize_locale(language_code) or reporter.language or "vi"
 
 
 # ---------------------------------------------------------------- entry point
@@ -126,19 +108,15 @@ async def handle_private(turn: Turn, reporter: Reporter) -> None:
     if state is None:
         await _on_idle(turn, reporter)
         return
-    handler = _STATE_HANDLERS.get(state)
-    if handler is None:  # a state from an older version: start the report again
+    registered = conversation.STATES.get(state)
+    if registered is None:  # a state from an older version: start the report again
         await _start_report(turn, {})
         return
     if ev.kind == "text" and not (ev.text or "").strip():
-        await _refuse(turn, state, data)  # an empty or blank message, whatever the step
+        # An empty or blank message, whatever the step.
+        await conversation.refuse(turn, state, data)
         return
-    await handler(turn, data)
-
-
-async def _save(turn: Turn, state: str, data: dict[str, Any]) -> None:
-    ev = turn.event
-    await services.save_conversation(turn.session, ev.channel, ev.user_id, ev.chat_id, state, data)
+    await registered.handle(turn, data)
 
 
 # ---------------------------------------------------------------- commands
@@ -161,7 +139,7 @@ async def _on_command(
         suspended = data.get("suspended")
         if suspended:
             state, data = suspended["state"], dict(suspended["data"])
-            await _save(turn, state, data)
+            await conversation.save_state(turn, state, data)
         else:
             state, data = None, {}
             await services.clear_conversation(turn.session, turn.event.channel, turn.event.user_id)
@@ -189,7 +167,7 @@ async def _on_command(
         if state in followup.MODE_STATES:  # ends the mode only; a suspended draft is back
             await followup.cancel_mode(turn, state, data)
             return
-        _discard_files(turn, data)
+        filing.discard_files(turn, data)
         await services.clear_conversation(turn.session, turn.event.channel, turn.event.user_id)
         await turn.send("intake.cancelled", remove_keyboard=True)
     elif cmd == "mycases":
@@ -207,10 +185,10 @@ async def _on_command(
 
 async def _refuse_command(turn: Turn, state: str | None, data: dict[str, Any]) -> None:
     """An unknown or malformed command ("/", "/report@otherbot"): say so, then the step."""
-    if state is None or state not in _STATE_HANDLERS:
-        await turn.send(_lead_key(turn, None) or "intake.unknown_command")
+    if state is None or state not in conversation.STATES:
+        await turn.send(conversation.lead_key(turn, None) or "intake.unknown_command")
         return
-    await _refuse(turn, state, data)
+    await conversation.refuse(turn, state, data)
 
 
 async def _on_lang_chosen(
@@ -226,7 +204,7 @@ async def _on_lang_chosen(
     turn.answer("intake.lang_set")
     await turn.send("intake.lang_set")
     if state is not None:
-        await _prompt(turn, state, data)
+        await conversation.prompt_step(turn, state, data)
 
 
 async def _on_resume_choice(turn: Turn, state: str | None, data: dict[str, Any]) -> None:
@@ -234,17 +212,17 @@ async def _on_resume_choice(turn: Turn, state: str | None, data: dict[str, Any])
         turn.answer("intake.stale_button")
         return
     if turn.event.button_data == "c1:resume:new":
-        _discard_files(turn, data)
+        filing.discard_files(turn, data)
         await _start_report(turn, {})
     else:
-        await _prompt(turn, state, data)
+        await conversation.prompt_step(turn, state, data)
 
 
 async def _on_idle(turn: Turn, reporter: Reporter) -> None:
     """A message outside any report: say what was wrong with it, if anything; point to /report."""
     if turn.event.kind == "button":
         turn.answer("intake.stale_button")
-    lead = _lead_key(turn, None)
+    lead = conversation.lead_key(turn, None)
     parts = [turn.text(lead)] if lead else []
     parts.append(turn.text("intake.idle_hint"))
     await turn.send("\n".join(parts), raw=True)
@@ -280,7 +258,7 @@ async def _send_my_cases(turn: Turn, reporter: Reporter) -> None:
                 filed=local_time(case.filed_at),
             )
         )
-        if followup.is_open(case) and len(rows) < MYCASES_BUTTONS:
+        if case_chats.is_open(case) and len(rows) < MYCASES_BUTTONS:
             rows.append([Button(turn.text("btn.add_info", code=case.code), f"c1:add:{case.id}")])
     if rows:
         lines.append(turn.text("intake.mycases_add_hint"))
@@ -291,20 +269,11 @@ async def _send_my_cases(turn: Turn, reporter: Reporter) -> None:
 
 
 async def _start_report(turn: Turn, data: dict[str, Any]) -> None:
-    await _save(turn, "category", data)
-    await _prompt(turn, "category", data)
+    await conversation.save_state(turn, "category", data)
+    await conversation.prompt_step(turn, "category", data)
 
 
-@dataclass
-class _Markup:
-    """The buttons or keyboard that go with a step's question (and with its reminders)."""
-
-    buttons: list[list[Button]] | None = None
-    keyboard: list[list[KeyButton]] | None = None
-    remove_keyboard: bool = False
-
-
-def _step_markup(turn: Turn, state: str, data: dict[str, Any]) -> _Markup:
+def _markup(turn: Turn, state: str, data: dict[str, Any]) -> Markup:
     if state == "category":
         rows = [
             [
@@ -314,55 +283,40 @@ def _step_markup(turn: Turn, state: str, data: dict[str, Any]) -> _Markup:
             ]
             for c in Category
         ]
-        return _Markup(buttons=rows, remove_keyboard=True)
+        return Markup(buttons=rows, remove_keyboard=True)
     if state == "location":
-        return _Markup(
+        return Markup(
             keyboard=[[KeyButton(turn.text("btn.send_location"), request_location=True)]]
         )
     if state == "ward":
-        return _Markup(buttons=_ward_rows(turn, data))
+        return Markup(buttons=_ward_rows(turn, data))
     if state == "evidence":
-        return _Markup(buttons=[[_evidence_button(turn, data)]], remove_keyboard=True)
+        return Markup(buttons=[[_evidence_button(turn, data)]], remove_keyboard=True)
     if state == "nature":
-        return _Markup(
+        return Markup(
             buttons=[[Button(turn.text(f"nature.{n.value}"), f"c1:nat:{n.value}")] for n in Nature]
         )
     if state == "source":
-        return _Markup(buttons=[[Button(turn.text("btn.skip"), "c1:src:skip")]])
+        return Markup(buttons=[[Button(turn.text("btn.skip"), "c1:src:skip")]])
     if state == "contact":
-        return _Markup(
+        return Markup(
             keyboard=[
                 [KeyButton(turn.text("btn.share_phone"), request_contact=True)],
                 [KeyButton(turn.text("btn.anonymous"))],
             ]
         )
     if state == "summary":
-        return _Markup(buttons=_summary_rows(turn))
-    if state == "duplicate":
-        return _Markup(buttons=duplicates.offer_rows(turn, data))
-    if state == "followup":
-        return _Markup(buttons=followup.followup_rows(turn, data))
-    if state == "sat_comment":
-        return _Markup(buttons=followup.sat_comment_rows(turn, data))
-    return _Markup()  # description: free text
+        return Markup(buttons=filing.summary_rows(turn))
+    return Markup()  # description: free text
 
 
-async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
-    """Ask the question of `state`."""
+async def _ask(turn: Turn, state: str, data: dict[str, Any]) -> None:
+    """Ask the question of one of the report's steps."""
     if state == "ward":
         await _ask_ward(turn, data)
         return
     if state == "summary":
         await _send_summary(turn, data)
-        return
-    if state == "duplicate":
-        await duplicates.send_offer(turn, data)
-        return
-    if state == "followup":
-        await followup.prompt_followup(turn, data)
-        return
-    if state == "sat_comment":
-        await followup.prompt_sat_comment(turn, data)
         return
     if state == "contact":
         await _ask_contact(turn, data)
@@ -384,7 +338,7 @@ async def _prompt(turn: Turn, state: str, data: dict[str, Any]) -> None:
     if state not in questions:
         return
     key, params = questions[state]
-    markup = _step_markup(turn, state, data)
+    markup = conversation.step_markup(turn, state, data)
     await turn.send(
         turn.text(key, **params),
         raw=True,
@@ -408,54 +362,8 @@ async def _advance(turn: Turn, data: dict[str, Any], finished: str) -> None:
         nxt = "summary"
     else:
         nxt = STEPS[STEPS.index(finished) + 1] if finished != STEPS[-1] else "summary"
-    await _save(turn, nxt, data)
-    await _prompt(turn, nxt, data)
-
-
-async def _refuse(turn: Turn, state: str, data: dict[str, Any], lead: str | None = None) -> None:
-    """An input this step cannot use: one message saying what was wrong with it (`lead`,
-    else from the kind of input) and what the step needs, with the step's buttons again.
-    Nothing of what the person sent is quoted back."""
-    if turn.event.kind == "button":
-        turn.answer("intake.stale_button")
-    if lead is None:
-        key = _lead_key(turn, state)
-        lead = turn.text(key) if key else None
-    parts = [lead] if lead else []
-    parts.append(_need_text(turn, state))
-    markup = _step_markup(turn, state, data)
-    await turn.send(
-        "\n".join(parts),
-        raw=True,
-        buttons=markup.buttons,
-        keyboard=markup.keyboard,
-        remove_keyboard=markup.remove_keyboard,
-    )
-
-
-def _lead_key(turn: Turn, state: str | None) -> str | None:
-    """What is wrong with this input at `state` (None: idle), or None when the step's need
-    says it all (a text where a button is due, for instance)."""
-    ev = turn.event
-    if ev.kind == "unsupported":
-        return UNSUPPORTED_LEAD.get(ev.unsupported_kind or "", "intake.got_unsupported")
-    if ev.kind == "button":
-        return "intake.got_old_button"
-    if ev.kind == "command":
-        return "intake.command_other_bot" if ev.other_bot else "intake.unknown_command"
-    if ev.kind == "media":
-        if state is None or state in BEFORE_EVIDENCE:
-            return "intake.got_media_early"
-        return "intake.got_media_late"
-    if ev.kind == "text" and not (ev.text or "").strip():
-        return "intake.got_empty"
-    if state is None:
-        return None
-    if ev.kind == "location":
-        return "intake.got_location"
-    if ev.kind == "contact":
-        return "intake.got_contact"
-    return None
+    await conversation.save_state(turn, nxt, data)
+    await conversation.prompt_step(turn, nxt, data)
 
 
 def _need_text(turn: Turn, state: str) -> str:
@@ -481,7 +389,7 @@ async def _on_category(turn: Turn, data: dict[str, Any]) -> None:
     if ev.kind == "text" and ev.text:
         value = _category_from_text(turn, ev.text)
     if value not in {c.value for c in Category}:
-        await _refuse(turn, "category", data)
+        await conversation.refuse(turn, "category", data)
         return
     data["category"] = value
     if ev.kind == "button":
@@ -506,7 +414,7 @@ async def _on_location(turn: Turn, data: dict[str, Any]) -> None:
     elif ev.kind == "text" and ev.text and ev.text.strip():
         await _place_text(turn, data, ev.text.strip(), "location")
     else:
-        await _refuse(turn, "location", data)
+        await conversation.refuse(turn, "location", data)
 
 
 async def _place_text(turn: Turn, data: dict[str, Any], text: str, state: str) -> None:
@@ -518,7 +426,7 @@ async def _place_text(turn: Turn, data: dict[str, Any], text: str, state: str) -
     """
     gaz = turn.deps.gazetteer
     if len(text) > ADDRESS_MAX:
-        await _refuse(
+        await conversation.refuse(
             turn, state, data, lead=turn.text("intake.address_too_long", max=ADDRESS_MAX)
         )
         return
@@ -538,7 +446,7 @@ async def _place_text(turn: Turn, data: dict[str, Any], text: str, state: str) -
                 address=text,
                 suggestions=[],
             )
-            await _save(turn, "ward", data)
+            await conversation.save_state(turn, "ward", data)
         await turn.send(
             "intake.place_not_found",
             text=_quote(text),
@@ -555,7 +463,7 @@ async def _place_text(turn: Turn, data: dict[str, Any], text: str, state: str) -
             address=text,
         )
     data["suggestions"] = [s.ward.code for s in result.suggestions[:3]]
-    await _save(turn, "ward", data)
+    await conversation.save_state(turn, "ward", data)
     await _ask_ward(turn, data)
 
 
@@ -571,7 +479,7 @@ async def _place_pin(
         location_source=LocationSource.GPS.value, latitude=lat, longitude=lon, address=None
     )
     data["suggestions"] = [s.ward.code for s in result.suggestions[:3]]
-    await _save(turn, "ward", data)
+    await conversation.save_state(turn, "ward", data)
     await _ask_ward(turn, data)
 
 
@@ -586,7 +494,7 @@ async def _explain_outside(
         province=turn.deps.gazetteer.province_name,
         other=result.other_province or "",
     )
-    await _prompt(turn, state, data)
+    await conversation.prompt_step(turn, state, data)
     return True
 
 
@@ -620,7 +528,7 @@ async def _on_ward(turn: Turn, data: dict[str, Any]) -> None:
         code = (ev.button_data or "").removeprefix("c1:ward:")
         ward = gaz.ward(code)
         if ward is None or code not in data.get("suggestions", []):
-            await _refuse(turn, "ward", data)
+            await conversation.refuse(turn, "ward", data)
             return
         data["ward_code"] = code
         turn.answer("intake.noted")
@@ -638,7 +546,7 @@ async def _on_ward(turn: Turn, data: dict[str, Any]) -> None:
     if ev.kind == "text" and ev.text and ev.text.strip():
         await _place_text(turn, data, ev.text.strip(), "ward")
         return
-    await _refuse(turn, "ward", data)
+    await conversation.refuse(turn, "ward", data)
 
 
 async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
@@ -649,12 +557,12 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
         await _advance(turn, data, "evidence")
         return
     if ev.kind != "media" or not ev.files:
-        await _refuse(turn, "evidence", data)
+        await conversation.refuse(turn, "evidence", data)
         return
     evidence: list[dict[str, Any]] = list(data.get("evidence", []))
     evidence.extend(await store_files(turn, evidence, ev.files))
     data["evidence"] = evidence
-    await _save(turn, "evidence", data)
+    await conversation.save_state(turn, "evidence", data)
     photos = sum(1 for item in evidence if item["kind"] == "photo")
     others = len(evidence) - photos
     await turn.send(
@@ -669,7 +577,7 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
 async def _on_description(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     if ev.kind != "text" or ev.text is None:
-        await _refuse(turn, "description", data)
+        await conversation.refuse(turn, "description", data)
         return
     text = ev.text.strip()
     if len(text) < DESCRIPTION_MIN:
@@ -687,7 +595,7 @@ async def _on_nature(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     value = (ev.button_data or "").removeprefix("c1:nat:") if ev.kind == "button" else None
     if value not in {n.value for n in Nature}:
-        await _refuse(turn, "nature", data)
+        await conversation.refuse(turn, "nature", data)
         return
     data["nature"] = value
     turn.answer("intake.noted")
@@ -706,7 +614,7 @@ async def _on_source(turn: Turn, data: dict[str, Any]) -> None:
             return
         data["suspected_source"] = text
     else:
-        await _refuse(turn, "source", data)
+        await conversation.refuse(turn, "source", data)
         return
     await _advance(turn, data, "source")
 
@@ -723,13 +631,15 @@ async def _ask_contact(turn: Turn, data: dict[str, Any]) -> None:
         )
     else:
         text = turn.text("intake.ask_contact", ward=name)
-    await turn.send(text, raw=True, keyboard=_step_markup(turn, "contact", data).keyboard)
+    await turn.send(
+        text, raw=True, keyboard=conversation.step_markup(turn, "contact", data).keyboard
+    )
 
 
 async def _on_contact(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     if ev.kind == "contact" and ev.phone:
-        keyboard = _step_markup(turn, "contact", data).keyboard
+        keyboard = conversation.step_markup(turn, "contact", data).keyboard
         if not ev.contact_is_own:  # someone else's card, or a forwarded one
             await turn.send("intake.contact_not_own", keyboard=keyboard)
             return
@@ -748,10 +658,10 @@ async def _on_contact(turn: Turn, data: dict[str, Any]) -> None:
         await turn.send("intake.anonymous_saved", remove_keyboard=True)
     elif ev.kind == "text" and ev.text and PHONE_RE.match(ev.text.strip()):
         # A typed number could be anyone's: only the share button proves it is theirs.
-        await _refuse(turn, "contact", data, lead=turn.text("intake.contact_typed"))
+        await conversation.refuse(turn, "contact", data, lead=turn.text("intake.contact_typed"))
         return
     else:
-        await _refuse(turn, "contact", data)
+        await conversation.refuse(turn, "contact", data)
         return
     await _advance(turn, data, "contact")
 
@@ -766,27 +676,7 @@ def _is_anonymous_choice(text: str) -> bool:
 async def _send_summary(turn: Turn, data: dict[str, Any]) -> None:
     # Plain text (no parse mode): the person's own words need no escaping.
     text = cards.render_summary(turn, data)
-    await turn.send(text, raw=True, buttons=_summary_rows(turn), remove_keyboard=False)
-
-
-def _summary_rows(turn: Turn) -> list[list[Button]]:
-    return [
-        [Button(turn.text("btn.confirm"), "c1:sum:ok")],
-        [
-            Button(turn.text("btn.edit_category"), "c1:edit:category"),
-            Button(turn.text("btn.edit_location"), "c1:edit:location"),
-        ],
-        [
-            Button(turn.text("btn.edit_evidence"), "c1:edit:evidence"),
-            Button(turn.text("btn.edit_description"), "c1:edit:description"),
-        ],
-        [
-            Button(turn.text("btn.edit_nature"), "c1:edit:nature"),
-            Button(turn.text("btn.edit_source"), "c1:edit:source"),
-        ],
-        [Button(turn.text("btn.edit_contact"), "c1:edit:contact")],
-        [Button(turn.text("btn.cancel"), "c1:sum:cancel")],
-    ]
+    await turn.send(text, raw=True, buttons=filing.summary_rows(turn), remove_keyboard=False)
 
 
 async def _on_summary(turn: Turn, data: dict[str, Any]) -> None:
@@ -797,11 +687,11 @@ async def _on_summary(turn: Turn, data: dict[str, Any]) -> None:
         # The same incident may already be reported: offer to join it before filing.
         if await duplicates.offer_if_any(turn, data):
             return
-        await _file(turn, data)
+        await filing.file_case(turn, data)
         return
     if choice == "c1:sum:cancel":
         turn.answer("intake.cancelled")
-        _discard_files(turn, data)
+        filing.discard_files(turn, data)
         await services.clear_conversation(turn.session, ev.channel, ev.user_id)
         await turn.send("intake.cancelled", remove_keyboard=True)
         return
@@ -809,114 +699,29 @@ async def _on_summary(turn: Turn, data: dict[str, Any]) -> None:
         target = EDITABLE[choice.removeprefix("c1:edit:")]
         turn.answer("intake.noted")
         data["editing"] = True
-        await _save(turn, target, data)
-        await _prompt(turn, target, data)
+        await conversation.save_state(turn, target, data)
+        await conversation.prompt_step(turn, target, data)
         return
-    await _refuse(turn, "summary", data)
+    await conversation.refuse(turn, "summary", data)
 
 
-async def _file(turn: Turn, data: dict[str, Any]) -> None:
-    """Turn the confirmed draft into a case, tell the ward and the reporter."""
-    from handlers import officer
-
-    ev = turn.event
-    required = ("category", "ward_code", "description", "nature", "location_source")
-    missing = [k for k in required if not data.get(k)]
-    if missing:  # should not happen; a draft from an older version, for instance
-        await _save(turn, STEPS[0] if "category" in missing else "location", data)
-        await _prompt(turn, "category" if "category" in missing else "location", data)
-        return
-    reporter = await services.get_reporter(turn.session, ev.channel, ev.user_id)
-    now = limits.limits_for(turn.deps).now()
-    free_at = await limits.next_filing_allowed_at(
-        turn.session, reporter.id or 0, turn.deps.user_cases_per_hour, now
-    )
-    if free_at is not None:
-        # Not filed; the draft stays at the summary, to be confirmed again from `free_at`.
-        turn.answer("intake.case_limit_toast", time=local_time(free_at))
-        await turn.send(
-            "intake.case_limit",
-            limit=turn.deps.user_cases_per_hour,
-            time=local_time(free_at),
-            buttons=_summary_rows(turn),
-        )
-        return
-    shared = bool(data.get("contact_shared"))
-    if shared:
-        reporter.phone = data.get("contact_phone")
-        reporter.full_name = data.get("contact_name")
-    case = await services.create_case(
-        turn.session,
-        province_code=turn.deps.province_code,
-        reporter=reporter,
-        fields={
-            "ward_code": data["ward_code"],
-            "category": data["category"],
-            "latitude": data.get("latitude"),
-            "longitude": data.get("longitude"),
-            "address": data.get("address"),
-            "location_source": data["location_source"],
-            "nature": data["nature"],
-            "suspected_source": data.get("suspected_source"),
-            "description": data["description"],
-            "description_language": data.get("description_language") or "und",
-            "contact_shared": shared,
-            "contact_phone": data.get("contact_phone") if shared else None,
-            "channel": ev.channel,
-        },
-        evidence=data.get("evidence", []),
-        verify_hours=turn.deps.verify_hours,
-        actor="reporter",
-        now=now,
-        deadlines=turn.deps.deadlines,
-    )
-    # Ids only: nothing of the reporter (not even their chat id) goes with the case code.
-    log.info("case filed", extra={"case": case.code, "update": ev.update_id})
-    await services.clear_conversation(turn.session, ev.channel, ev.user_id)
-    ward = turn.deps.gazetteer.ward(case.ward_code)
-    await turn.send(
-        "intake.filed",
-        code=case.code,
-        ward=ward.name if ward else case.ward_code,
-        deadline=local_time(case.verify_due_at),
-        hours=f"{(case.verify_due_at - case.filed_at).total_seconds() / 3600:g}",
-        remove_keyboard=True,
-        case_id=case.id,  # a reporter who blocks the bot at once: the ward is told
-    )
-    await officer.dispatch_new_case(turn, case)
+# ---------------------------------------------------------------- the report's states
 
 
-def _discard_files(turn: Turn, data: dict[str, Any]) -> None:
-    """Delete a draft's files (and those of a draft suspended under a follow-up mode)."""
-    for item in data.get("evidence", []):
-        turn.deps.media.discard(item["path"])
-    suspended = data.get("suspended")
-    if suspended:
-        _discard_files(turn, dict(suspended.get("data") or {}))
+def _state(name: str, handle: conversation.StepHandler) -> conversation.State:
+    async def ask(turn: Turn, data: dict[str, Any]) -> None:
+        await _ask(turn, name, data)
+
+    def markup(turn: Turn, data: dict[str, Any]) -> Markup:
+        return _markup(turn, name, data)
+
+    def need(turn: Turn) -> str:
+        return _need_text(turn, name)
+
+    return conversation.State(handle=handle, prompt=ask, need=need, markup=markup)
 
 
-# After filing: the modes of handlers/followup.py and the duplicate choice of
-# handlers/duplicates.py (looked up when called, so either module may be imported first).
-async def _on_duplicate(turn: Turn, data: dict[str, Any]) -> None:
-    await duplicates.on_duplicate(turn, data)
-
-
-async def _on_followup(turn: Turn, data: dict[str, Any]) -> None:
-    await followup.on_followup(turn, data)
-
-
-async def _on_sat_comment(turn: Turn, data: dict[str, Any]) -> None:
-    await followup.on_sat_comment(turn, data)
-
-
-# What handlers/followup.py and handlers/duplicates.py use of the conversation.
-save_state = _save
-prompt_step = _prompt
-refuse = _refuse
-file_case = _file
-
-
-_STATE_HANDLERS = {
+for _name, _handle in {
     "category": _on_category,
     "location": _on_location,
     "ward": _on_ward,
@@ -926,7 +731,5 @@ _STATE_HANDLERS = {
     "source": _on_source,
     "contact": _on_contact,
     "summary": _on_summary,
-    "duplicate": _on_duplicate,
-    "followup": _on_followup,
-    "sat_comment": _on_sat_comment,
-}
+}.items():
+    conversation.register(_name, _state(_name, _handle))

@@ -28,6 +28,8 @@ from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.lang_detect_exception import LangDetectException
 
+from models.tables import Reporter
+
 __all__ = ["UNDETERMINED", "detect_language", "normalize_locale", "reply_locale"]
 
 UNDETERMINED = "und"
@@ -358,3 +360,10 @@ def _langdetect_probabilities(
         return [(item.lang, item.prob) for item in detector.get_probabilities()]
     except LangDetectException:
         return []
+
+
+def reporter_locale(reporter: Reporter, language_code: str | None) -> str:
+    """The reply language: /lang choice, else the client's language, else detected, else vi."""
+    if reporter.language_chosen and reporter.language:
+        return reporter.language
+    return normalize_locale(language_code) or reporter.language or "vi"

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 
 from bot import services
+from handlers.language import reporter_locale
 from models.tables import Case
 from models.types import utcnow
 
@@ -150,8 +151,6 @@ async def refuse_flood(turn: Turn) -> bool:
     if verdict is Admission.ALLOW:
         return False
     if verdict is Admission.NOTICE:
-        from handlers.intake import reporter_locale
-
         log.info("message limit reached: channel=%s user=%s", ev.channel, ev.user_id)
         reporter = await services.get_reporter(turn.session, ev.channel, ev.user_id)
         turn.locale = reporter_locale(reporter, ev.language_code)

@@ -20,7 +20,7 @@
 
 Which buttons a card shows depends on the chat as well as the case (take-over and
 send-back only on the province's card of an escalated case; escalate only on the ward's),
-so the rows come from an `officer.CHAT_ROWS` provider, which `_send_card` and
+so the rows come from an `case_chats.CHAT_ROWS` provider, which `_send_card` and
 `refresh_cards` apply per chat. Every action is checked against the pressing group
 (`services.can_act_on`, plus "province only" for take-over and send-back).
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from bot import services
 from bot.i18n import t
-from handlers import officer
+from handlers import case_chats, officer
 from handlers.context import OFFICER_LOCALE, Turn
 from handlers.events import Button, Outgoing
 from models.enums import OPEN_STATUSES, CaseAction, CaseStatus
@@ -81,7 +81,7 @@ def tool_rows(case: Case, link: GroupLink | None) -> list[list[Button]]:
     return [[take, note, ask], second]
 
 
-officer.CHAT_ROWS.append(tool_rows)
+case_chats.CHAT_ROWS.append(tool_rows)
 
 
 def _is_province(link: GroupLink) -> bool:
@@ -139,9 +139,9 @@ async def on_take(turn: Turn, link: GroupLink, case: Case, arg: str | None) -> N
     await services.take_case(turn.session, case, actor=actor)
     officer.log_action(turn, case, CaseAction.TAKE)
     turn.answer("officer.take_ok", who=_name(actor))
-    await officer.refresh_cards(turn, case)
+    await case_chats.refresh_cards(turn, case)
     if first:  # once per case; no officer name for the citizen (see the module's doc)
-        await officer.notify_reporter(turn, case, "notify.taken")
+        await case_chats.notify_reporter(turn, case, "notify.taken")
 
 
 # ---------------------------------------------------------------- internal notes
@@ -248,7 +248,7 @@ async def on_escalate_reply(
         return
     officer.log_action(turn, case, CaseAction.ESCALATE)
     holding = set(await services.chats_with_card(turn.session, case))
-    await officer.refresh_cards(turn, case)  # the ward's card, and any the province holds
+    await case_chats.refresh_cards(turn, case)  # the ward's card, and any the province holds
     ward = turn.deps.gazetteer.ward(case.ward_code)
     ward_name = ward.name if ward else case.ward_code
     for group in provinces:
@@ -263,7 +263,7 @@ async def on_escalate_reply(
                 reason=text,
             )
         else:  # the card as the province may see it: without the reporter's contact
-            await officer._send_card(
+            await case_chats.send_card(
                 turn,
                 case,
                 group,
@@ -279,7 +279,7 @@ async def _province_may_decide(turn: Turn, link: GroupLink, case: Case) -> bool:
         return False
     if case.escalated_at is None:
         turn.answer("officer.not_escalated", alert=True)
-        await officer.refresh_cards(turn, case, chat_id=turn.event.chat_id)  # stale buttons
+        await case_chats.refresh_cards(turn, case, chat_id=turn.event.chat_id)  # stale buttons
         return False
     return True
 
@@ -293,7 +293,7 @@ async def on_take_over(turn: Turn, link: GroupLink, case: Case, arg: str | None)
         return
     officer.log_action(turn, case, CaseAction.TAKE_OVER)
     turn.answer("officer.take_over_ok", code=case.code)
-    await officer.refresh_cards(turn, case)
+    await case_chats.refresh_cards(turn, case)
     for group in await services.ward_groups(turn.session, case.ward_code):
         await say_under_case(turn, case, "officer.province_took_over", group=group, code=case.code)
 
@@ -319,7 +319,7 @@ async def on_send_back_reply(
         await say_under_case(turn, case, "officer.not_escalated")
         return
     officer.log_action(turn, case, CaseAction.SEND_BACK)
-    await officer.refresh_cards(turn, case)
+    await case_chats.refresh_cards(turn, case)
     for group in await services.ward_groups(turn.session, case.ward_code):
         await say_under_case(
             turn, case, "officer.sent_back", group=group, code=case.code, reason=text
@@ -363,8 +363,8 @@ async def on_refer_reply(
         turn.session, case, actor=officer.actor_of(turn), agency=agency, reason=reason
     )
     officer.log_action(turn, case, CaseAction.REFER)
-    await officer.refresh_cards(turn, case)
+    await case_chats.refresh_cards(turn, case)
     await say_under_case(turn, case, "officer.referred_ok", code=case.code, agency=agency)
     # The reporter learns where their report went, not why (the reason may concern an
     # investigation).
-    await officer.notify_reporter(turn, case, "notify.referred", agency=agency)
+    await case_chats.notify_reporter(turn, case, "notify.referred", agency=agency)

@@ -10,6 +10,7 @@ from bot import db, services
 from bot.app import Hotline
 from models.enums import CaseStatus
 from models.tables import Case, CaseEvent, Evidence, GroupLink, MessageRef, Outbox
+from models.types import utcnow
 from tests.harness import JPEG, Person, buttons, file_report
 
 
@@ -77,7 +78,7 @@ async def test_link_code_binds_group_and_is_single_use(hotline: Hotline) -> None
 async def test_expired_link_code_is_refused(hotline: Hotline) -> None:
     async with db.session_scope(hotline.sessionmaker) as s:
         code = await services.create_link_code(
-            s, "20", "06187", now=services.utcnow() - timedelta(hours=25)
+            s, "20", "06187", now=utcnow() - timedelta(hours=25)
         )
     officer = Person(hotline, "77", chat_id="-1001", chat_type="group")
     await officer.command("link", code)
@@ -318,7 +319,7 @@ def test_every_callback_payload_fits_telegrams_64_bytes() -> None:
         description_language="vi",
         reporter_id=1,
         channel="telegram",
-        verify_due_at=services.utcnow(),
+        verify_due_at=utcnow(),
     )
     datas = [b.data for row in cards.card_buttons(huge) for b in row]
     datas += [b.data for row in cards.reject_reason_buttons(huge) for b in row]

@@ -9,11 +9,12 @@ from sqlmodel import col, select
 from bot import db, services
 from bot.app import Hotline
 from bot.i18n import t
-from handlers import officer
+from handlers import case_chats, officer
 from handlers.events import Button
 from handlers.officer_tools import parse_referral, tool_rows
 from models.enums import CaseStatus
 from models.tables import Case, CaseEvent, Evidence, GroupLink, Outbox
+from models.types import utcnow
 from tests.harness import JPEG, Person, buttons, file_report
 from tests.test_officer import card_sent, link_group, prompt_sent, the_case
 from tests.test_security import NAME, PHONE, domain_state, leaks
@@ -432,7 +433,7 @@ def _case(**fields: object) -> Case:
         "description_language": "vi",
         "reporter_id": 1,
         "channel": "telegram",
-        "verify_due_at": services.utcnow(),
+        "verify_due_at": utcnow(),
     }
     values.update(fields)
     return Case(**values)  # type: ignore[arg-type]
@@ -455,7 +456,7 @@ def test_tool_buttons_follow_the_chat_and_the_case() -> None:
     foreign_prov = GroupLink(
         channel="telegram", chat_id="-9", ward_code=None, province_code="01", linked_by="x"
     )
-    fresh, now = _case(), services.utcnow()
+    fresh, now = _case(), utcnow()
     escalated = _case(escalated_at=now, escalation_reason="r")
     owned = _case(escalated_at=now, escalation_reason="r", province_owned=True)
     assert _ops(tool_rows(fresh, ward)) == [["take", "note", "ask"], ["esc", "refer"]]
@@ -468,7 +469,7 @@ def test_tool_buttons_follow_the_chat_and_the_case() -> None:
     for status in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
         assert tool_rows(_case(status=status.value), ward) == []
     # The whole card in the province's chat: core buttons, then the tools, each ≤ 64 bytes.
-    datas = [b.data for row in officer.card_buttons_for(escalated, prov) for b in row]
+    datas = [b.data for row in case_chats.card_buttons_for(escalated, prov) for b in row]
     assert "c1:ack:999999999999" in datas and "c1:tkov:999999999999" in datas
     assert all(len(d.encode()) <= 64 and officer.CALLBACK_RE.match(d) for d in datas)
 

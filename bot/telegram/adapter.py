@@ -35,8 +35,7 @@ from bot.inbox import InboxDispatcher, InboxItem, backoff
 from bot.services import Arrival
 from handlers.context import OFFICER_LOCALE
 from handlers.events import Event, FileRef, Outgoing, Reply
-from handlers.intake import reporter_locale
-from handlers.language import normalize_locale
+from handlers.language import normalize_locale, reporter_locale
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
