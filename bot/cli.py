@@ -49,26 +49,27 @@ def run() -> None:
     """Apply migrations, then run the Telegram bot with long polling."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    token = settings.require_token()
+    settings.require_token()
     settings.require_province()
     failpoints.configure()  # crash tests only; nothing is armed unless HOTLINE_FAILPOINTS
 
     async def _main() -> None:
         from bot import db
         from bot.app import Hotline
-        from bot.telegram.adapter import TelegramPolling
+        from bot.channels import build_channels
+        from bot.channels.runner import ChannelRunner
 
         await db.upgrade_async(settings.database_url)
         hotline = Hotline(settings)
         hotline.media.ensure_dir()
-        polling = TelegramPolling(hotline, token, settings.telegram_api_url)
+        runner = ChannelRunner(hotline, build_channels(hotline))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             # Stop taking updates, finish the ones in hand, then exit.
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(polling.stop()))
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(runner.stop()))
         log.info("hotline running for province %s", settings.province)
         try:
-            await polling.run()
+            await runner.run()
         finally:
             await hotline.close()
         log.info("hotline stopped")

@@ -14,9 +14,10 @@ from pydantic import SecretStr
 
 from bot import db, services
 from bot.app import Hotline
+from bot.channels import Receiver, telegram_channel
+from bot.channels.runner import ChannelRunner
 from bot.fakes.telegram import ApiCall, FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.settings import Settings
-from bot.telegram.adapter import TelegramPolling
 
 DEMO_PROVINCE = "20"  # Lạng Sơn
 KY_LUA = (21.85926, 106.75417)
@@ -25,7 +26,7 @@ KY_LUA = (21.85926, 106.75417)
 @asynccontextmanager
 async def local_polling(
     api: FakeBotAPI, workdir: Path, **overrides: Any
-) -> AsyncIterator[tuple[Hotline, TelegramPolling]]:
+) -> AsyncIterator[tuple[Hotline, Receiver]]:
     """The real bot (migrations, polling into the inbox, the inbox dispatcher, outbox
     sender) against a fake Bot API; yields the hotline and its Telegram receiver."""
     url = overrides.pop("database_url", f"sqlite+aiosqlite:///{workdir / 'hotline.db'}")
@@ -43,9 +44,10 @@ async def local_polling(
     )
     await db.upgrade_async(url)
     hotline = Hotline(settings)
-    polling = TelegramPolling(hotline, api.token, api.base_url)
-    task = asyncio.create_task(polling.run(), name="telegram-polling")
-    started = asyncio.create_task(polling.started.wait())
+    channel = telegram_channel(hotline, api.token, api.base_url)
+    runner = ChannelRunner(hotline, [channel])
+    task = asyncio.create_task(runner.run(), name="hotline")
+    started = asyncio.create_task(runner.started.wait())
     await asyncio.wait({task, started}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         started.cancel()
@@ -53,9 +55,9 @@ async def local_polling(
         task.result()  # raises what went wrong
         raise RuntimeError("the bot stopped during start-up")
     try:
-        yield hotline, polling
+        yield hotline, runner.receivers[channel.name]
     finally:
-        await polling.stop()
+        await runner.stop()
         await asyncio.wait_for(task, 15)
         await hotline.close()
 

@@ -33,7 +33,7 @@ The dispatcher reads pending updates from the database and hands them to the cha
   backoff (1 s doubling to 60 s) until the database is back.
 
 This module imports no messaging library; the channel-specific parts live with the channel
-(bot/telegram/adapter.py).
+(bot/channels/: the contract in base.py, each channel in its package).
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ class InboxItem:
 class InboxHandler(Protocol):
     """A channel's side of the dispatcher."""
 
-    channel: str
+    @property
+    def channel(self) -> str:
+        """The channel whose updates it handles."""
+        ...
 
     async def handle(self, items: Sequence[InboxItem]) -> bool:
         """Handle one update, or an album's items (oldest first).

@@ -201,7 +201,10 @@ no_pace: Pace = _NoPace()
 class Transport(Protocol):
     """One channel's way of delivering an outbox row."""
 
-    channel: str
+    @property
+    def channel(self) -> str:
+        """The channel whose rows it delivers."""
+        ...
 
     def is_group(self, chat_id: str) -> bool:
         """Whether the chat is a group (groups have a rate limit of their own)."""

@@ -39,10 +39,11 @@ if str(ROOT) not in sys.path:
 from sqlmodel import col, select  # noqa: E402
 
 from bot.app import Hotline  # noqa: E402
+from bot.channels.telegram.delivery import TelegramTransport  # noqa: E402
+from bot.channels.telegram_aiogram import AiogramOps  # noqa: E402
 from bot.demo import issue_link_code, local_hotline  # noqa: E402
 from bot.fakes.telegram import FAULT_KINDS, FakeBotAPI, FakeChat, FakeUser  # noqa: E402
 from bot.ratelimit import RateLimiter  # noqa: E402
-from bot.telegram.transport import TelegramTransport  # noqa: E402
 from models.tables import Case, MessageRef, Outbox  # noqa: E402
 
 SCALE = 1 / 50  # Telegram's flood limits, 50 times faster
@@ -305,7 +306,9 @@ async def run_campaign(
         # timeouts and backoff (and the fake holds a "timed out" request past the timeout).
         bot = api.create_bot()
         hotline.add_transport(
-            TelegramTransport(bot, hotline.media, request_timeout=2.0, upload_timeout=2.0)
+            TelegramTransport(
+                AiogramOps(bot), hotline.media, request_timeout=2.0, upload_timeout=2.0
+            )
         )
         sender = hotline.sender
         sender.limiter = RateLimiter(

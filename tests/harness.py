@@ -235,7 +235,7 @@ async def store_and_forget(api: Any, url: str) -> list[dict[str, Any]]:
     keys), then confirms them at the server; returns them.
     """
     from bot import db, services
-    from bot.telegram.adapter import route_update
+    from bot.channels.telegram.routing import route_update
 
     pending = api.pending_updates
     arrivals = []

@@ -20,10 +20,11 @@ from sqlmodel import col, select
 
 from bot import db, services
 from bot.app import Hotline
+from bot.channels.telegram.routing import ALLOWED_UPDATES
+from bot.channels.telegram.translate import message_to_event
 from bot.demo import local_hotline
 from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.i18n import t
-from bot.telegram.adapter import ALLOWED_UPDATES, message_to_event
 from handlers.context import local_time
 from handlers.intake import ADDRESS_MAX, DESCRIPTION_MAX, DESCRIPTION_MIN, NEED_KEY, STEPS
 from handlers.limits import Admission, MessageRateLimiter, limits_for
@@ -258,14 +259,16 @@ async def test_every_input_at_every_step(roomy: Hotline, state: str | None) -> N
 # ---------------------------------------------------------------- Telegram updates → events
 
 
-def _message(**content: Any) -> Message:
+def _message(**content: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "message_id": 10,
         "date": 0,
         "chat": {"id": 1001, "type": "private", "first_name": "Lan"},
         "from": {"id": 1001, "is_bot": False, "first_name": "Lan", "language_code": "vi"},
     }
-    return Message.model_validate({**base, **content})
+    message = {**base, **content}
+    Message.model_validate(message)  # a message Telegram could send
+    return message
 
 
 GROUP = {"id": -1001, "type": "supergroup", "title": "Kỳ Lừa officers"}

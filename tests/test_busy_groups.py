@@ -19,10 +19,11 @@ import pytest
 
 from bot import db, services
 from bot.app import Hotline
+from bot.channels.telegram.delivery import TelegramTransport
+from bot.channels.telegram_aiogram import AiogramOps
 from bot.fakes.telegram import ApiCall, FakeBotAPI, FakeChat, FakeUser
 from bot.outbox import OutboxSender
 from bot.ratelimit import RateLimiter
-from bot.telegram.transport import TelegramTransport
 from handlers.events import Outgoing
 from handlers.limits import limits_for
 from models.enums import OutboxPriority
@@ -58,7 +59,7 @@ async def sender(hotline: Hotline, api: FakeBotAPI) -> AsyncIterator[tuple[Outbo
     """The real Telegram transport, and Telegram's limits on a clock the test moves."""
     clock = Clock()
     bot = api.create_bot()
-    hotline.add_transport(TelegramTransport(bot, hotline.media))
+    hotline.add_transport(TelegramTransport(AiogramOps(bot), hotline.media))
     limiter = RateLimiter(chat_interval_s=1.0, chat_burst=10, group_limit=(20, 60.0), clock=clock)
     hotline.sender = OutboxSender(hotline.sessionmaker, hotline.transports, limiter=limiter)
     yield hotline.sender, clock

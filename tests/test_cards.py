@@ -23,12 +23,13 @@ from sqlmodel import select
 
 from bot import failpoints, services
 from bot.app import Hotline
+from bot.channels.telegram.delivery import TelegramTransport
+from bot.channels.telegram_aiogram import AiogramOps
 from bot.demo import local_hotline
 from bot.fakes.telegram import ApiError, FakeBotAPI, FakeChat, FakeUser
 from bot.fakes.telegram.html import _format, _u16
 from bot.i18n import t as t_
 from bot.outbox import OutboxSender, Pace, PermanentFailure, Sent, no_pace
-from bot.telegram.transport import TelegramTransport
 from handlers.audience import Audience
 from handlers.cards import more_messages, render_card, split_text
 from models.enums import CaseStatus, OutboxStatus
@@ -426,7 +427,7 @@ async def test_every_copy_of_a_card_sent_twice_is_kept_current(
     api.register_chat(group)
     api.register_chat(FakeUser(id=1001, first_name="Lan"))
     bot = api.create_bot()
-    hotline.add_transport(TelegramTransport(bot, hotline.media, request_timeout=2))
+    hotline.add_transport(TelegramTransport(AiogramOps(bot), hotline.media, request_timeout=2))
     sender = new_sender(hotline, claim_s=0.3, concurrency=1)
     try:
         officer = await link_group(hotline, "-1001")

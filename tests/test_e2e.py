@@ -288,7 +288,7 @@ def test_anonymous_group_admin_messages_are_kept() -> None:
     """Anonymous admins post as GroupAnonymousBot for the group; other bots are ignored."""
     from aiogram.types import Message
 
-    from bot.telegram.adapter import message_to_event
+    from bot.channels.telegram.translate import message_to_event
 
     base = {
         "message_id": 5,
@@ -302,11 +302,13 @@ def test_anonymous_group_admin_messages_are_kept() -> None:
         },
     }
     anon_bot = {"id": 1087968824, "is_bot": True, "first_name": "Group"}
-    anonymous = Message.model_validate({**base, "from": anon_bot, "sender_chat": base["chat"]})
+    anonymous = {**base, "from": anon_bot, "sender_chat": base["chat"]}
+    Message.model_validate(anonymous)  # a message Telegram could send
     event = message_to_event(anonymous, 1, "hotline_test_bot")
     assert event is not None and event.user_name == "Kỳ Lừa officers"
     assert event.reply_to_message_id == 4
-    other_bot = Message.model_validate({**base, "from": {**anon_bot, "id": 42}})
+    other_bot = {**base, "from": {**anon_bot, "id": 42}}
+    Message.model_validate(other_bot)
     assert message_to_event(other_bot, 2, "hotline_test_bot") is None
 
 

@@ -313,7 +313,7 @@ async def test_database_errors_do_not_end_the_bot(
             return [r for r in caplog.records if r.name == logger and r.levelno == logging.ERROR]
 
         await api.wait_until(
-            lambda: errors_from("bot.telegram.adapter") and errors_from("bot.inbox"),
+            lambda: errors_from("bot.channels.telegram.polling") and errors_from("bot.inbox"),
             timeout=15,
             what="the receiver and the dispatcher logging the outage at ERROR",
         )
@@ -341,7 +341,7 @@ async def test_a_flood_waits_in_the_table_not_in_memory(api: FakeBotAPI, tmp_pat
     only one getUpdates answer at a time before storing and only `inbox_concurrency`
     updates at a time while handled. Maps keyed by chat shrink back once it is over.
     """
-    from bot.telegram.adapter import POLL_LIMIT
+    from bot.channels.telegram.polling import POLL_LIMIT
 
     stranger = FakeUser(id=6666, first_name="Kẻ lạ", language_code="vi")
     unlinked = FakeChat(id=-5555, type="supergroup", title="Nhóm lạ")
@@ -585,7 +585,7 @@ async def test_updates_stored_before_the_upgrade_get_their_keys(db_url: str) -> 
 
 def test_routing_facts_are_read_from_the_raw_update() -> None:
     """chat_key, group_key and what a group that is not linked may send, without aiogram."""
-    from bot.telegram.adapter import route_update
+    from bot.channels.telegram.routing import route_update
 
     group = {"id": -100, "type": "supergroup"}
     private = {"id": 7, "type": "private"}

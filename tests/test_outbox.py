@@ -13,6 +13,8 @@ from sqlmodel import col, select
 
 from bot import db, services
 from bot.app import Hotline
+from bot.channels.telegram.delivery import TelegramTransport
+from bot.channels.telegram_aiogram import AiogramOps
 from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.outbox import (
     MAX_ATTEMPTS,
@@ -25,7 +27,6 @@ from bot.outbox import (
     no_pace,
 )
 from bot.ratelimit import RateLimiter
-from bot.telegram.transport import TelegramTransport
 from handlers.events import Outgoing
 from models.enums import OutboxStatus
 from models.tables import Case, MessageRef, Outbox, Reporter
@@ -456,7 +457,9 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 @pytest.fixture
 async def telegram(hotline: Hotline, api: FakeBotAPI) -> AsyncIterator[TelegramTransport]:
     bot = api.create_bot()
-    transport = TelegramTransport(bot, hotline.media, request_timeout=0.5, upload_timeout=0.5)
+    transport = TelegramTransport(
+        AiogramOps(bot), hotline.media, request_timeout=0.5, upload_timeout=0.5
+    )
     hotline.add_transport(transport)
     new_sender(hotline, backoff_base_s=0.01, max_backoff_s=0.01)
     yield transport

@@ -11,10 +11,11 @@ from sqlmodel import select
 
 from bot import db, services
 from bot.app import Hotline
+from bot.channels.telegram.delivery import TelegramTransport
+from bot.channels.telegram_aiogram import AiogramOps
 from bot.fakes.telegram import FakeBotAPI, FakeChat
 from bot.outbox import OutboxSender
 from bot.ratelimit import NEVER, RateLimiter, SlidingWindow
-from bot.telegram.transport import TelegramTransport
 from handlers.context import Turn
 from handlers.events import Event
 from handlers.officer import dispatch_new_case
@@ -234,7 +235,7 @@ async def file_cases(hotline: Hotline, count: int, wards: list[str]) -> list[str
 
 async def run_sender(hotline: Hotline, api: FakeBotAPI, limiter: RateLimiter) -> OutboxSender:
     bot = api.create_bot()
-    hotline.add_transport(TelegramTransport(bot, hotline.media))
+    hotline.add_transport(TelegramTransport(AiogramOps(bot), hotline.media))
     hotline.sender = OutboxSender(hotline.sessionmaker, hotline.transports, limiter=limiter)
     return hotline.sender
 

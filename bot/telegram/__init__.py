@@ -1,1 +1,0 @@
-"""The Telegram channel (aiogram): updates in, outbox rows out."""
