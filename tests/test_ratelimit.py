@@ -256,7 +256,7 @@ async def test_a_burst_of_200_new_cases_draws_no_429(hotline: Hotline, api: Fake
     finally:
         sender.stop()
         await asyncio.wait_for(task, 10)
-        await hotline.transports["telegram"].bot.session.close()  # type: ignore[attr-defined]
+        await hotline.transports["telegram"].ops.bot.session.close()  # type: ignore[attr-defined]
     assert api.rate_limited == 0
     assert not [c for c in api.calls if not c.ok]
     delivered: Counter[str] = Counter()
@@ -284,6 +284,6 @@ async def test_the_same_burst_without_the_limiter_is_refused(
     finally:
         sender.stop()
         await asyncio.wait_for(task, 10)
-        await hotline.transports["telegram"].bot.session.close()  # type: ignore[attr-defined]
+        await hotline.transports["telegram"].ops.bot.session.close()  # type: ignore[attr-defined]
     refused = [c for c in api.calls if c.status == 429]
     assert refused and all(c.retry_after and c.retry_after >= 1 for c in refused)
