@@ -73,6 +73,7 @@ class Hotline:
             self.transports,
             limiter=RateLimiter(
                 chat_interval_s=settings.send_chat_interval_s,
+                chat_burst=settings.send_chat_burst,
                 group_limit=(settings.send_group_per_minute, 60.0),
                 global_limit=(settings.send_global_per_second, 1.0),
             ),

@@ -268,7 +268,9 @@ class OutboxSender:
         self._stopping = False
         self._stopped = asyncio.Event()  # set by stop(): waits for the limits end at once
         self._in_flight: dict[ChatKey, asyncio.Task[bool]] = {}
-        self.batch = 100  # due rows looked at per pass
+        # Due rows read per query: a few more than the free slots (the limiter may hold some
+        # back; the pass then reads the next ones), never the whole queue.
+        self.batch = max(8, 2 * concurrency)
         # What the last pass found: chats the limiter held back (-> when they may go), the
         # next moment a row becomes due, whether every slot is taken.
         self._held_back: dict[ChatKey, float] = {}

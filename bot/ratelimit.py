@@ -17,9 +17,24 @@ A send is *reserved* when it starts (it counts from then on, whatever happens) a
 *stamped* with the time it finished. The channel handled the request somewhere between
 the two, so counting it at the later moment can only overestimate what the channel saw:
 a message the limiter lets through is never one the channel would refuse, network jitter
-included. A channel's 429 answer pauses the chat (`note_rate_limited`); a second chat
-refused while the first is still paused means the bot as a whole is being limited, and
-everything pauses.
+included.
+
+Learning from the channel's 429 answers (`note_rate_limited`). Telegram documents the
+limits only roughly ("short bursts" of unstated size), so the limiter learns, per chat,
+what the channel actually grants, and tells apart what a refusal means:
+
+- refused while the chat was *bursting* (the send started before strict spacing would have
+  let it): that chat grants no burst. The chat pauses for the retry_after and from then on
+  gets strict spacing (burst 1). Once `LEARN_NO_BURST` chats have shown the same, the
+  channel evidently grants no bursts, and new chats start strict too. Nothing else pauses:
+  it was that chat's limit, not the bot's;
+- refused although strictly spaced: the chat's interval is longer than assumed. It pauses
+  and its interval grows (x1.5, up to `MAX_INTERVAL_S`); if another chat was also refused
+  while strictly spaced and is still paused, the bot as a whole is being limited, and
+  everything pauses (as it does when the channel says so, `whole_channel`).
+
+So a strict per-chat model costs a handful of 429s at start and none after, and one chat's
+limit never stops the others.
 
 The clock is injectable (`clock=`), so the arithmetic is tested without sleeping. The
 limiter belongs to one process: with several senders, give each a share of the limits.
@@ -36,6 +51,8 @@ from dataclasses import dataclass
 
 Clock = Callable[[], float]
 NEVER = math.inf  # "not until something in flight finishes"
+LEARN_NO_BURST = 2  # chats refused while bursting before new chats start without a burst
+MAX_INTERVAL_S = 10.0  # the longest per-chat interval learned from refusals
 
 
 class SlidingWindow:
@@ -88,6 +105,10 @@ class _Spacing:
 
     tat: float = -math.inf
     paused_until: float = -math.inf
+    interval: float | None = None  # learned: seconds between messages (None: the default)
+    burst: int | None = None  # learned: messages back to back (None: the default)
+    early: bool = False  # the last send started before strict spacing allowed it
+    refused_strict: bool = False  # the last 429 came although strictly spaced
 
 
 @dataclass
@@ -124,6 +145,8 @@ class RateLimiter:
         self._chats: dict[Hashable, _Spacing] = {}
         self._paused_all_until = -math.inf
         self._changed = asyncio.Event()
+        self.learned_no_burst = 0  # chats that showed the channel grants them no burst
+        self.learned_slower = 0  # refusals of strictly spaced sends (intervals grown)
 
     @classmethod
     def unlimited(cls, clock: Clock = time.monotonic) -> RateLimiter:
@@ -148,6 +171,14 @@ class RateLimiter:
             window = self._groups[key] = SlidingWindow(*self.group_limit)
         return window
 
+    def _interval(self, chat: _Spacing) -> float:
+        return self.chat_interval_s if chat.interval is None else chat.interval
+
+    def _tolerance(self, chat: _Spacing) -> float:
+        """How far ahead of strict spacing the chat may send (its burst)."""
+        burst = self.chat_burst if chat.burst is None else chat.burst
+        return (burst - 1) * self._interval(chat)
+
     def _forget_idle_chats(self) -> None:
         now = self.clock()
         for key in [k for k, s in self._chats.items() if s.tat < now and s.paused_until < now]:
@@ -165,8 +196,7 @@ class RateLimiter:
         moments = [now, self._paused_all_until]
         if chat is not None:
             moments.append(chat.paused_until)
-            tolerance = (self.chat_burst - 1) * self.chat_interval_s
-            moments.append(chat.tat - tolerance)
+            moments.append(chat.tat - self._tolerance(chat))
         if group and self.group_limit is not None:
             window = self._groups.get(key)
             if window is not None:
@@ -190,7 +220,8 @@ class RateLimiter:
     def _reserve(self, key: Hashable, group: bool, cost: int) -> Reservation:
         now = self.clock()
         chat = self._chat(key)
-        chat.tat = max(chat.tat, now) + cost * self.chat_interval_s
+        chat.early = now < chat.tat  # inside the burst allowance, ahead of strict spacing
+        chat.tat = max(chat.tat, now) + cost * self._interval(chat)
         if group:
             window = self._group(key)
             if window is not None:
@@ -244,17 +275,34 @@ class RateLimiter:
     def note_rate_limited(
         self, key: Hashable, seconds: float, *, whole_channel: bool = False
     ) -> bool:
-        """The channel refused a send with 429 / retry_after; True if everything pauses.
-
-        The chat pauses for `seconds`. If the channel says the whole bot is limited, or
-        another chat is still paused by an earlier 429, everything pauses as well.
-        """
+        """The channel refused a send to `key` with 429 / retry_after `seconds`; learn from
+        it (see the module doc). True if everything pauses."""
         now = self.clock()
-        others_paused = any(
-            other != key and state.paused_until > now for other, state in self._chats.items()
-        )
+        chat = self._chat(key)
         self.pause(key, seconds)
-        if whole_channel or others_paused:
+        if whole_channel:
+            self.pause_all(seconds)
+            return True
+        if chat.early:
+            # The chat grants no burst: strict spacing from now on, for it (and for every
+            # new chat once enough chats have shown the same).
+            if chat.burst != 1:
+                chat.burst = 1
+                self.learned_no_burst += 1
+                if self.learned_no_burst >= LEARN_NO_BURST:
+                    self.chat_burst = 1
+            chat.refused_strict = False
+            return False
+        # Refused although strictly spaced: this chat's interval is longer than assumed.
+        interval = self._interval(chat)
+        chat.interval = min(MAX_INTERVAL_S, max(interval * 1.5, interval + 0.1))
+        chat.refused_strict = True
+        self.learned_slower += 1
+        others_refused = any(
+            other != key and state.refused_strict and state.paused_until > now
+            for other, state in self._chats.items()
+        )
+        if others_refused:
             self.pause_all(seconds)
             return True
         return False

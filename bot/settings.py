@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     send_chat_interval_s: float = Field(
         default=1.0, ge=0, description="seconds between messages to one chat"
     )
+    # Messages one chat may get back to back before the spacing applies. Telegram documents
+    # a message a second per chat and no burst size: 1 by default; a 429 teaches the
+    # limiter a chat's real limits either way (bot/ratelimit.py).
+    send_chat_burst: int = Field(
+        default=1, ge=1, le=20, description="messages to one chat back to back"
+    )
     send_group_per_minute: int = Field(default=20, ge=1, description="messages per group/min")
     send_global_per_second: int = Field(default=30, ge=1, description="messages per second")
     # A sender holds a row it is delivering this long; after a crash the row is retried.

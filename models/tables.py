@@ -214,7 +214,11 @@ class Outbox(SQLModel, table=True):
     """A message to a person, written with the change that causes it, delivered by the sender."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "next_attempt_at"),
+        # Whether a row is its chat's next one: one probe (services.outbox._is_head).
+        Index("ix_outbox_chat_head", "channel", "chat_id", "status", "priority", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)

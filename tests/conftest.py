@@ -11,13 +11,49 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import db
 from bot.app import Hotline
 from bot.settings import Settings
 
-POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "")
 PROVINCE = "20"  # Lạng Sơn
+
+
+def _worker_database(url: str) -> str:
+    """The PostgreSQL database of this test process.
+
+    Under pytest-xdist (`-n`, see pyproject.toml) each worker wipes and refills its
+    database, so each gets its own, created next to the given one (`<name>_gw0`...).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base, _, rest = url.rpartition("/")
+    name, sep, query = rest.partition("?")
+    own = f"{name}_{worker}"
+
+    async def _create() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own}
+                )
+                if not found:
+                    await conn.execute(text(f'CREATE DATABASE "{own}"'))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(_create())
+    except Exception as exc:  # noqa: BLE001  (no server: the tests skip, saying why)
+        print(f"could not prepare PostgreSQL database {own}: {exc}")
+        return url
+    return f"{base}/{own}{sep}{query}"
+
+
+POSTGRES_URL = _worker_database(os.environ.get("HOTLINE_TEST_POSTGRES_URL", ""))
 
 
 def _postgres_reason() -> str | None:
@@ -72,6 +108,10 @@ def make_settings(url: str, media_dir: Path, **overrides: Any) -> Settings:
         "province": PROVINCE,
         "media_dir": media_dir,
         "bot_token": "123456:TEST-TOKEN",
+        # Bursts keep the suite fast; the default (strict spacing) and what the limiter
+        # learns from 429s are tested in test_ratelimit.py and measured by
+        # scripts/bench_delivery.py.
+        "send_chat_burst": 10,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -64,6 +64,7 @@ class BotProcess:
             HOTLINE_MEDIA_DIR=str(self.workdir / "media"),
             HOTLINE_FAILPOINTS=failpoints,
             HOTLINE_OUTBOX_CLAIM_S="1",  # a crashed sender's claim runs out quickly
+            HOTLINE_SEND_CHAT_BURST="10",  # simulated people need no spacing
             PYTHONPATH=str(ROOT),
         )
         env.update(self.settings)

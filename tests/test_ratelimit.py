@@ -140,6 +140,49 @@ def test_429_pauses_the_chat_and_a_second_chat_pauses_everything() -> None:
     assert limiter.delay("e", group=True) == 3.0
 
 
+def test_a_429_while_bursting_teaches_that_chat_strict_spacing_and_pauses_nothing_else() -> None:
+    clock = Clock()
+    limiter = RateLimiter(chat_interval_s=1.0, chat_burst=3, global_limit=None, clock=clock)
+    assert send(limiter, "a") and send(limiter, "a")  # the second is ahead of spacing
+    assert limiter.note_rate_limited("a", 2.0) is False  # its burst, not the bot's limit
+    assert send(limiter, "b") and send(limiter, "b")  # other chats keep their burst
+    clock.now += 2.0
+    assert send(limiter, "a")
+    assert not send(limiter, "a")  # from now on one a second, no burst
+    clock.now += 1.0
+    assert send(limiter, "a")
+    assert limiter.learned_no_burst == 1 and limiter.chat_burst == 3
+
+
+def test_when_enough_chats_show_no_burst_new_chats_start_strict() -> None:
+    clock = Clock()
+    limiter = RateLimiter(chat_interval_s=1.0, chat_burst=5, global_limit=None, clock=clock)
+    for chat in ("a", "b"):
+        assert send(limiter, chat) and send(limiter, chat)
+        assert limiter.note_rate_limited(chat, 1.0) is False
+    assert limiter.chat_burst == 1
+    assert send(limiter, "new") and not send(limiter, "new")
+
+
+def test_a_429_although_strictly_spaced_slows_the_chat_and_two_such_pause_everything() -> None:
+    clock = Clock()
+    limiter = RateLimiter(chat_interval_s=1.0, chat_burst=1, global_limit=None, clock=clock)
+    assert send(limiter, "a")
+    clock.now += 1.0
+    assert send(limiter, "a")  # strictly spaced, and still refused:
+    assert limiter.note_rate_limited("a", 3.0) is False
+    clock.now += 3.0
+    assert send(limiter, "a")
+    clock.now += 1.0
+    assert not send(limiter, "a")  # its interval grew to 1.5 s
+    clock.now += 0.5
+    assert send(limiter, "a")
+    assert send(limiter, "b")
+    assert limiter.note_rate_limited("a", 5.0) is False
+    assert limiter.note_rate_limited("b", 5.0) is True  # two chats: the bot is limited
+    assert limiter.delay("c", group=False) == 5.0
+
+
 def test_unlimited_holds_nothing_back() -> None:
     limiter = RateLimiter.unlimited(Clock())
     assert all(send(limiter, "-1", group=True, cost=10) for _ in range(100))
@@ -287,3 +330,37 @@ async def test_the_same_burst_without_the_limiter_is_refused(
         await hotline.transports["telegram"].ops.bot.session.close()  # type: ignore[attr-defined]
     refused = [c for c in api.calls if c.status == 429]
     assert refused and all(c.retry_after and c.retry_after >= 1 for c in refused)
+
+
+async def test_a_strict_channel_costs_a_couple_of_429s_then_none(hotline: Hotline) -> None:
+    """Telegram granting no burst at all while the limiter assumes 10: the first chats
+    refused teach it, every message still arrives once, and the 429s stop."""
+    async with FakeBotAPI() as fake:
+        for chat_id in WARDS.values():
+            fake.register_chat(FakeChat(chat_id, type="supergroup", title=f"Tổ {chat_id}"))
+        fake.enforce_rate_limits(per_chat_interval=1.0 * SCALE, per_chat_burst=1)
+        for ward, chat_id in WARDS.items():
+            await link_group(hotline, str(chat_id), ward)
+        codes = await file_cases(hotline, 60, list(WARDS))
+        limiter = RateLimiter(
+            chat_interval_s=1.0 * SCALE, chat_burst=10, group_limit=None, global_limit=None
+        )
+        sender = await run_sender(hotline, fake, limiter)
+        task = asyncio.create_task(sender.run())
+        try:
+            await fake.wait_until(
+                lambda: sum(len(fake.chat_messages(c)) for c in WARDS.values()) >= 64,
+                timeout=60,
+                what="every card delivered",
+            )
+        finally:
+            sender.stop()
+            await asyncio.wait_for(task, 10)
+            await hotline.transports["telegram"].ops.bot.session.close()  # type: ignore[attr-defined]
+    # Each chat refused at most once (2 teach it for all; others may have been bursting
+    # at the same moment); after that, none.
+    assert 1 <= fake.rate_limited <= len(WARDS)
+    assert limiter.learned_no_burst == fake.rate_limited
+    assert limiter.chat_burst == (1 if fake.rate_limited >= 2 else 10)
+    texts = [m["text"] for c in WARDS.values() for m in fake.chat_messages(c)[1:]]
+    assert sorted(next(code for code in codes if code in t) for t in texts) == sorted(codes)

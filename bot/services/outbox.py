@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case as sql_case
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, exists, func, not_, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -79,19 +79,21 @@ async def due_outbox(
 ) -> list[Outbox]:
     """Each chat's next undelivered row, if it is due now; lowest class first, then oldest.
 
-    Only a chat's next row (see `_outbox_heads`: one being sent, else the oldest of the
-    lowest class) can go, which keeps the per-chat order. It is due when it is pending and
-    its time has come, or when it is 'sending' but the claim of the sender that took it
-    ran out (that sender died): a chat whose row is claimed, with the claim still live, is
+    Only a chat's next row (see `_is_head`: one being sent, else the oldest of the lowest
+    class) can go, which keeps the per-chat order. It is due when it is pending and its
+    time has come, or when it is 'sending' but the claim of the sender that took it ran
+    out (that sender died): a chat whose row is claimed, with the claim still live, is
     busy. `exclude`: (channel, chat_id) pairs to leave out (chats the caller is sending to
     or holding back).
-    """
-    from sqlalchemy import and_
 
+    The cost follows the rows that are due, not the whole queue: the due rows come from
+    the (status, next_attempt_at) index, and whether each is its chat's head is one probe
+    of the (channel, chat_id, status, priority, id) index. Rows waiting for a later retry
+    are never read.
+    """
     stmt = (
         select(Outbox)
         .where(
-            col(Outbox.id).in_(_outbox_heads(exclude)),
             or_(
                 and_(
                     col(Outbox.status) == OutboxStatus.PENDING.value,
@@ -102,6 +104,8 @@ async def due_outbox(
                     col(Outbox.claimed_until) <= now,
                 ),
             ),
+            _is_head(),
+            *_not_excluded(exclude),
         )
         .order_by(col(Outbox.priority), col(Outbox.id))
         .limit(limit)
@@ -118,12 +122,15 @@ async def next_outbox_due_at(
 
     `after`: only moments later than this (the rows due by then are the caller's already).
     """
-    heads = _outbox_heads(exclude)
     retry = select(func.min(Outbox.next_attempt_at)).where(
-        col(Outbox.id).in_(heads), col(Outbox.status) == OutboxStatus.PENDING.value
+        col(Outbox.status) == OutboxStatus.PENDING.value,
+        _is_head(),
+        *_not_excluded(exclude),
     )
     claim = select(func.min(Outbox.claimed_until)).where(
-        col(Outbox.id).in_(heads), col(Outbox.status) == OutboxStatus.SENDING.value
+        col(Outbox.status) == OutboxStatus.SENDING.value,
+        _is_head(),
+        *_not_excluded(exclude),
     )
     if after is not None:
         retry = retry.where(col(Outbox.next_attempt_at) > after)
@@ -132,34 +139,48 @@ async def next_outbox_due_at(
     return min((m for m in moments if m is not None), default=None)
 
 
-def _outbox_heads(exclude: Sequence[tuple[str, str]]) -> Any:
-    """A subquery: the id of each chat's next undelivered (pending or sending) row.
+def _not_excluded(exclude: Sequence[tuple[str, str]]) -> list[Any]:
+    if not exclude:
+        return []
+    skipped = [
+        and_(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id)
+        for channel, chat_id in exclude
+    ]
+    return [not_(or_(*skipped))]
+
+
+def _is_head() -> Any:
+    """Whether an outbox row is its chat's next undelivered (pending or sending) row.
 
     A row being sent comes first (its chat is busy until it is done, or resumed after a
-    crash); then the lowest class (`OutboxPriority`), and in it the oldest row.
+    crash); then the lowest class (`OutboxPriority`), and in it the oldest row. So a row
+    is the head when no other undelivered row of its chat comes before it in that order.
     """
-    from sqlalchemy import and_, not_
-
-    sending_first = sql_case((col(Outbox.status) == OutboxStatus.SENDING.value, 0), else_=1)
-    place = (
-        func.row_number()
-        .over(
-            partition_by=(col(Outbox.channel), col(Outbox.chat_id)),
-            order_by=(sending_first, col(Outbox.priority), col(Outbox.id)),
+    earlier = aliased(Outbox, name="earlier")
+    sending, pending = OutboxStatus.SENDING.value, OutboxStatus.PENDING.value
+    before = or_(
+        # a row being sent goes before every pending row; among rows of the same status,
+        # the lower class, then the older row
+        and_(col(earlier.status) == sending, col(Outbox.status) == pending),
+        and_(
+            col(earlier.status) == col(Outbox.status),
+            or_(
+                col(earlier.priority) < col(Outbox.priority),
+                and_(
+                    col(earlier.priority) == col(Outbox.priority),
+                    col(earlier.id) < col(Outbox.id),
+                ),
+            ),
+        ),
+    )
+    return not_(
+        exists().where(
+            col(earlier.channel) == col(Outbox.channel),
+            col(earlier.chat_id) == col(Outbox.chat_id),
+            col(earlier.status).in_([pending, sending]),
+            before,
         )
-        .label("place")
     )
-    stmt: Any = select(col(Outbox.id).label("id"), place).where(
-        col(Outbox.status).in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value])
-    )
-    if exclude:
-        skipped = [
-            and_(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id)
-            for channel, chat_id in exclude
-        ]
-        stmt = stmt.where(not_(or_(*skipped)))
-    ranked = stmt.subquery("ranked")
-    return select(ranked.c.id).where(ranked.c.place == 1)
 
 
 async def claim_outbox(
@@ -173,8 +194,6 @@ async def claim_outbox(
     senders exactly one gets the row (on PostgreSQL the row lock makes the others
     re-check the condition and find it no longer holds).
     """
-    from sqlalchemy import and_
-
     row = await session.get(Outbox, row_id)
     if row is None:
         return None
