@@ -45,7 +45,8 @@ class PublicCase:
         return self.status in CLOSED_STATUSES
 
 
-_C: Any = Case.__table__.c  # type: ignore[attr-defined]
+_CASES: Any = Case.__table__  # type: ignore[attr-defined]
+_C: Any = _CASES.c
 _PUBLIC_COLUMNS = (
     _C.code,
     _C.category,
@@ -58,6 +59,11 @@ _PUBLIC_COLUMNS = (
     _C.result_public,
     _C.result_text,
 )
+
+
+async def _rows(session: AsyncSession, stmt: Any) -> list[Any]:
+    """Rows of a Core statement (selected columns, not models)."""
+    return list((await session.exec(stmt)).all())
 
 
 def _public(row: Any) -> PublicCase:
@@ -79,7 +85,7 @@ def _public(row: Any) -> PublicCase:
 
 def _select() -> Any:
     # Through the ORM's table so UTCDateTime hands the datetimes back UTC-aware.
-    return select(*_PUBLIC_COLUMNS).select_from(Case.__table__)  # type: ignore[attr-defined]
+    return select(*_PUBLIC_COLUMNS).select_from(_CASES)
 
 
 def _filters(
@@ -128,9 +134,8 @@ async def closed_results(
         closed_from=closed_from,
         closed_to=closed_to,
     )
-    total = (
-        await session.execute(select(func.count()).select_from(Case.__table__).where(*where))  # type: ignore[attr-defined]
-    ).scalar_one()
+    count = select(func.count()).select_from(_CASES).where(*where)
+    total = (await session.exec(count)).scalar_one()  # type: ignore[call-overload]
     stmt = (
         _select()
         .where(*where)
@@ -138,14 +143,14 @@ async def closed_results(
         .offset(offset)
         .limit(limit)
     )
-    rows = (await session.execute(stmt)).all()
+    rows = await _rows(session, stmt)
     return [_public(r) for r in rows], int(total)
 
 
 async def public_case(session: AsyncSession, province_code: str, code: str) -> PublicCase | None:
     """One case's public view by its code (merged duplicates: the case they joined)."""
     row = (
-        await session.execute(
+        await session.exec(  # type: ignore[call-overload]
             select(_C.merged_into_id).where(
                 _C.code == code.upper(), _C.province_code == province_code
             )
@@ -157,7 +162,7 @@ async def public_case(session: AsyncSession, province_code: str, code: str) -> P
         stmt = _select().where(_C.id == row.merged_into_id)
     else:
         stmt = _select().where(_C.code == code.upper())
-    found = (await session.execute(stmt)).first()
+    found = (await session.exec(stmt)).first()  # type: ignore[call-overload]
     return _public(found) if found is not None else None
 
 
@@ -183,7 +188,7 @@ async def requests_filed_between(
     if categories:
         where.append(_C.category.in_(list(categories)))
     stmt = _select().where(*where).order_by(_C.filed_at.desc(), _C.seq.desc()).limit(limit)
-    return [_public(r) for r in (await session.execute(stmt)).all()]
+    return [_public(r) for r in await _rows(session, stmt)]
 
 
 async def cases_by_codes(
@@ -202,7 +207,7 @@ async def cases_by_codes(
         )
         .order_by(_C.seq)
     )
-    return [_public(r) for r in (await session.execute(stmt)).all()]
+    return [_public(r) for r in await _rows(session, stmt)]
 
 
 @dataclass
@@ -284,7 +289,7 @@ async def public_stats(
         _C.ward_code, _C.category, _C.status, _C.filed_at, _C.closed_at, _C.result_due_at
     ).where(*where)
     stats = PublicStats(cells={}, by_ward={}, by_category={}, total=StatRow(None, None))
-    for row in (await session.execute(stmt)).all():
+    for row in await _rows(session, stmt):
         args = (row.status, row.filed_at, row.closed_at, row.result_due_at, now)
         key = (row.ward_code, row.category)
         for bucket, k, ward, cat in (

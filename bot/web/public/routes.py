@@ -22,15 +22,7 @@ HOTLINE_KEY: web.AppKey[Hotline] = web.AppKey("public_hotline")
 
 def site_info(hotline: Hotline) -> site.SiteInfo:
     """What the pages say about the hotline, from its settings."""
-    from bot.reports import default_agency, province_label
-
-    gaz = hotline.deps.gazetteer
-    return site.SiteInfo(
-        province_name=province_label(gaz),
-        agency=hotline.settings.agency_name or default_agency(gaz),
-        bot_username=hotline.settings.public_bot_username,
-        zalo_url=hotline.settings.public_zalo_url,
-    )
+    return site.site_info_of(hotline.settings, hotline.deps.gazetteer)
 
 
 def html_response(request: web.Request, body: str, *, status: int = 200) -> web.StreamResponse:

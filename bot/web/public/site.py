@@ -23,6 +23,7 @@ from bot.i18n import SUPPORTED, t
 from bot.services import contacts as contact_service
 from bot.services import public as public_service
 from bot.services.public import PublicCase, PublicStats, StatRow
+from bot.settings import Settings
 from bot.web.public.charts import Bar, bar_chart
 from models.enums import Category
 from models.tables import WardContact
@@ -123,6 +124,18 @@ class SiteInfo:
     bot_username: str | None = None
     zalo_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def site_info_of(settings: Settings, gazetteer: Gazetteer) -> SiteInfo:
+    """What the pages say about the hotline, from the settings."""
+    from bot.reports import default_agency, province_label
+
+    return SiteInfo(
+        province_name=province_label(gazetteer),
+        agency=settings.agency_name or default_agency(gazetteer),
+        bot_username=settings.public_bot_username,
+        zalo_url=settings.public_zalo_url,
+    )
 
 
 def local_date(moment: datetime | None) -> str:
