@@ -261,7 +261,7 @@ def test_publish_writes_the_pages_as_static_files(tmp_path: Path) -> None:
         for secret in SECRETS.values():
             assert secret not in html, page
         for href in re.findall(r'(?:href|src)="([^"]+)"', html):
-            if href.startswith(("https://", "http://", "mailto:", "tel:", "#")):
+            if href.startswith(("https://", "http://", "mailto:", "tel:", "#", "data:")):
                 continue
             assert not href.startswith("/"), (page, href)  # relative links only
             target = urljoin(page.as_uri(), href.split("#")[0])

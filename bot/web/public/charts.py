@@ -26,21 +26,21 @@ def bar_chart(
     series: Sequence[str],
     *,
     unit: str = "",
-    label_width: int = 150,
-    width: int = 640,
+    label_width: int = 130,
+    width: int = 420,
 ) -> str:
     """A horizontal grouped bar chart as an accessible SVG (role img, title, a text list).
 
     The drawing scales to the width of its box (viewBox), so it reads at 360 px; the values
     are written at the end of each bar, so no colour alone carries a number.
     """
-    row_h = 14
+    row_h = 17
     gap = 10
-    top = 8 + 18 * len(series)  # the legend
+    top = 8 + 20 * len(series)  # the legend
     group_h = row_h * len(series) + gap
     height = top + group_h * max(len(bars), 1) + 8
     peak = max((v for b in bars for v in b.values), default=0) or 1
-    plot_w = width - label_width - 60
+    plot_w = width - label_width - 70
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{escape(title)}" class="chart" '
@@ -49,10 +49,10 @@ def bar_chart(
     ]
     for i, name in enumerate(series):
         colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
-        y = 4 + 18 * i
-        parts.append(f'<rect x="{label_width}" y="{y}" width="12" height="12" fill="{colour}"/>')
+        y = 4 + 20 * i
+        parts.append(f'<rect x="{label_width}" y="{y}" width="14" height="14" fill="{colour}"/>')
         parts.append(
-            f'<text x="{label_width + 18}" y="{y + 11}" font-size="13" '
+            f'<text x="{label_width + 18}" y="{y + 12}" font-size="15" '
             f'fill="{TEXT_COLOUR}">{escape(name)}</text>'
         )
     if not bars:
@@ -62,7 +62,7 @@ def bar_chart(
         y0 = top + n * group_h
         parts.append(
             f'<text x="{label_width - 6}" y="{y0 + row_h * len(series) / 2 + 4:.0f}" '
-            f'font-size="13" text-anchor="end" fill="{TEXT_COLOUR}">'
+            f'font-size="15" text-anchor="end" fill="{TEXT_COLOUR}">'
             f"{escape(_shorten(bar.label))}</text>"
         )
         for i, value in enumerate(bar.values):
@@ -74,7 +74,7 @@ def bar_chart(
                 f'fill="{colour}"/>'
             )
             parts.append(
-                f'<text x="{label_width + w + 4:.1f}" y="{y + row_h - 3}" font-size="12" '
+                f'<text x="{label_width + w + 4:.1f}" y="{y + row_h - 3}" font-size="14" '
                 f'fill="{TEXT_COLOUR}">{_number(value)}{escape(unit)}</text>'
             )
     parts.append(
@@ -89,5 +89,5 @@ def _number(value: float) -> str:
     return f"{value:g}" if value != int(value) else str(int(value))
 
 
-def _shorten(label: str, limit: int = 22) -> str:
+def _shorten(label: str, limit: int = 14) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
