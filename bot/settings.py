@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     )
 
     # The public pages and Open311 (bot/web/public, bot/web/open311; docs/web.md).
+    public_url: str | None = Field(
+        default=None,
+        description="where the public pages are served, e.g. https://duongdaynong.langson.gov.vn",
+    )
     public_bot_username: str | None = Field(
         default=None, description="Telegram bot username for the t.me link on the home page"
     )
@@ -114,6 +118,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip().removeprefix("https://t.me/").lstrip("@")
             return value or None
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _bare_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().rstrip("/") or None
         return value
 
     @field_validator("public_zalo_url", mode="before")

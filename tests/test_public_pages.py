@@ -19,7 +19,9 @@ from multidict import CIMultiDict
 
 from bot import db, services
 from bot.app import Hotline
+from bot.i18n import t
 from bot.services.public import public_stats
+from bot.web.public.site import case_url
 from models.enums import CaseAction
 from tests.conftest import make_settings
 from tests.public_data import (
@@ -266,3 +268,19 @@ def test_publish_writes_the_pages_as_static_files(tmp_path: Path) -> None:
             assert not href.startswith("/"), (page, href)  # relative links only
             target = urljoin(page.as_uri(), href.split("#")[0])
             assert Path(target.removeprefix("file://")).is_file(), (page, href)
+
+
+def test_public_settings_are_normalised_and_give_the_case_link(tmp_path: Path) -> None:
+    settings = make_settings(
+        "sqlite+aiosqlite:///x.db",
+        tmp_path,
+        public_url=" https://duongdaynong.langson.gov.vn/ ",
+        public_bot_username="https://t.me/langson_bot",
+        public_zalo_url="  ",
+    )
+    assert settings.public_url == "https://duongdaynong.langson.gov.vn"
+    assert settings.public_bot_username == "langson_bot" and settings.public_zalo_url is None
+    url = case_url(settings, "PA20-000001")
+    assert url == "https://duongdaynong.langson.gov.vn/results/PA20-000001"
+    assert t("vi", "publication.result_link", url=url).endswith(url)
+    assert case_url(make_settings("sqlite+aiosqlite:///x.db", tmp_path), "PA20-1") is None

@@ -207,7 +207,9 @@ def request_document(case: PublicCase, gazetteer: Gazetteer, lang: str) -> dict[
 
 async def discovery(request: web.Request, fmt: str) -> web.Response:
     """GET discovery.(json|xml): where the endpoint is and what it speaks."""
-    base = f"{request.scheme}://{request.host}{PREFIX}"
+    hotline = request.app[HOTLINE_KEY]
+    root = hotline.settings.public_url or f"{request.scheme}://{request.host}"
+    base = f"{root}{PREFIX}"
     data = {
         "changeset": "2026-12-07T00:00:00+07:00",
         "contact": t(_lang(request), "open311.contact"),

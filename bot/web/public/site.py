@@ -126,6 +126,12 @@ class SiteInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def case_url(settings: Settings, code: str) -> str | None:
+    """The public page of a case (for the link sent with its result); None without
+    HOTLINE_PUBLIC_URL."""
+    return f"{settings.public_url}/results/{code}" if settings.public_url else None
+
+
 def site_info_of(settings: Settings, gazetteer: Gazetteer) -> SiteInfo:
     """What the pages say about the hotline, from the settings."""
     from bot.reports import default_agency, province_label
