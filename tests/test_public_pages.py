@@ -284,3 +284,16 @@ def test_public_settings_are_normalised_and_give_the_case_link(tmp_path: Path) -
     assert url == "https://duongdaynong.langson.gov.vn/results/PA20-000001"
     assert t("vi", "publication.result_link", url=url).endswith(url)
     assert case_url(make_settings("sqlite+aiosqlite:///x.db", tmp_path), "PA20-1") is None
+
+
+async def test_stats_pages_are_rendered_once_a_minute(site: tuple) -> None:
+    """The figures read every case: within a minute /stats is served from one rendering."""
+    base, _codes, hotline = site
+    _, before, _ = await get(base, "/stats")
+    await seed(hotline)  # four more cases
+    _, cached, _ = await get(base, "/stats")
+    assert cached == before and "Tổng cộng: 4 phản ánh" in text_of(cached)
+    _, other, _ = await get(base, "/stats?month=2026-11")  # another key: rendered now
+    assert "Tổng cộng: 8 phản ánh" in text_of(other)
+    _, bad, _ = await get(base, "/stats?month=garbage")
+    assert "garbage" not in bad and bad == before

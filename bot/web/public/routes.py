@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -102,15 +105,54 @@ async def case(request: web.Request) -> web.StreamResponse:
     return html_response(request, body)
 
 
+class _StatsCache:
+    """The /stats pages of the last minute: the figures read every case of the province,
+    so repeated requests (or a flood of them) reuse one rendering per language and month."""
+
+    def __init__(self, ttl_s: float = 60.0, size: int = 64) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._pages: dict[tuple[str, str], tuple[float, str]] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, key: tuple[str, str], render: Callable[[], Awaitable[str]]) -> str:
+        async with self._lock:  # one rendering at a time; the others wait and reuse it
+            now = time.monotonic()
+            hit = self._pages.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            body = await render()
+            if len(self._pages) >= self.size:
+                self._pages = {k: v for k, v in self._pages.items() if v[0] > now}
+                if len(self._pages) >= self.size:
+                    self._pages.clear()
+            self._pages[key] = (now + self.ttl_s, body)
+            return body
+
+
+STATS_CACHE_KEY: web.AppKey[_StatsCache] = web.AppKey("public_stats_cache")
+
+
 async def stats(request: web.Request) -> web.StreamResponse:
     """GET /stats: figures per ward and category, SVG charts (?month=YYYY-MM)."""
     hotline = request.app[HOTLINE_KEY]
     month = request.query.get("month", "")[:7]
+    if not site.month_bounds(month):
+        month = ""
     links = _links(request, "stats", month=month)
-    async with read_scope(hotline.sessionmaker) as session:
-        body = await site.stats_page(
-            session, hotline.deps.gazetteer, site_info(hotline), links, now=_now(), month=month
-        )
+
+    async def render() -> str:
+        async with read_scope(hotline.sessionmaker) as session:
+            return await site.stats_page(
+                session,
+                hotline.deps.gazetteer,
+                site_info(hotline),
+                links,
+                now=_now(),
+                month=month,
+            )
+
+    body = await request.app[STATS_CACHE_KEY].get((links.lang, month), render)
     return html_response(request, body)
 
 
@@ -132,6 +174,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 def add_page_routes(app: web.Application, hotline: Hotline) -> None:
     """Mount the public pages on `app`."""
     app[HOTLINE_KEY] = hotline
+    app[STATS_CACHE_KEY] = _StatsCache()
     app.router.add_get("/", home)
     app.router.add_get("/results", results)
     app.router.add_get("/results/{code}", case)
