@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -21,7 +21,7 @@ from bot import db, services
 from bot.app import Hotline
 from bot.i18n import t
 from bot.services.public import public_stats
-from bot.web.public.site import case_url
+from bot.web.public.site import case_url, month_bounds
 from models.enums import CaseAction
 from tests.conftest import make_settings
 from tests.public_data import (
@@ -175,7 +175,9 @@ async def test_stats_on_the_known_data_set(any_hotline: Hotline) -> None:
     assert stats.cells[(DONG_KINH, "emissions")].median_hours == 300.0
     async with db.read_scope(any_hotline.sessionmaker) as s:
         early = await public_stats(s, "20", T0 + timedelta(days=2))
-    assert (early.total.due, early.total.met) == (3, 2)  # the open case is not due yet
+    # Two days on, only the results given by their deadline count: the others' deadlines
+    # have not passed yet (as the province report counts).
+    assert (early.total.due, early.total.met) == (2, 2)
     async with serve(any_hotline) as base:
         _, html, _ = await get(base, "/stats")
         _, month, _ = await get(base, "/stats?month=2026-10&lang=en")
@@ -297,3 +299,39 @@ async def test_stats_pages_are_rendered_once_a_minute(site: tuple) -> None:
     assert "Tổng cộng: 8 phản ánh" in text_of(other)
     _, bad, _ = await get(base, "/stats?month=garbage")
     assert "garbage" not in bad and bad == before
+
+
+async def test_public_figures_agree_with_the_province_report(any_hotline: Hotline) -> None:
+    """/stats and `hotline report` count the same cases, results and deadlines met."""
+    from bot.reports import Period, report_figures
+    from tests import report_data
+
+    wards = tuple(w.code for w in any_hotline.deps.gazetteer.wards()[:6])
+    spec = report_data.Spec(
+        cases=300,
+        start=datetime(2026, 10, 31, 17, tzinfo=UTC),
+        end=datetime(2026, 11, 30, 12, tzinfo=UTC),
+        wards=wards,
+    )
+    await report_data.seed(any_hotline.engine, spec, 11)
+    as_of = datetime(2026, 12, 3, tzinfo=UTC)
+    start, end = month_bounds("2026-11") or (as_of, as_of)
+    async with db.read_scope(any_hotline.sessionmaker) as s:
+        ours = await public_stats(s, "20", as_of, filed_from=start, filed_to=end)
+        theirs = await report_figures(
+            s, "20", Period(date(2026, 11, 1), date(2026, 11, 30)), as_of=as_of
+        )
+    result = next(f for f in theirs.deadlines if f.deadline == "result")
+    by_status = {
+        status: sum(n for (_w, _c, st), n in theirs.counts.items() if st == status)
+        for status in ("resolved", "rejected")
+    }
+    assert ours.total.received == theirs.cases > 250
+    assert (ours.total.resolved, ours.total.rejected) == (
+        by_status["resolved"],
+        by_status["rejected"],
+    )
+    assert (ours.total.due, ours.total.met) == (result.due, result.met)
+    assert ours.total.median_hours == pytest.approx(result.median_hours, abs=0.05)
+    for ward, count in theirs.by(0).items():
+        assert ours.by_ward[ward].received == count

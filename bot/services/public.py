@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.enums import OPEN_STATUSES, CaseStatus
+from bot.deadlines import DeadlinePolicy
+from models.enums import CaseStatus
 from models.tables import Case
 
 CLOSED_STATUSES = (CaseStatus.RESOLVED.value, CaseStatus.REJECTED.value)
@@ -241,21 +242,24 @@ class StatRow:
         due_at: datetime | None,
         now: datetime,
     ) -> None:
-        """Count one case."""
+        """Count one case (`closed_at`: when it got its result, None while open)."""
         self.received += 1
         if status == CaseStatus.RESOLVED.value:
             self.resolved += 1
         elif status == CaseStatus.REJECTED.value:
             self.rejected += 1
-        closed = status not in {s.value for s in OPEN_STATUSES} and closed_at is not None
-        if closed and closed_at is not None:
+        if closed_at is not None:
             if self.hours is None:
                 self.hours = []
             self.hours.append((closed_at - filed_at).total_seconds() / 3600)
-        if due_at is not None and (closed or due_at <= now):
+        if due_at is None:
+            return
+        # As the province report: met when the result came by the deadline; due when met
+        # or once the deadline has passed.
+        on_time = closed_at is not None and closed_at <= due_at
+        if on_time or due_at <= now:
             self.due += 1
-            if closed and closed_at is not None and closed_at <= due_at:
-                self.met += 1
+            self.met += on_time
 
 
 @dataclass
@@ -286,11 +290,24 @@ async def public_stats(
     if filed_to is not None:
         where.append(_C.filed_at < filed_to)
     stmt = select(
-        _C.ward_code, _C.category, _C.status, _C.filed_at, _C.closed_at, _C.result_due_at
+        _C.ward_code,
+        _C.category,
+        _C.status,
+        _C.filed_at,
+        _C.closed_at,
+        _C.updated_at,
+        _C.result_due_at,
     ).where(*where)
     stats = PublicStats(cells={}, by_ward={}, by_category={}, total=StatRow(None, None))
+    default_result = DeadlinePolicy().length("result", urgent=False)
     for row in await _rows(session, stmt):
-        args = (row.status, row.filed_at, row.closed_at, row.result_due_at, now)
+        # As the province report counts (bot/reports.py `_done`, `_due`): a closed case got
+        # its result when it closed (its last change for rows without the time); a case
+        # filed before deadlines were stored owes the default policy's.
+        closed = row.status in CLOSED_STATUSES
+        done_at = (row.closed_at or row.updated_at) if closed else None
+        due_at = row.result_due_at or row.filed_at + default_result
+        args = (row.status, row.filed_at, done_at, due_at, now)
         key = (row.ward_code, row.category)
         for bucket, k, ward, cat in (
             (stats.cells, key, row.ward_code, row.category),
