@@ -335,3 +335,18 @@ async def test_public_figures_agree_with_the_province_report(any_hotline: Hotlin
     assert ours.total.median_hours == pytest.approx(result.median_hours, abs=0.05)
     for ward, count in theirs.by(0).items():
         assert ours.by_ward[ward].received == count
+
+
+async def test_a_merged_duplicate_shows_the_case_it_joined_and_is_not_listed(
+    site: tuple,
+) -> None:
+    base, codes, hotline = site
+    async with db.session_scope(hotline.sessionmaker) as s:
+        joined = await services.case_by_code(s, codes.public)
+        duplicate = await services.case_by_code(s, codes.late)
+        assert joined is not None and duplicate is not None
+        duplicate.merged_into_id = joined.id
+    _, html, _ = await get(base, f"/results/{codes.late}")
+    assert f"Phản ánh {codes.public}" in text_of(html) and PUBLIC_RESULT in html
+    _, listing, _ = await get(base, "/results")
+    assert codes.late not in listing and "Có 2 vụ việc" in text_of(listing)
