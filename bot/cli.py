@@ -18,6 +18,7 @@ import typer
 from bot import failpoints
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.web.public.cli import register as _register_public
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -597,6 +598,10 @@ def contacts_export(fmt: FormatOption = None, output: OutputOption = None) -> No
         f"{len(summary.incomplete)} incomplete"
     )
     _echo_written(files)
+
+
+# The public face's commands: `publish`, `apikey create|revoke|list` (bot/web/public/cli.py).
+_register_public(app)
 
 
 def main() -> None:

@@ -93,6 +93,21 @@ class Settings(BaseSettings):
         default=1000, ge=2, description="stored but unhandled updates before fetching pauses"
     )
 
+    # The public pages and Open311 (bot/web/public, bot/web/open311; docs/web.md).
+    public_url: str | None = Field(
+        default=None,
+        description="where the public pages are served, e.g. https://duongdaynong.langson.gov.vn",
+    )
+    public_bot_username: str | None = Field(
+        default=None, description="Telegram bot username for the t.me link on the home page"
+    )
+    public_zalo_url: str | None = Field(
+        default=None, description="link to the Zalo channel, shown on the home page when set"
+    )
+    open311_posts_per_hour: int = Field(
+        default=60, ge=1, description="Open311 requests filed per API key per hour"
+    )
+
     @field_validator("province")
     @classmethod
     def _two_digits(cls, value: str | None) -> str | None:
@@ -102,6 +117,26 @@ class Settings(BaseSettings):
         if not value.isdigit() or len(value) > 2:
             raise ValueError("HOTLINE_PROVINCE must be a 2-digit province code such as 20")
         return value.zfill(2)
+
+    @field_validator("public_bot_username", mode="before")
+    @classmethod
+    def _bare_username(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().removeprefix("https://t.me/").lstrip("@")
+            return value or None
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _bare_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().rstrip("/") or None
+        return value
+
+    @field_validator("public_zalo_url", mode="before")
+    @classmethod
+    def _no_empty_url(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("agency_name", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from handlers import duplicates as _duplicates  # noqa: F401  (registers /merge,
 from handlers import intake, limits, officer
 from handlers import officer_tools as _officer_tools  # noqa: F401  (registers buttons)
 from handlers import province as _province  # noqa: F401  (registers /report)
+from handlers import publication as _publication  # noqa: F401  (/khongcongkhai, /congkhai)
 from handlers.context import OFFICER_LOCALE, HotlineDeps, Turn
 from handlers.events import Event, FileFetcher, Reply
 from handlers.language import detect_language, normalize_locale, reply_locale, reporter_locale

@@ -34,6 +34,8 @@ class Reporter(SQLModel, table=True):
     # Filled only when the reporter shares them; shown only to the case's ward.
     phone: str | None = Field(default=None, max_length=32)
     full_name: str | None = Field(default=None, max_length=NAME_MAX)
+    # Open311 filings only (the requester's optional email): shown only to the case's ward.
+    email: str | None = Field(default=None, max_length=254)
     unreachable: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
@@ -141,6 +143,10 @@ class Case(SQLModel, table=True):
     satisfaction: str | None = Field(default=None, max_length=8)
     satisfaction_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     reopened_count: int = Field(default=0)
+    # The result text is published (public pages, Open311) unless an officer said no; the
+    # reason is also written in the log book (handlers/publication.py).
+    result_public: bool = Field(default=True)
+    result_public_reason: str | None = Field(default=None, sa_type=Text)
 
 
 class Evidence(SQLModel, table=True):
@@ -372,3 +378,15 @@ class WardContact(SQLModel, table=True):
     handle_email: str | None = Field(default=None, max_length=254)
     note: str | None = Field(default=None, sa_type=Text)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class ApiKey(SQLModel, table=True):
+    """A key another system files Open311 requests with; only its hash is kept."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)  # sha256 hex of the key
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
