@@ -1,7 +1,7 @@
 """publication control and Open311 API keys
 
-Revision ID: 0009_web
-Revises: 0008_report_indexes
+Revision ID: 0010_web
+Revises: 0009_outbox_chat_heads
 Create Date: 2026-12-07
 
 - `case.result_public` (default true) and `case.result_public_reason`: an officer may keep a
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_web"
-down_revision: str | None = "0008_report_indexes"
+revision: str = "0010_web"
+down_revision: str | None = "0009_outbox_chat_heads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
