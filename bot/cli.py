@@ -372,11 +372,17 @@ def detect_language_cmd(
 @app.command()
 def demo(
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
+    library: Annotated[
+        str, typer.Option("--library", help="Telegram runtime: aiogram or ptb")
+    ] = "aiogram",
 ) -> None:
     """Offline demo: a fake Bot API, the real bot, one report and its handling."""
+    from bot.channels import TELEGRAM_LIBRARIES
     from bot.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(verbose=not quiet)))
+    if library not in TELEGRAM_LIBRARIES:
+        raise _input_error(f"--library must be one of {', '.join(TELEGRAM_LIBRARIES)}")
+    raise typer.Exit(asyncio.run(run_demo(verbose=not quiet, library=library)))
 
 
 # ---------------------------------------------------------------- reports for the province

@@ -44,7 +44,7 @@ async def local_polling(
     )
     await db.upgrade_async(url)
     hotline = Hotline(settings)
-    channel = telegram_channel(hotline, api.token, api.base_url)
+    channel = telegram_channel(hotline, api.token, api.base_url, settings.telegram_library)
     runner = ChannelRunner(hotline, [channel])
     task = asyncio.create_task(runner.run(), name="hotline")
     started = asyncio.create_task(runner.started.wait())
@@ -118,8 +118,9 @@ def _button_data(api: FakeBotAPI, message: dict[str, Any], prefix: str) -> str:
     )
 
 
-async def run_demo(verbose: bool = True) -> int:
-    """Play one report and its handling; 0 when the reporter heard the result."""
+async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
+    """Play one report and its handling on a Telegram runtime (aiogram or ptb); 0 when the
+    reporter heard the result."""
     citizen = FakeUser(id=1001, first_name="Lan", language_code="vi")
     officer = FakeUser(id=2001, first_name="Cán bộ", last_name="Minh", language_code="vi")
     group = FakeChat(id=-100200300, type="supergroup", title="Tổ môi trường phường Kỳ Lừa")
@@ -133,7 +134,7 @@ async def run_demo(verbose: bool = True) -> int:
         async with FakeBotAPI() as api:
             if verbose:
                 api.on_call = _printer(api, names)
-            async with local_hotline(api, Path(tmp)) as hotline:
+            async with local_hotline(api, Path(tmp), telegram_library=library) as hotline:
                 api.bot_added_to_group(officer, group)
                 code = await issue_link_code(hotline, "06187")
                 say("👮 Officer (group)", f"/link {code}")
@@ -207,7 +208,7 @@ async def run_demo(verbose: bool = True) -> int:
                 await api.wait_idle()
     ok = result in done["text"]
     print(
-        f"\nDemo {'finished' if ok else 'FAILED'}: case {case_code} filed, acknowledged and "
-        f"closed; the reporter {'was' if ok else 'was NOT'} told the result."
+        f"\nDemo on {library} {'finished' if ok else 'FAILED'}: case {case_code} filed, "
+        f"acknowledged and closed; the reporter {'was' if ok else 'was NOT'} told the result."
     )
     return 0 if ok else 1

@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         default="https://api.telegram.org", description="Bot API base URL"
     )
+    # The client library the Telegram channel runs on (bot/channels/telegram_aiogram/,
+    # bot/channels/telegram_ptb/); everything else is the same on both.
+    telegram_library: Literal["aiogram", "ptb"] = Field(
+        default="aiogram", description="Telegram runtime: aiogram or ptb (python-telegram-bot)"
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///./hotline.db", description="async SQLAlchemy URL"
     )
@@ -147,6 +152,11 @@ class Settings(BaseSettings):
     @classmethod
     def _no_empty_path(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_library", mode="before")
+    @classmethod
+    def _library_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("telegram_api_url")
     @classmethod
