@@ -1,4 +1,5 @@
-"""End to end: the real aiogram client over HTTP against the fake Bot API server."""
+"""End to end: the real client library over HTTP against the fake Bot API server, on each
+Telegram runtime (aiogram and python-telegram-bot: the `telegram_library` fixture)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-async def hotline(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Hotline]:
-    async with local_hotline(api, tmp_path) as running:
+async def hotline(
+    api: FakeBotAPI, tmp_path: Path, telegram_library: str
+) -> AsyncIterator[Hotline]:
+    async with local_hotline(api, tmp_path, telegram_library=telegram_library) as running:
         yield running
 
 

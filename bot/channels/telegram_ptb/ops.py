@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import warnings
 from collections.abc import AsyncIterator
@@ -11,7 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from telegram import (
+# python-telegram-bot 22.2+ warns that durations (RetryAfter.retry_after...) become
+# timedeltas in its next major version; opt in now (read below either way).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+from telegram import (  # noqa: E402
     Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
@@ -28,7 +33,7 @@ from telegram import (
     ReplyKeyboardRemove,
     ReplyParameters,
 )
-from telegram.error import (
+from telegram.error import (  # noqa: E402
     BadRequest,
     ChatMigrated,
     Conflict,
@@ -39,12 +44,12 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
-from telegram.warnings import PTBDeprecationWarning
+from telegram.request import HTTPXRequest  # noqa: E402
+from telegram.warnings import PTBDeprecationWarning  # noqa: E402
 
-from bot.channels.telegram import errors
-from bot.channels.telegram.delivery import Anchors, Markup, MediaItem
-from handlers.events import FileRef
+from bot.channels.telegram import errors  # noqa: E402
+from bot.channels.telegram.delivery import Anchors, Markup, MediaItem  # noqa: E402
+from handlers.events import FileRef  # noqa: E402
 
 DOWNLOAD_CONCURRENCY = 4  # HOTLINE_DOWNLOAD_CONCURRENCY's default
 SEND_POOL = 64  # connections for sending (the outbox sender's calls, button answers)
