@@ -187,10 +187,13 @@ def _timeouts(seconds: float) -> dict[str, Any]:
     return {"read_timeout": seconds, "write_timeout": seconds}
 
 
-async def _input_file(path: str, filename: str | None = None) -> InputFile:
-    """A local file as an upload (read off the event loop)."""
+async def _input_file(
+    path: str, filename: str | None = None, *, attach: bool = False
+) -> InputFile:
+    """A local file as an upload (read off the event loop); `attach`: an album's item,
+    sent as a part referred to by `attach://<name>`."""
     data = await asyncio.to_thread(Path(path).read_bytes)
-    return InputFile(data, filename=filename or Path(path).name)
+    return InputFile(data, filename=filename or Path(path).name, attach=attach)
 
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -257,7 +260,7 @@ class PtbOps:
         """Send an album."""
         items: list[InputMediaPhoto | InputMediaVideo] = []
         for m in media:
-            file = await _input_file(m.path)
+            file = await _input_file(m.path, attach=True)
             if m.kind == "photo":
                 items.append(InputMediaPhoto(file, caption=m.caption))
             else:
