@@ -4,7 +4,7 @@ The whole bot (on each Telegram runtime, aiogram and python-telegram-bot: pollin
 handlers, SQLite, the outbox sender) serves citizens who report in parallel while the
 fake Bot API fails a fifth of the send/edit calls at random with 5xx, 429, timeouts and
 dropped connections, and enforces Telegram's flood limits (scaled down in time).
-scripts/fault_campaign.py runs the same campaign, larger, and prints its figures. """
+scripts/fault_campaign.py runs the same campaign, larger, and prints its figures."""
 
 from __future__ import annotations
 
