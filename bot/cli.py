@@ -75,10 +75,15 @@ def run() -> None:
             await hotline.close()
         log.info("hotline stopped")
 
+    from bot.channels.telegram.errors import BotTokenRejected
+
     try:
         asyncio.run(_main())
     except KeyboardInterrupt:
         pass
+    except BotTokenRejected as exc:  # nothing would work: say so plainly, exit non-zero
+        log.error("%s", exc)
+        raise SystemExit(f"error: {exc}") from None
 
 
 @db_app.command("upgrade")
