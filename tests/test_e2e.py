@@ -273,6 +273,9 @@ async def test_officer_closes_with_an_album_and_reporter_gets_the_photos(
     await api.wait_for_message(CITIZEN.id, has("Đã khắc phục xong."))
     album = await api.wait_for_call("sendMediaGroup", lambda c: c.chat_id == CITIZEN.id)
     assert len(album.params["media"]) == 2
+    assert album.ok, album.error  # accepted: the photos reached the reporter
+    photos = [m for m in api.chat_messages(CITIZEN.id) if "photo" in m]
+    assert len(photos) == 2
 
 
 async def test_province_group_links_and_receives_cases_of_unlinked_wards(
