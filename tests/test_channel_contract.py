@@ -583,3 +583,31 @@ async def test_a_rejected_token_stops_the_start_clearly(kit: ChannelKit, hotline
         await channel.close()
     message = str(caught.value)
     assert kit.token_setting in message and secret not in message
+
+
+# ---------------------------------------------------------------- the setting
+
+
+async def test_the_setting_picks_the_telegram_runtime(sqlite_url: str, tmp_path: Path) -> None:
+    """HOTLINE_TELEGRAM_LIBRARY (aiogram by default, case and spaces ignored) picks what
+    build_channels builds; anything else is refused when the settings are read."""
+    from pydantic import ValidationError
+
+    from bot.channels import TELEGRAM_LIBRARIES, build_channels
+    from bot.channels.telegram.channel import TelegramChannel
+
+    assert make_settings(sqlite_url, tmp_path).telegram_library == "aiogram"
+    built = {}
+    for given, library in (("aiogram", "aiogram"), (" PTB ", "ptb")):
+        app = Hotline(make_settings(sqlite_url, tmp_path, telegram_library=given))
+        try:
+            (channel,) = build_channels(app)
+            assert isinstance(channel, TelegramChannel) and channel.library == library
+            built[library] = type(channel).__name__
+            await channel.close()
+        finally:
+            await app.close()
+    assert built == {"aiogram": "AiogramChannel", "ptb": "PtbChannel"}
+    assert set(built) == set(TELEGRAM_LIBRARIES)
+    with pytest.raises(ValidationError):
+        make_settings(sqlite_url, tmp_path, telegram_library="telethon")
