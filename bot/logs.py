@@ -32,6 +32,11 @@ _QUIET = {
     # (people's messages) at DEBUG.
     "httpx": logging.WARNING,
     "telegram": logging.INFO,
+    "telegram.Bot": logging.INFO,
+    "telegram.ext.ExtBot": logging.INFO,
+    "telegram.ext.Application": logging.INFO,
+    "telegram.BaseRequest": logging.INFO,
+    "telegram.HTTPXRequest": logging.INFO,
 }
 
 # The ids a record may carry via `extra=`, in the order they are shown.

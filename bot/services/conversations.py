@@ -14,7 +14,6 @@ from models.tables import (
 )
 from models.types import utcnow
 
-
 _NOT_LOADED = object()
 
 
