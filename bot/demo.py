@@ -208,7 +208,7 @@ async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
                 await api.wait_idle()
     ok = result in done["text"]
     print(
-        f"\nDemo on {library} {'finished' if ok else 'FAILED'}: case {case_code} filed, "
+        f"\nDemo {'finished' if ok else 'FAILED'} on {library}: case {case_code} filed, "
         f"acknowledged and closed; the reporter {'was' if ok else 'was NOT'} told the result."
     )
     return 0 if ok else 1
