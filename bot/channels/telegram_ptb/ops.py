@@ -9,6 +9,7 @@ import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +62,27 @@ PtbMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | F
 _STATUS_SUFFIX = re.compile(r"\((\d{3})\)\s*$")
 
 
+class StatusRequest(HTTPXRequest):
+    """HTTPXRequest that keeps the HTTP status of the answers python-telegram-bot has no
+    class for (413, 5xx): their NetworkError ends in "(<status>)", as it already does when
+    the body is not JSON, so `neutral` sorts a 413 (permanent) apart from a 5xx."""
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE or code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            try:
+                description = self.parse_json_payload(payload).get("description")
+            except TelegramError:
+                description = None
+            if not description:
+                try:
+                    description = HTTPStatus(code).phrase
+                except ValueError:
+                    description = "HTTP error"
+            raise NetworkError(f"{description} ({code})")
+        return code, payload
+
+
 def make_bot(token: str, api_url: str, *, pool: int = SEND_POOL) -> Bot:
     """A python-telegram-bot Bot talking to `api_url` ({url}/bot{token}/{method} and
     {url}/file/bot{token}/{path}), with a connection pool of its own."""
@@ -68,7 +90,7 @@ def make_bot(token: str, api_url: str, *, pool: int = SEND_POOL) -> Bot:
         token,
         base_url=f"{api_url}/bot",
         base_file_url=f"{api_url}/file/bot",
-        request=HTTPXRequest(connection_pool_size=pool, pool_timeout=30.0),
+        request=StatusRequest(connection_pool_size=pool, pool_timeout=30.0),
         # Never used (our own receiver polls), but a Bot always has one: keep it small.
         get_updates_request=HTTPXRequest(connection_pool_size=1),
     )
@@ -122,8 +144,7 @@ def neutral(exc: TelegramError) -> BaseException:
             return errors.TelegramApiError(int(status.group(1)), message)
         if message.startswith("Unknown error in HTTP implementation"):
             return errors.TelegramNetworkError(message)
-        # An HTTP error status with a JSON description (a 5xx, a 413): the server
-        # answered, and refused for now.
+        # Another HTTP error status (StatusRequest adds it where it was left out).
         return errors.TelegramApiError(500, message)
     return errors.TelegramApiError(500, message)
 
