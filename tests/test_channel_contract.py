@@ -13,7 +13,8 @@ outbox kind the channel supports (texts with each kind of keyboard, pins, albums
 their files, documents, card edits, topics) against the fake; each failure sorted by
 `classify` into retry, retry after the channel's delay, unreachable or give up, through the
 real client library; the file fetcher (and that a stuck download does not hold up
-sending); the receiver storing a batch in the inbox; start (identity, command menu) and
+sending); the receiver storing a batch in the inbox; a database failure while handling reaching
+the dispatcher; start (identity, command menu) and
 close; a rejected token stopping the start clearly; the apology for a given-up update.
 
 To add a runtime (Zalo, issue 12): write `class ZaloKit(ChannelKit)` implementing the
@@ -43,6 +44,7 @@ from bot import db, services
 from bot.app import Hotline
 from bot.channels.base import Channel, RawUpdate
 from bot.channels.telegram.errors import BotTokenRejected
+from bot.db import storage_unavailable
 from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 from bot.i18n import t
 from bot.inbox import InboxItem
@@ -418,6 +420,23 @@ async def test_an_album_is_handled_whole(
     assert len((await citizen.draft())["evidence"]) == 3
     answers = (await outbox(hotline, kit.citizen))[seen:]
     assert len(answers) == 1 and "3/5" in answers[0].payload["text"]
+
+
+async def test_a_database_failure_while_handling_is_raised_not_swallowed(
+    kit: ChannelKit, hotline: Hotline, channel: Channel
+) -> None:
+    """Whatever the client library does with a handler's error, a database that cannot
+    be written reaches the inbox dispatcher, which puts the update back uncounted."""
+    from tests.test_inbox import ReadOnlyFile
+
+    readonly = ReadOnlyFile(hotline.engine)
+    readonly.on = True
+    with pytest.raises(Exception) as caught:  # noqa: PT011  (any error the database gives)
+        await handle(channel, kit.text(kit.citizen, "/report"))
+    assert storage_unavailable(caught.value), caught.value
+    readonly.on = False
+    assert await handle(channel, kit.text(kit.citizen, "/report"))  # and once it is back
+    assert "Bước 1/7" in (await outbox(hotline, kit.citizen))[-1].payload["text"]
 
 
 async def test_a_given_up_update_is_apologised_for(
