@@ -416,7 +416,9 @@ class InboxDispatcher:
                 done = self.clock()
                 for item in batch:
                     if item.received_at is not None:
-                        self._on_handled(max(0.0, (done - _aware(item.received_at)).total_seconds()))
+                        self._on_handled(
+                            max(0.0, (done - _aware(item.received_at)).total_seconds())
+                        )
         finally:
             # Once its update is closed a chat's next one may already be in hand (this
             # task was still answering, say, a button press): leave that one be.

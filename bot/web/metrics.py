@@ -81,7 +81,10 @@ class Metrics:
             registry=self.registry,
         )
         self.handled = Counter(
-            "hotline_updates_handled", "Updates handled by this process", labels, registry=self.registry
+            "hotline_updates_handled",
+            "Updates handled by this process",
+            labels,
+            registry=self.registry,
         )
         self.latency = Histogram(
             "hotline_handling_latency_seconds",
@@ -172,13 +175,12 @@ class Metrics:
             for channel, count, oldest in rows.all():
                 snap.pending[channel] = int(count)
                 if oldest is not None:
-                    if oldest.tzinfo is None:
-                        oldest = oldest.replace(tzinfo=UTC)
-                    snap.lag[channel] = max(0.0, (now - oldest).total_seconds())
-            rows = await session.exec(
-                select(Outbox.status, func.count()).group_by(col(Outbox.status))  # type: ignore[call-overload]
+                    since = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+                    snap.lag[channel] = max(0.0, (now - since).total_seconds())
+            statuses = await session.exec(
+                select(Outbox.status, func.count()).group_by(col(Outbox.status))
             )
-            snap.outbox = {str(getattr(s, "value", s)): int(n) for s, n in rows.all()}
+            snap.outbox = {str(getattr(s, "value", s)): int(n) for s, n in statuses.all()}
             snap.cases = int((await session.exec(select(func.count()).select_from(Case))).one())
             province = self.hotline.deps.province_code
             snap.overdue = sum(
@@ -199,12 +201,16 @@ class Metrics:
         for channel in sorted(set(self._channels) | set(snap.pending)):
             pending.add_metric([channel], snap.pending.get(channel, 0))
             lag.add_metric([channel], snap.lag.get(channel, 0.0))
-        outbox = GaugeMetricFamily("hotline_outbox_rows", "Outbox rows by status", labels=["status"])
+        outbox = GaugeMetricFamily(
+            "hotline_outbox_rows", "Outbox rows by status", labels=["status"]
+        )
         for status in sorted({"pending", "sending", "sent", "failed"} | set(snap.outbox)):
             outbox.add_metric([status], snap.outbox.get(status, 0))
         cases = CounterMetricFamily("hotline_cases_filed", "Cases filed", value=snap.cases)
         late = GaugeMetricFamily(
-            "hotline_cases_overdue", "Open cases owing a deadline that has passed", value=snap.overdue
+            "hotline_cases_overdue",
+            "Open cases owing a deadline that has passed",
+            value=snap.overdue,
         )
         yield from (pending, lag, outbox, cases, late)
 
