@@ -205,11 +205,11 @@ class Leadership:
     async def _term(self, conn: Any) -> None:
         """Lead: start the work, watch the lock connection, stop the work."""
         self.terms += 1
-        self.leading.set()
         log.info("this process now sends (outbox sender and deadline scheduler)")
         if conn is not None:
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake())
         stop_work = await self._lead()
+        self.leading.set()
         try:
             while not self._stopping.is_set():
                 await self._pause(self.check_s)
