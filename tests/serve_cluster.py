@@ -90,8 +90,8 @@ class Worker:
             stderr=self.log_path.open("ab"),
         )
 
-    async def wait_up(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_up(self, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 assert self.proc is not None
@@ -190,12 +190,12 @@ class Cluster:
         update: dict[str, Any],
         turn: int,
         expect: Callable[[dict[str, Any]], bool],
-        timeout: float = 120.0,
+        within: float = 120.0,
     ) -> dict[str, Any]:
         """Send an update through a webhook and wait for the bot's answer to it."""
         started = time.monotonic()
         await self.post(update, turn)
-        message = await self.api.wait_for_message(citizen.id, expect, timeout=timeout)
+        message = await self.api.wait_for_message(citizen.id, expect, timeout=within)
         self.latencies.append(time.monotonic() - started)
         return message
 
@@ -212,7 +212,7 @@ class Cluster:
         api = self.api
         await self.step(citizen, api.send_command(citizen, "report"), turn, has("Bước 1/7"))
         await self.step(
-            citizen, self.press_update(citizen, "c1:cat:smoke"), turn + 1, has("Bước 2/7")
+            citizen, self.press_update(citizen, "c1:cat:wastewater"), turn + 1, has("Bước 2/7")
         )
         await self.step(
             citizen,
@@ -228,7 +228,7 @@ class Cluster:
         )
         await self.step(
             citizen,
-            api.send_text(citizen, "Khói đen bốc lên từ lò đốt rác cạnh chợ mỗi tối."),
+            api.send_text(citizen, "Nước thải đen ngòm từ xưởng nhuộm chảy thẳng ra suối."),
             turn + 5,
             has("Bước 5/7"),
         )

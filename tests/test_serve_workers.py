@@ -52,8 +52,8 @@ async def start_cluster(api: FakeBotAPI, tmp_path: Path, n: int, **settings: str
     return workers
 
 
-async def wait_for_leader(workers: list[Worker], timeout: float) -> Worker:
-    deadline = time.monotonic() + timeout
+async def wait_for_leader(workers: list[Worker], within: float) -> Worker:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         leaders = [w for w in workers if w.alive() and await w.leads()]
         if len(leaders) == 1:
@@ -65,12 +65,12 @@ async def wait_for_leader(workers: list[Worker], timeout: float) -> Worker:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[FakeBotAPI]:
-    _reset_postgres(POSTGRES_URL)
+    await asyncio.to_thread(_reset_postgres, POSTGRES_URL)
     await db.upgrade_async(POSTGRES_URL)
     async with FakeBotAPI() as fake:
         telegram_limits(fake)
         yield fake
-    _reset_postgres(POSTGRES_URL)
+    await asyncio.to_thread(_reset_postgres, POSTGRES_URL)
 
 
 async def check_database(citizens: list[FakeUser]) -> None:
@@ -146,7 +146,7 @@ async def test_sigkill_of_the_sender_mid_burst_another_takes_over(
         async with aiohttp.ClientSession() as http:
             cluster = Cluster(api, workers, http)
             burst = asyncio.gather(*(cluster.file_report(c, i) for i, c in enumerate(citizens)))
-            while cluster.posted < 3 * CITIZENS:
+            while cluster.posted < 3 * CITIZENS:  # noqa: ASYNC110  (a counter, polled)
                 await asyncio.sleep(0.05)
             leader = await wait_for_leader(workers, 5)
             leader.kill()
