@@ -27,16 +27,16 @@ def _docker_reason() -> str | None:
     return None
 
 
+async def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, ["docker", *args], capture_output=True, text=True, check=False
+    )
+
+
 @pytest.mark.skipif(_docker_reason() is not None, reason=str(_docker_reason()))
 async def test_the_image_builds_and_its_container_answers_healthz() -> None:
     tag = f"pollution-hotline-test:{uuid.uuid4().hex[:8]}"
-    build = await asyncio.to_thread(
-        subprocess.run,
-        ["docker", "build", "-t", tag, str(ROOT)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    build = await _docker("build", "-t", tag, str(ROOT))
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     port = free_port()
     name = f"hotline-test-{uuid.uuid4().hex[:8]}"
@@ -82,14 +82,10 @@ async def test_the_image_builds_and_its_container_answers_healthz() -> None:
                     except aiohttp.ClientError:
                         pass
                     await asyncio.sleep(0.2)
-            user = subprocess.run(
-                ["docker", "exec", name, "id", "-u"], capture_output=True, text=True, check=False
-            ).stdout.strip()
-            logs = subprocess.run(
-                ["docker", "logs", name], capture_output=True, text=True, check=False
-            )
+            user = (await _docker("exec", name, "id", "-u")).stdout.strip()
+            logs = await _docker("logs", name)
             assert status == 200, logs.stdout[-2000:] + logs.stderr[-2000:]
             assert user not in ("", "0"), "the container runs as a non-root user"
         finally:
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-            subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+            await _docker("rm", "-f", name)
+            await _docker("rmi", "-f", tag)
