@@ -41,33 +41,27 @@ async def test_the_image_builds_and_its_container_answers_healthz() -> None:
     port = free_port()
     name = f"hotline-test-{uuid.uuid4().hex[:8]}"
     async with FakeBotAPI() as api:
-        run = subprocess.run(
-            [
-                "docker",
-                "run",
-                "-d",
-                "--rm",
-                "--name",
-                name,
-                "--network",
-                "host",
-                "-e",
-                f"HOTLINE_BOT_TOKEN={api.token}",
-                "-e",
-                f"HOTLINE_TELEGRAM_API_URL={api.base_url}",
-                "-e",
-                "HOTLINE_PROVINCE=20",
-                "-e",
-                "HOTLINE_SERVE_HOST=127.0.0.1",
-                "-e",
-                f"HOTLINE_SERVE_PORT={port}",
-                "-e",
-                "HOTLINE_DATABASE_URL=sqlite+aiosqlite:////srv/hotline/hotline.db",
-                tag,
-            ],  # fmt: skip
-            capture_output=True,
-            text=True,
-            check=False,
+        run = await _docker(
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "-e",
+            f"HOTLINE_BOT_TOKEN={api.token}",
+            "-e",
+            f"HOTLINE_TELEGRAM_API_URL={api.base_url}",
+            "-e",
+            "HOTLINE_PROVINCE=20",
+            "-e",
+            "HOTLINE_SERVE_HOST=127.0.0.1",
+            "-e",
+            f"HOTLINE_SERVE_PORT={port}",
+            "-e",
+            "HOTLINE_DATABASE_URL=sqlite+aiosqlite:////srv/hotline/hotline.db",
+            tag,
         )
         assert run.returncode == 0, run.stderr
         try:
