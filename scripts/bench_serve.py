@@ -150,6 +150,7 @@ async def main() -> None:
     if not url:
         raise SystemExit("set HOTLINE_TEST_POSTGRES_URL to an empty PostgreSQL database")
     one = await run_size(url, 1, args, 1_000_000)
+    print(f"1 worker: {one}", flush=True)
     two = await run_size(url, 2, args, 2_000_000)
     print(
         f"{args.burst_chats} chats x {args.per_chat} messages, then {args.reporters} reports "

@@ -90,7 +90,7 @@ class Worker:
             stderr=self.log_path.open("ab"),
         )
 
-    async def wait_up(self, within: float = 60.0) -> None:
+    async def wait_up(self, within: float = 180.0) -> None:
         deadline = time.monotonic() + within
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
