@@ -273,3 +273,41 @@ async def test_one_leader_at_a_time_and_a_quick_takeover() -> None:
     b.stop()
     await task_b
     assert leading == []
+
+
+async def test_a_leader_that_loses_its_lock_connection_stops_sending() -> None:
+    reason = _postgres_reason()
+    if reason:
+        pytest.skip(reason)
+    import asyncpg
+
+    from bot.web.leader import LOCK_KEY, asyncpg_dsn
+
+    stopped: list[str] = []
+
+    async def lead() -> Any:
+        async def stop() -> None:
+            stopped.append("a")
+
+        return stop
+
+    a = Leadership(POSTGRES_URL, lead, retry_s=0.2, check_s=0.2)
+    task = asyncio.create_task(a.run())
+    await asyncio.wait_for(a.leading.wait(), 10)
+    admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL))
+    try:
+        # The lock's key is split into two 32-bit halves in pg_locks.
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND classid = $1 AND objid = $2",
+            (LOCK_KEY >> 32) & 0xFFFFFFFF,
+            LOCK_KEY & 0xFFFFFFFF,
+        )
+    finally:
+        await admin.close()
+    assert killed == 1
+    await asyncio.wait_for(
+        task, 10
+    )  # run() returns: the process exits, its supervisor restarts it
+    assert a.lost.is_set() and not a.leading.is_set()
+    assert stopped == ["a"]
