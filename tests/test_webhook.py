@@ -28,6 +28,7 @@ from bot.web.server import HotlineServer
 from models.tables import InboundUpdate
 from tests.conftest import POSTGRES_URL, _postgres_reason, make_settings
 
+ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret-Token_for-tests"
 CITIZEN = FakeUser(id=1001, first_name="Lan", language_code="vi")
 STRANGER_GROUP = FakeChat(id=-1009, type="supergroup", title="not linked")
@@ -311,3 +312,70 @@ async def test_a_leader_that_loses_its_lock_connection_stops_sending() -> None:
     )  # run() returns: the process exits, its supervisor restarts it
     assert a.lost.is_set() and not a.leading.is_set()
     assert stopped == ["a"]
+
+
+async def _hotline_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    import os
+    import sys
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    full.update(env, PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=full,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return int(proc.returncode or 0), out.decode(), err.decode()
+
+
+async def test_hotline_webhook_set_info_delete(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    calls: list[tuple[str, dict[str, str]]] = []
+
+    async def bot_api(request: web.Request) -> web.Response:
+        params = dict(await request.post())
+        method = request.match_info["method"]
+        calls.append((method, {k: str(v) for k, v in params.items()}))
+        result: Any = True
+        if method == "getWebhookInfo":
+            result = {"url": "https://hotline.example/webhook/telegram", "pending_update_count": 3}
+        return web.json_response({"ok": True, "result": result})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", bot_api)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    env = {
+        "HOTLINE_BOT_TOKEN": "123456:TEST",
+        "HOTLINE_TELEGRAM_API_URL": f"http://127.0.0.1:{_port(runner)}",
+        "HOTLINE_PROVINCE": "20",
+        "HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        "HOTLINE_TELEGRAM_WEBHOOK_SECRET": SECRET,
+    }
+    try:
+        code, _, err = await _hotline_cli(env, "webhook", "set")
+        assert code == 2 and "HOTLINE_PUBLIC_URL" in err  # nothing registered without it
+        env["HOTLINE_PUBLIC_URL"] = "https://hotline.example/"
+        code, out, err = await _hotline_cli(env, "webhook", "set")
+        assert code == 0, err
+        assert "https://hotline.example/webhook/telegram" in out
+        code, out, _ = await _hotline_cli(env, "webhook", "info", "--channel", "telegram")
+        assert code == 0 and '"pending_update_count": 3' in out
+        code, _, _ = await _hotline_cli(env, "webhook", "delete")
+        assert code == 0
+    finally:
+        await runner.cleanup()
+    methods = [method for method, _ in calls]
+    assert methods == ["setWebhook", "getWebhookInfo", "deleteWebhook"]
+    params = calls[0][1]
+    assert params["url"] == "https://hotline.example/webhook/telegram"
+    assert params["secret_token"] == SECRET
+    assert "callback_query" in params["allowed_updates"]
+    assert SECRET not in err  # the secret is never printed

@@ -142,6 +142,8 @@ def _webhook_action(channel_name: str, action: str) -> None:
 
     try:
         typer.echo(asyncio.run(_go()))
+    except typer.Exit:
+        raise
     except NotImplementedError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
