@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from bot.channels.telegram.webhook import SECRET_HEADER
-from bot.fakes.telegram import FakeBotAPI, FakeUser
+from bot.fakes.telegram import FakeBotAPI, FakeUser, tiny_png
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cluster-secret_0123456789"
@@ -207,8 +207,9 @@ class Cluster:
         )
         return self.api.press_button(citizen, message, data)
 
-    async def file_report(self, citizen: FakeUser, turn: int) -> str:
-        """A citizen's whole report, each update to the next worker in turn."""
+    async def file_report(self, citizen: FakeUser, turn: int, *, album: int = 0) -> str:
+        """A citizen's whole report, each update to the next worker in turn; with `album`,
+        an album of that many photos, each item POSTed to the next worker."""
         api = self.api
         await self.step(citizen, api.send_command(citizen, "report"), turn, has("Bước 1/7"))
         await self.step(
@@ -223,6 +224,19 @@ class Cluster:
         await self.step(
             citizen, self.press_update(citizen, "c1:ward:06187"), turn + 3, has("Bước 3/7")
         )
+        if album:
+            started = time.monotonic()
+            items = [
+                api.send_photo(
+                    citizen, tiny_png(4, 4, (k * 40, 10, 10)), media_group_id=f"a{citizen.id}"
+                )
+                for k in range(album)
+            ]
+            await asyncio.gather(*(self.post(item, turn + 4 + k) for k, item in enumerate(items)))
+            # Handled whole: one answer counting every photo (never 1/5, then 2/5...).
+            received = await api.wait_for_message(citizen.id, has("Đã nhận"), timeout=120)
+            self.latencies.append(time.monotonic() - started)
+            assert f"{album}/5" in received["text"], received["text"]
         await self.step(
             citizen, self.press_update(citizen, "c1:ev:done"), turn + 4, has("Bước 4/7")
         )

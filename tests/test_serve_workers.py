@@ -2,10 +2,11 @@
 
 The fake Bot API (in the test process) enforces Telegram's limits; 50 citizens file a report
 each, every update POSTed to the workers' webhooks in turn (a chat's consecutive updates land
-on different workers). Checked: every case filed once, each chat's updates handled in
-arrival order, nothing sent twice, no 429 from the whole deployment; and when the leader (the
-one sender) is SIGKILLed mid-burst, the other worker takes over within seconds and nothing is
-lost (a message may repeat only within the outbox's documented crash window).
+on different workers, and so do the items of an album). Checked: every case filed once, each
+chat's updates handled in arrival order, albums whole, nothing sent twice, no 429 from the
+whole deployment; and when the leader (the one sender) is SIGKILLed mid-burst, the other
+worker takes over within seconds and nothing is lost (a message may repeat only within the
+outbox's documented crash window).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bot import db
+from bot import db, services
 from bot.fakes.telegram import FakeBotAPI, FakeUser
-from models.tables import Case, InboundUpdate
+from models.tables import Case, Evidence, InboundUpdate
 from tests.conftest import POSTGRES_URL, _postgres_reason, _reset_postgres
 from tests.serve_cluster import Cluster, Worker, duplicates, rate_limited
 
@@ -106,6 +107,23 @@ async def check_database(citizens: list[FakeUser]) -> None:
         last[row.chat_key] = row.processed_at
 
 
+async def check_albums(citizens: list[FakeUser], photos: int) -> None:
+    """Each album's photos are the evidence of its reporter's case, all of them."""
+    engine = db.make_engine(POSTGRES_URL)
+    try:
+        async with db.make_sessionmaker(engine)() as session:
+            for citizen in citizens:
+                reporter = await services.reporter_of_chat(session, "telegram", str(citizen.id))
+                assert reporter is not None and reporter.id is not None
+                (case,) = await services.cases_of_reporter(session, reporter.id)
+                evidence = (
+                    await session.exec(select(Evidence).where(Evidence.case_id == case.id))
+                ).all()
+                assert len(evidence) == photos
+    finally:
+        await engine.dispose()
+
+
 async def test_two_workers_file_every_case_once_in_order_without_a_429(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
@@ -114,8 +132,12 @@ async def test_two_workers_file_every_case_once_in_order_without_a_429(
     try:
         async with aiohttp.ClientSession() as http:
             cluster = Cluster(api, workers, http)
+            # Every fifth citizen sends an album of three photos, its items to both workers.
             codes = await asyncio.gather(
-                *(cluster.file_report(c, i) for i, c in enumerate(citizens))
+                *(
+                    cluster.file_report(c, i, album=3 if i % 5 == 0 else 0)
+                    for i, c in enumerate(citizens)
+                )
             )
             handled = [
                 (await w.metrics()).get('hotline_updates_handled_total{channel="telegram"}', 0)
@@ -125,6 +147,7 @@ async def test_two_workers_file_every_case_once_in_order_without_a_429(
         for worker in workers:
             await worker.stop()
     assert len(set(codes)) == CITIZENS
+    await check_albums(citizens[::5], 3)
     assert all(h > 0 for h in handled), f"both workers handle updates: {handled}"
     assert sum(handled) == cluster.posted
     await check_database(citizens)
