@@ -106,8 +106,8 @@ class HotlineServer:
         try:
             body = json.loads(await request.read())
             raws = hook.updates(body)
-        except (ValueError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text="not a JSON update\n") from None
+        except (ValueError, TypeError, KeyError):  # not JSON, or not the channel's shape
+            raise web.HTTPBadRequest(text="not an update\n") from None
         try:
             outcome = await store_raw_updates(
                 self.hotline.sessionmaker, self.hotline.linked_chats, channel, raws
