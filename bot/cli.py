@@ -18,6 +18,7 @@ import typer
 from bot import failpoints
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.web.cli import register as _register_serve
 from bot.web.public.cli import register as _register_public
 
 if TYPE_CHECKING:
@@ -613,6 +614,8 @@ def contacts_export(fmt: FormatOption = None, output: OutputOption = None) -> No
 
 # The public face's commands: `publish`, `apikey create|revoke|list` (bot/web/public/cli.py).
 _register_public(app)
+# Webhooks and several workers: `serve`, `webhook set|delete|info` (bot/web/cli.py).
+_register_serve(app)
 
 
 def main() -> None:

@@ -113,6 +113,25 @@ class Settings(BaseSettings):
         default=60, ge=1, description="Open311 requests filed per API key per hour"
     )
 
+    # `hotline serve` (bot/web/server.py; docs/deploy.md): one aiohttp app with the webhooks,
+    # /healthz, /readyz, /metrics, the public pages and Open311.
+    serve_host: str = Field(default="127.0.0.1", description="address `hotline serve` binds")
+    serve_port: int = Field(default=8080, ge=1, le=65535, description="port of `hotline serve`")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="secret token of the Telegram webhook (1-256 of A-Z a-z 0-9 _ -)",
+    )
+    # How long a worker's claim on the updates in hand holds without being renewed: after a
+    # worker dies, another takes its updates over once this has passed.
+    inbox_lease_s: float = Field(
+        default=30.0, ge=1, description="claim on updates in hand, seconds"
+    )
+
+    @field_validator("telegram_webhook_secret", mode="before")
+    @classmethod
+    def _no_empty_secret(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("province")
     @classmethod
     def _two_digits(cls, value: str | None) -> str | None:

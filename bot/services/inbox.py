@@ -247,6 +247,7 @@ async def take_inbound(
             col(InboundUpdate.group_key),
             col(InboundUpdate.attempts),
             col(InboundUpdate.has_files),
+            col(InboundUpdate.received_at),
         )
         .execution_options(synchronize_session=False)
     )
@@ -261,8 +262,9 @@ async def take_inbound(
             attempts=attempts,
             claimed_until=until,
             has_files=has_files,
+            received_at=received_at,
         )
-        for uid, payload, chat_key, group_key, attempts, has_files in rows
+        for uid, payload, chat_key, group_key, attempts, has_files, received_at in rows
     ]
     return sorted(taken, key=lambda row: row.update_id)
 
