@@ -47,10 +47,11 @@ def _settings() -> Settings:
 
 @app.command()
 def run() -> None:
-    """Apply migrations, then run the Telegram bot with long polling."""
+    """Apply migrations, then run every configured channel (Telegram, Zalo) with polling."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    settings.require_token()
+    if settings.zalo_token() is None:
+        settings.require_token()
     settings.require_province()
     failpoints.configure()  # crash tests only; nothing is armed unless HOTLINE_FAILPOINTS
 
