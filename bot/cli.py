@@ -373,8 +373,18 @@ def detect_language_cmd(
 @app.command()
 def demo(
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
+    channel: Annotated[
+        str,
+        typer.Option(help="the citizen's channel: telegram, or zalo (officers on Telegram)"),
+    ] = "telegram",
 ) -> None:
     """Offline demo: a fake Bot API, the real bot, one report and its handling."""
+    if channel == "zalo":
+        from bot.demo import run_zalo_demo
+
+        raise typer.Exit(asyncio.run(run_zalo_demo(verbose=not quiet)))
+    if channel != "telegram":
+        raise _input_error(f"--channel {channel}: choose telegram or zalo")
     from bot.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(verbose=not quiet)))
