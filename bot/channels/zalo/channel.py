@@ -279,6 +279,8 @@ class ZaloChannel(Channel):
                 "zalo: the bot token was refused (401): the Zalo channel stops; check "
                 "HOTLINE_ZALO_BOT_TOKEN and restart (other channels go on)"
             )
+        if self._receiver is not None:
+            self._receiver.halt()
 
     # ---------------------------------------------------------------- delivering
 

@@ -148,8 +148,12 @@ class ZaloPolling:
         if count and self.dispatcher is not None:
             self.dispatcher.wake()
 
-    async def stop(self) -> None:
-        """Stop polling; run() returns soon after."""
+    def halt(self) -> None:
+        """Stop polling now (from synchronous code: a refused token)."""
         self._stopping.set()
         if self._poll_task is not None and not self._poll_task.done():
             self._poll_task.cancel()
+
+    async def stop(self) -> None:
+        """Stop polling; run() returns soon after."""
+        self.halt()

@@ -84,6 +84,7 @@ class FakeZaloAPI:
         self._ids = itertools.count(1)
         self._new_message = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
         self.empty_polls = 0
 
     # ---------------------------------------------------------------- serving
@@ -102,7 +103,8 @@ class FakeZaloAPI:
         return self.base_url
 
     async def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving (long polls in progress end at once, empty)."""
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -297,12 +299,19 @@ class FakeZaloAPI:
             wait = min(float(params.get("timeout") or 0), 30.0)
         except ValueError:
             return self._error(400, "Bad Request: timeout")
+        getting = asyncio.ensure_future(self.updates.get())
+        closing = asyncio.ensure_future(self._closing.wait())
         try:
-            event = await asyncio.wait_for(self.updates.get(), max(wait, 0.01))
-        except TimeoutError:
+            await asyncio.wait(
+                {getting, closing}, timeout=max(wait, 0.01), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            closing.cancel()
+        if not getting.done():
+            getting.cancel()
             self.empty_polls += 1
             return self._error(408, "Request timeout")
-        return self._ok(event)
+        return self._ok(getting.result())
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
         url, secret = str(params.get("url") or ""), params.get("secret_token")
