@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -361,8 +364,8 @@ async def _queue(hotline: Any, text: str, chat: str = CITIZEN) -> int:
     return row_id
 
 
-async def _status(hotline: Any, row_id: int, want: str, timeout: float = 15.0) -> Outbox:
-    for _ in range(int(timeout / 0.1)):
+async def _status(hotline: Any, row_id: int, want: str, wait_s: float = 15.0) -> Outbox:
+    for _ in range(int(wait_s / 0.1)):
         async with hotline.sessionmaker() as session:
             row = await session.get(Outbox, row_id)
             assert row is not None
@@ -417,3 +420,121 @@ async def test_delivery_splits_and_sorts_errors(
             row = await session.get(Outbox, row_id)
             assert row is not None and row.status == OutboxStatus.PENDING.value
         zalo.heal()
+
+
+# ---------------------------------------------------------------- the inbox on both databases
+
+
+async def test_inbox_dedupe_key_is_unique(db_url: str) -> None:
+    """A redelivered Zalo event (same event_name:message_id) is stored once, whatever id
+    it was given; Telegram rows (no key) never clash."""
+    await db.upgrade_async(db_url)
+    engine = db.make_engine(db_url)
+    try:
+        maker = db.make_sessionmaker(engine)
+        raw = _event("message.text.received", text="hi")
+        key = dedupe_key(raw)
+        seq = UpdateSequence()
+        for _ in range(3):
+            async with db.session_scope(maker) as session:
+                await services.store_inbound(
+                    session, "zalo", [services.Arrival(seq.next(), raw, CITIZEN, None, False, key)]
+                )
+        async with db.session_scope(maker) as session:
+            await services.store_inbound(
+                session,
+                "telegram",
+                [services.Arrival(i, {"update_id": i}) for i in (1, 2)],
+            )
+        async with maker() as session:
+            zalo_rows = (
+                await session.exec(select(InboundUpdate).where(InboundUpdate.channel == "zalo"))
+            ).all()
+            tg_rows = (
+                await session.exec(
+                    select(InboundUpdate).where(InboundUpdate.channel == "telegram")
+                )
+            ).all()
+        assert [r.dedupe_key for r in zalo_rows] == [key] and len(tg_rows) == 2
+    finally:
+        await engine.dispose()
+
+
+# ---------------------------------------------------------------- crashes while polling
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ZaloBot:
+    """`python -m bot run` with Zalo only, as a child process."""
+
+    def __init__(self, zalo: FakeZaloAPI, workdir: Path) -> None:
+        self.zalo = zalo
+        self.workdir = workdir
+        self.proc: asyncio.subprocess.Process | None = None
+        self.starts = 0
+
+    async def start(self, failpoints: str = "") -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        env.update(
+            HOTLINE_ZALO_BOT_TOKEN=self.zalo.token,
+            HOTLINE_ZALO_API_URL=self.zalo.base_url,
+            HOTLINE_PROVINCE="20",
+            HOTLINE_DATABASE_URL=f"sqlite+aiosqlite:///{self.workdir / 'hotline.db'}",
+            HOTLINE_MEDIA_DIR=str(self.workdir / "media"),
+            HOTLINE_FAILPOINTS=failpoints,
+            HOTLINE_OUTBOX_CLAIM_S="1",
+            HOTLINE_SEND_CHAT_BURST="10",
+            PYTHONPATH=str(ROOT),
+        )
+        mark = len(self.zalo.calls)
+        self.starts += 1
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            cwd=self.workdir,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=(self.workdir / f"bot-{self.starts}.log").open("wb"),
+        )
+        for _ in range(600):
+            if any(m == "getUpdates" for m, _ in self.zalo.calls[mark:]):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the bot did not start polling")
+
+    async def killed(self) -> None:
+        assert self.proc is not None
+        code = await asyncio.wait_for(self.proc.wait(), 60)
+        assert code == -signal.SIGKILL, code
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.proc.wait(), 60)
+
+
+@pytest.mark.parametrize(
+    "failpoint",
+    ["event.received=1", "event.before_commit=1", "event.after_commit=1", "outbox.before_send=1"],
+)
+async def test_crash_while_polling_loses_nothing_repeats_nothing(
+    zalo: FakeZaloAPI, tmp_path: Path, failpoint: str
+) -> None:
+    bot = ZaloBot(zalo, tmp_path)
+    await bot.start(failpoint)
+    try:
+        zalo.send_text(CITIZEN, "bao cao")
+        await bot.killed()  # SIGKILLed at the failpoint
+        await bot.start()
+        await zalo.wait_for_message(CITIZEN, has("Bước 1/7"), timeout=60)
+        zalo.send_text(CITIZEN, "2")
+        await zalo.wait_for_message(CITIZEN, has("Bước 2/7"), timeout=60)
+        await asyncio.sleep(1.5)
+        texts = zalo.texts(CITIZEN)
+        assert sum("Bước 1/7" in x for x in texts) == 1, texts  # nothing repeated
+        assert sum("Bước 2/7" in x for x in texts) == 1, texts
+    finally:
+        await bot.stop()

@@ -51,18 +51,18 @@ class Citizen:
         self.zalo = zalo
         self.id = user_id
 
-    async def says(self, text: str, expect: Predicate, timeout: float = 15) -> dict[str, Any]:
+    async def says(self, text: str, expect: Predicate) -> dict[str, Any]:
         seen = len(self.zalo.messages(self.id))
         self.zalo.send_text(self.id, text)
-        return await self.zalo.wait_for_message(self.id, expect, after=seen, timeout=timeout)
+        return await self.zalo.wait_for_message(self.id, expect, after=seen, timeout=15)
 
     async def sends(self, push: Callable[[], Any], expect: Predicate) -> dict[str, Any]:
         seen = len(self.zalo.messages(self.id))
         push()
         return await self.zalo.wait_for_message(self.id, expect, after=seen, timeout=15)
 
-    async def hears(self, expect: Predicate, timeout: float = 15) -> dict[str, Any]:
-        return await self.zalo.wait_for_message(self.id, expect, timeout=timeout)
+    async def hears(self, expect: Predicate) -> dict[str, Any]:
+        return await self.zalo.wait_for_message(self.id, expect, timeout=15)
 
 
 async def link_ward(telegram: FakeBotAPI, hotline: Hotline) -> None:

@@ -278,6 +278,9 @@ class FakeZaloAPI:
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return self._error(404, "Method not found")
+        if method == "getUpdates":
+            polled: web.Response = await handler(params, request)
+            return polled
         result: web.Response = await handler(params)
         return result
 
@@ -292,7 +295,9 @@ class FakeZaloAPI:
             }
         )
 
-    async def _m_getUpdates(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
+    async def _m_getUpdates(  # noqa: N802
+        self, params: dict[str, Any], request: web.Request
+    ) -> web.Response:
         if self.webhook["url"]:
             return self._error(409, "Conflict: a webhook is set")
         try:
@@ -311,7 +316,16 @@ class FakeZaloAPI:
             getting.cancel()
             self.empty_polls += 1
             return self._error(408, "Request timeout")
-        return self._ok(getting.result())
+        event = getting.result()
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            # The poller went away (killed) while this poll waited: the update was not
+            # given to anyone, so the next poll gets it (first).
+            self.updates._queue.appendleft(event)  # type: ignore[attr-defined]
+            self.updates._unfinished_tasks += 1  # type: ignore[attr-defined]
+            self.updates._wakeup_next(self.updates._getters)  # type: ignore[attr-defined]
+            return self._error(408, "Request timeout")
+        return self._ok(event)
 
     async def _m_setWebhook(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
         url, secret = str(params.get("url") or ""), params.get("secret_token")
