@@ -107,15 +107,9 @@ async def claim_update(
     now = utcnow()
     ids = [update_id, *more_ids]
     for uid in ids:
-        existing = await session.get(InboundUpdate, (channel, uid))
-        if existing is None:
-            session.add(InboundUpdate(channel=channel, update_id=uid, processed_at=now))
-            try:
-                async with session.begin_nested():
-                    await session.flush()
-            except IntegrityError:
-                return False
-            continue
+        # The stored update is flipped in one statement; only when nothing was flipped is
+        # it read, to tell a redelivery (already processed) from an update never stored
+        # (handled straight from the channel, as in tests and the demo's scripted people).
         claimed = await session.exec(  # type: ignore[call-overload]
             update(InboundUpdate)
             .where(
@@ -126,7 +120,16 @@ async def claim_update(
             .values(processed_at=now, payload=None)  # handled: keep no personal data
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if claimed.rowcount == 1:
+            continue
+        existing = await session.get(InboundUpdate, (channel, uid))
+        if existing is not None:
+            return False
+        session.add(InboundUpdate(channel=channel, update_id=uid, processed_at=now))
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except IntegrityError:
             return False
     return True
 
