@@ -358,6 +358,7 @@ async def _queue(hotline: Any, text: str, chat: str = CITIZEN) -> int:
         reporter = await services.get_reporter(session, "zalo", chat, chat)
         reporter.language = "vi"
         row = await services.enqueue(session, "zalo", Outgoing(chat_id=chat, text=text))
+        await session.flush()  # rows are written at commit; its id now
         assert row.id is not None
         row_id = row.id
     hotline.sender.wake()
