@@ -539,3 +539,15 @@ async def test_crash_while_polling_loses_nothing_repeats_nothing(
         assert sum("Bước 2/7" in x for x in texts) == 1, texts
     finally:
         await bot.stop()
+
+
+async def test_a_choice_answered_only_with_a_toast_gets_a_message(
+    zalo: FakeZaloAPI, telegram: FakeBotAPI, tmp_path: Path
+) -> None:
+    """A button the core answers with a toast alone (a stale one) is answered in words."""
+    async with local_zalo_hotline(telegram, zalo, tmp_path) as (hotline, _):
+        async with db.session_scope(hotline.sessionmaker) as session:
+            await menus.offer(session, CITIZEN, [menus.Option("▶️ Tiếp tục", "c1:resume:go")])
+        zalo.send_text(CITIZEN, "1")
+        answer = await zalo.wait_for_message(CITIZEN)
+        assert answer["text"] == t("vi", "intake.stale_button")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import services
@@ -164,7 +164,17 @@ class ZaloChannel(Channel):
                     return True
                 if tr.event is None:
                     return False
-                await self.hotline.process(tr.event, self.fetcher)
+                before = await self._last_row(route.chat_key) if tr.event.kind == "button" else 0
+                reply = await self.hotline.process(tr.event, self.fetcher)
+                if (
+                    tr.event.kind == "button"
+                    and reply is not None
+                    and reply.callback_text
+                    and await self._last_row(route.chat_key) == before
+                ):
+                    # Telegram shows a button's answer as a toast; Zalo has none. When the
+                    # core said nothing else, the answer goes as a message: never silence.
+                    await self._tell(route.chat_key, reply.callback_text)
                 if tr.answers is not None:
                     async with session_scope(self.hotline.sessionmaker) as session:
                         await menus.answered(session, route.chat_key, tr.answers)
@@ -174,6 +184,19 @@ class ZaloChannel(Channel):
             log.exception("zalo update %s: handling failed", item.update_id)
             return False
         return True
+
+    async def _last_row(self, chat_id: str) -> int:
+        """The newest outbox row of the chat (0: none)."""
+        async with self.hotline.sessionmaker() as session:
+            stmt = select(func.max(Outbox.id)).where(
+                col(Outbox.channel) == CHANNEL, col(Outbox.chat_id) == chat_id
+            )
+            return int((await session.exec(stmt)).one() or 0)
+
+    async def _tell(self, chat_id: str, text: str) -> None:
+        async with session_scope(self.hotline.sessionmaker) as session:
+            await services.enqueue(session, CHANNEL, Outgoing(chat_id=chat_id, text=text))
+        self.hotline.sender.wake()
 
     async def _locale(self, session: AsyncSession, chat_id: str) -> str:
         reporter = await services.reporter_of_chat(session, CHANNEL, chat_id)
