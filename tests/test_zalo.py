@@ -551,3 +551,30 @@ async def test_a_choice_answered_only_with_a_toast_gets_a_message(
         zalo.send_text(CITIZEN, "1")
         answer = await zalo.wait_for_message(CITIZEN)
         assert answer["text"] == t("vi", "intake.stale_button")
+
+
+async def test_webhook_only_with_a_secret_and_its_management(
+    hotline: Any, zalo: FakeZaloAPI
+) -> None:
+    """No secret: no webhook (polling). With one: setWebhook with it, info, delete."""
+    from bot.channels.zalo import ZaloChannel
+
+    polling = ZaloChannel(hotline, zalo.token, zalo.base_url)
+    assert polling.webhook is None
+    channel = ZaloChannel(hotline, zalo.token, zalo.base_url, "s3cret-token-123")
+    try:
+        assert channel.webhook is not None
+        assert not channel.webhook.authentic({"X-Bot-Api-Secret-Token": "s3cret-token-12"})
+        await channel.set_webhook("https://hotline.example.vn/webhook/zalo")
+        assert zalo.webhook == {
+            "url": "https://hotline.example.vn/webhook/zalo",
+            "secret_token": "s3cret-token-123",
+        }
+        assert (await channel.webhook_info())["url"].endswith("/webhook/zalo")
+        await channel.delete_webhook()
+        assert zalo.webhook["url"] == ""
+        with pytest.raises(ValueError):
+            await polling.set_webhook("https://hotline.example.vn/webhook/zalo")
+    finally:
+        await channel.close()
+        await polling.close()

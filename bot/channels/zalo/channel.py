@@ -119,7 +119,8 @@ class ZaloChannel(Channel):
             settings.max_file_mb * 1024 * 1024, settings.download_concurrency
         )
         self.zalo_webhook = ZaloWebhook(webhook_secret)
-        self.webhook = self.zalo_webhook
+        # Without a secret there is no webhook (`hotline serve` then long-polls Zalo).
+        self.webhook = self.zalo_webhook if webhook_secret else None
         self.unauthorized = False
         self.bot_name = ""
         self.delivery = ZaloDelivery(
