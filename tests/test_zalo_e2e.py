@@ -100,6 +100,9 @@ async def file_report(zalo: FakeZaloAPI, location: str, *, bad_input: bool) -> s
     await lan.says("1", has("Bước 3/7"))
     if bad_input:
         await lan.sends(lambda: zalo.send_unsupported(CITIZEN), has("0205", "@"))
+        zalo.expire_images()  # an image whose URL expired before it could be fetched
+        await lan.sends(lambda: zalo.send_image(CITIZEN), has(t("vi", "intake.download_failed")))
+        zalo.images_expired = False
     await lan.sends(lambda: zalo.send_image(CITIZEN, "Cống xả"), has("Đã nhận: 1/5 ảnh"))
     await lan.sends(lambda: zalo.send_image(CITIZEN, field_name="photo"), has("Đã nhận: 2/5 ảnh"))
     await lan.says("xong", has("Bước 4/7"))
