@@ -578,3 +578,17 @@ async def test_webhook_only_with_a_secret_and_its_management(
     finally:
         await channel.close()
         await polling.close()
+
+
+async def test_a_rejected_token_stops_the_start_clearly(hotline: Any, zalo: FakeZaloAPI) -> None:
+    from bot.channels.zalo import ZaloChannel
+    from bot.channels.zalo.client import ZaloTokenRejected
+
+    secret = "99999:not-the-token"
+    channel = ZaloChannel(hotline, secret, zalo.base_url)
+    try:
+        with pytest.raises(ZaloTokenRejected) as caught:
+            await channel.start()
+    finally:
+        await channel.close()
+    assert "HOTLINE_ZALO_BOT_TOKEN" in str(caught.value) and secret not in str(caught.value)

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import services
 from bot.channels.base import Channel, RawUpdate, Receiver, Route, Webhook
 from bot.channels.zalo import menus, routing
-from bot.channels.zalo.client import ZaloClient, ZaloUnauthorized
+from bot.channels.zalo.client import ZaloClient, ZaloTokenRejected, ZaloUnauthorized
 from bot.channels.zalo.delivery import ZaloDelivery, classify
 from bot.channels.zalo.polling import ZaloPolling
 from bot.channels.zalo.routing import CHANNEL, SEQUENCE, event_of
@@ -347,12 +347,13 @@ class ZaloChannel(Channel):
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Learn the bot's name; a refused token stops this channel (not the others)."""
+        """Learn the bot's name. A token Zalo refuses stops the start with
+        ZaloTokenRejected, naming the setting (a token refused later, while running,
+        stops this channel only: `refused_token`)."""
         try:
             me = await self.client.get_me()
         except ZaloUnauthorized:
-            self.refused_token()
-            return
+            raise ZaloTokenRejected(401) from None
         self.bot_name = str(me.get("account_name") or me.get("display_name") or "")
         log.info("zalo: connected")
 

@@ -62,6 +62,18 @@ class ZaloServerError(ZaloApiError):
     """5xx: the platform failed; try again later."""
 
 
+class ZaloTokenRejected(RuntimeError):
+    """Zalo refused the bot token at start (401). Its message names the setting to fix and
+    never the token (a secret)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(
+            f"Zalo rejected the bot token ({code}): check HOTLINE_ZALO_BOT_TOKEN (the token "
+            "of your bot on the Zalo Bot Platform) and HOTLINE_ZALO_API_URL."
+        )
+        self.code = code
+
+
 _BY_CODE: dict[int, type[ZaloApiError]] = {
     400: ZaloBadRequest,
     401: ZaloUnauthorized,
