@@ -5,6 +5,7 @@ delivery errors, dedupe, the webhook secret, and the hotline running on Zalo."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -31,7 +32,7 @@ from bot.channels.zalo.client import (
     ZaloUnauthorized,
 )
 from bot.channels.zalo.delivery import TEXT_LIMIT, classify, plain, split_text
-from bot.channels.zalo.routing import UpdateSequence, dedupe_key, route_update
+from bot.channels.zalo.routing import UpdateSequence, dedupe_key, route_update, update_id
 from bot.channels.zalo.translate import translate
 from bot.demo import local_zalo_hotline
 from bot.fakes.telegram import FakeBotAPI
@@ -254,6 +255,19 @@ def test_split_text_at_sentences() -> None:
     assert (
         plain("<b>PA20-000001</b> &amp; <i>kết quả</i><br>xong") == "PA20-000001 & kết quả\nxong"
     )
+
+
+def test_update_ids_are_ours_stable_and_ordered() -> None:
+    first = _event("message.text.received", text="a", date=1765000000000, message_id="m1")
+    later = _event("message.text.received", text="b", date=1765000000001, message_id="m0")
+    assert update_id(first) == update_id(json.loads(json.dumps(first)))  # a redelivery
+    assert update_id({"ok": True, "result": first}) == update_id(first)  # wrapped or bare
+    assert update_id(first) < update_id(later) < 2**63  # the platform's order
+    other = _event("message.image.received", date=1765000000000, message_id="m1")
+    assert update_id(other) != update_id(first)
+    no_date = _event("message.text.received", text="c", date="yesterday")
+    assert update_id(no_date) is not None  # our own clock then
+    assert update_id({"junk": True}) is None
 
 
 def test_update_sequence_increases() -> None:

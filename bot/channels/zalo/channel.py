@@ -24,7 +24,7 @@ from bot.channels.zalo import menus, routing
 from bot.channels.zalo.client import ZaloClient, ZaloTokenRejected, ZaloUnauthorized
 from bot.channels.zalo.delivery import ZaloDelivery, classify
 from bot.channels.zalo.polling import ZaloPolling
-from bot.channels.zalo.routing import CHANNEL, SEQUENCE, event_of
+from bot.channels.zalo.routing import CHANNEL, event_of
 from bot.channels.zalo.translate import COMMAND_DATA_PREFIX, Translation, translate
 from bot.db import session_scope, storage_unavailable
 from bot.i18n import t
@@ -135,8 +135,8 @@ class ZaloChannel(Channel):
     # ---------------------------------------------------------------- routing
 
     def update_id(self, raw: RawUpdate) -> int | None:
-        """An id of our own, in arrival order (Zalo updates have none)."""
-        return SEQUENCE.next() if event_of(raw) is not None else None
+        """An id of our own (Zalo updates have none): see routing.update_id."""
+        return routing.update_id(raw)
 
     def route(self, raw: RawUpdate) -> Route:
         """See routing.route_update."""

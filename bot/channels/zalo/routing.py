@@ -2,12 +2,16 @@
 
 A Zalo update is `{"event_name", "message": {...}}`, sometimes wrapped in the envelope
 `{"ok": true, "result": {...}}`: both are accepted. It carries no update id: the channel
-numbers updates itself in arrival order (`UpdateSequence`, clock-based) and recognises a
-redelivery by (event_name, message_id) (`dedupe_key`, unique in the inbox).
+numbers updates itself from the platform's clock (`update_id`: the message's `date` in
+milliseconds times 10^6 plus a hash of event_name:message_id, so the same update always
+gets the same id and a chat's updates keep their order; `UpdateSequence`, our own clock,
+when a payload has no date) and recognises a redelivery by (event_name, message_id)
+(`dedupe_key`, unique in the inbox).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -97,6 +101,24 @@ def route_update(raw: Any) -> Route:
         has_files,
         dedupe_key(raw),
     )
+
+
+HASH_SPACE = 10**6  # ids per millisecond: two updates of one ms clash once in a million
+MAX_DATE_MS = 10**13  # beyond the year 2286: not a date in milliseconds
+
+
+def update_id(raw: Any) -> int | None:
+    """The inbox id of a raw update: the same for the same update (a redelivery too),
+    increasing with its date (None: no event)."""
+    event = event_of(raw)
+    if event is None:
+        return None
+    message = message_of(event)
+    date, key = message.get("date"), dedupe_key(raw)
+    if isinstance(date, int) and not isinstance(date, bool) and 0 < date < MAX_DATE_MS and key:
+        digest = hashlib.sha256(key.encode()).digest()
+        return date * HASH_SPACE + int.from_bytes(digest[:8], "big") % HASH_SPACE
+    return SEQUENCE.next()
 
 
 class UpdateSequence:

@@ -85,6 +85,7 @@ class FakeZaloAPI:
         self._new_message = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
+        self._last_date = 0
         self.empty_polls = 0
 
     # ---------------------------------------------------------------- serving
@@ -142,6 +143,11 @@ class FakeZaloAPI:
 
     # ---------------------------------------------------------------- playing a citizen
 
+    def _date(self) -> int:
+        """Milliseconds, strictly increasing (the platform's clock orders messages)."""
+        self._last_date = max(self._last_date + 1, int(time.time() * 1000))
+        return self._last_date
+
     def _message(self, user_id: str, **content: Any) -> Message:
         return {
             "message_id": secrets.token_hex(16),
@@ -151,7 +157,7 @@ class FakeZaloAPI:
                 "is_bot": False,
             },
             "chat": {"id": user_id, "chat_type": "PRIVATE"},
-            "date": int(time.time() * 1000),
+            "date": self._date(),
             **content,
         }
 
