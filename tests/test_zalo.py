@@ -606,3 +606,33 @@ async def test_a_rejected_token_stops_the_start_clearly(hotline: Any, zalo: Fake
     finally:
         await channel.close()
     assert "HOTLINE_ZALO_BOT_TOKEN" in str(caught.value) and secret not in str(caught.value)
+
+
+async def test_no_answer_and_a_slow_image_server(
+    hotline: Any, zalo: FakeZaloAPI, tmp_path: Path
+) -> None:
+    """A dropped connection may have delivered (retried, marked so); a stuck image
+    download does not hold up sending."""
+    from bot.channels.zalo import ZaloChannel
+    from bot.outbox import no_pace
+
+    channel = ZaloChannel(hotline, zalo.token, zalo.base_url)
+    try:
+        zalo.fail_next("sendMessage", 0)
+        row = Outbox(id=1, channel="zalo", chat_id=CITIZEN, kind="message", payload={"text": "x"})
+        with pytest.raises(RetryLater) as caught:
+            await channel.deliver(row, [], no_pace)
+        assert caught.value.maybe_delivered
+        event = zalo.send_image(CITIZEN)
+        ref = translate(event, 1).event.files[0]  # type: ignore[union-attr]
+        zalo.hold_images(True)
+        stuck = asyncio.ensure_future(channel.fetcher.fetch(ref, str(tmp_path / "held")))
+        await asyncio.sleep(0.2)
+        row = Outbox(id=2, channel="zalo", chat_id=CITIZEN, kind="message", payload={"text": "y"})
+        await asyncio.wait_for(channel.deliver(row, [], no_pace), 5)
+        assert zalo.texts(CITIZEN) == ["y"] and not stuck.done()
+        zalo.hold_images(False)
+        await asyncio.wait_for(stuck, 10)
+        assert (tmp_path / "held").read_bytes()[:4] == b"\x89PNG"
+    finally:
+        await channel.close()

@@ -86,6 +86,8 @@ class FakeZaloAPI:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._last_date = 0
+        self._images_released = asyncio.Event()
+        self._images_released.set()
         self.empty_polls = 0
 
     # ---------------------------------------------------------------- serving
@@ -106,6 +108,7 @@ class FakeZaloAPI:
     async def stop(self) -> None:
         """Stop serving (long polls in progress end at once, empty)."""
         self._closing.set()
+        self._images_released.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -120,9 +123,17 @@ class FakeZaloAPI:
     # ---------------------------------------------------------------- faults
 
     def fail_next(self, method: str, code: int, description: str = "", times: int = 1) -> None:
-        """The next `times` calls of `method` fail with `code` (nothing applied)."""
+        """The next `times` calls of `method` fail with `code` (nothing applied); code 0
+        drops the connection without an answer (the client cannot know what happened)."""
         text = description or {429: "quota exceeded", 401: "Unauthorized"}.get(code, "error")
         self._faults.setdefault(method.lower(), []).extend([(code, text)] * times)
+
+    def hold_images(self, held: bool) -> None:
+        """Make image downloads hang (a slow CDN) until released."""
+        if held:
+            self._images_released.clear()
+        else:
+            self._images_released.set()
 
     def fail_all(self, code: int = 401, description: str = "Unauthorized") -> None:
         """Every call fails with `code` until heal() (a revoked token)."""
@@ -244,6 +255,7 @@ class FakeZaloAPI:
     # ---------------------------------------------------------------- the API
 
     async def _image(self, request: web.Request) -> web.StreamResponse:
+        await self._images_released.wait()
         data = self.images.get(request.match_info["name"])
         if data is None or self.images_expired:
             raise web.HTTPNotFound()
@@ -280,7 +292,10 @@ class FakeZaloAPI:
             return self._error(*self._fail_all)
         queued = self._faults.get(method.lower())
         if queued:
-            return self._error(*queued.pop(0))
+            code, text = queued.pop(0)
+            if code == 0 and request.transport is not None:
+                request.transport.close()  # no answer at all
+            return self._error(code or 502, text)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return self._error(404, "Method not found")
