@@ -189,7 +189,8 @@ async def test_report_from_zalo_handled_on_telegram(
             (r.kind, r.payload.get("text", "")[:80]) for r in group_rows if r.channel != "telegram"
         ]
         assert not wrong
-    # Every text stayed within Zalo's limit.
+    # "typing..." while photos were fetched; every text stayed within Zalo's limit.
+    assert any(method == "sendChatAction" for method, _ in zalo.calls)
     assert all(0 < len(m["text"]) <= 2000 for m in zalo.messages(CITIZEN))
 
 

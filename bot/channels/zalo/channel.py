@@ -131,6 +131,7 @@ class ZaloChannel(Channel):
             on_unauthorized=self.refused_token,
         )
         self._receiver: ZaloPolling | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- routing
 
@@ -165,6 +166,9 @@ class ZaloChannel(Channel):
                     return True
                 if tr.event is None:
                     return False
+                if tr.event.files:
+                    # Downloading a photo takes a moment: show "typing..." meanwhile.
+                    self._typing(route.chat_key)
                 before = await self._last_row(route.chat_key) if tr.event.kind == "button" else 0
                 reply = await self.hotline.process(tr.event, self.fetcher)
                 if (
@@ -185,6 +189,17 @@ class ZaloChannel(Channel):
             log.exception("zalo update %s: handling failed", item.update_id)
             return False
         return True
+
+    def _typing(self, chat_id: str) -> None:
+        async def show() -> None:
+            try:
+                await self.client.send_chat_action(chat_id, "typing")
+            except Exception:  # noqa: BLE001  (a courtesy: nothing depends on it)
+                log.debug("zalo: could not show typing", exc_info=True)
+
+        task = asyncio.ensure_future(show())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _last_row(self, chat_id: str) -> int:
         """The newest outbox row of the chat (0: none)."""
