@@ -636,3 +636,38 @@ async def test_no_answer_and_a_slow_image_server(
         assert (tmp_path / "held").read_bytes()[:4] == b"\x89PNG"
     finally:
         await channel.close()
+
+
+async def test_what_zalo_cannot_show_is_said_in_words(hotline: Any, zalo: FakeZaloAPI) -> None:
+    """Officers' photos (local files) become a note; photos with a URL go as photos; a map
+    pin becomes coordinates and a link; edits and topics are skipped."""
+    from bot.channels.zalo import ZaloChannel
+    from bot.outbox import no_pace
+
+    channel = ZaloChannel(hotline, zalo.token, zalo.base_url)
+
+    def row(n: int, kind: str, **payload: Any) -> Outbox:
+        return Outbox(id=n, channel="zalo", chat_id=CITIZEN, kind=kind, payload=payload)
+
+    try:
+        media = [{"path": "a.jpg", "kind": "photo"}, {"path": "b.jpg", "kind": "photo"}]
+        sent = await channel.deliver(row(1, "album", media=media), [], no_pace)
+        assert zalo.texts(CITIZEN) == [t("vi", "zalo.photos_not_sent", count=2)]
+        assert sent.message_ids == [64]
+        url = zalo.image_url()
+        await channel.deliver(
+            row(2, "album", text="PA20-000001", media=[{"url": url, "kind": "photo"}]),
+            [],
+            no_pace,
+        )
+        assert zalo.messages(CITIZEN)[-1]["photo"] == url
+        await channel.deliver(row(3, "location", latitude=21.85, longitude=106.75), [], no_pace)
+        assert zalo.texts(CITIZEN)[-1] == t(
+            "vi", "zalo.location", latitude=21.85, longitude=106.75
+        )
+        count = len(zalo.sent)
+        for kind in ("edit", "topic", "topic_close"):
+            assert (await channel.deliver(row(4, kind, text="x"), [], no_pace)).message_ids == []
+        assert len(zalo.sent) == count
+    finally:
+        await channel.close()
