@@ -50,8 +50,11 @@ def run() -> None:
     """Apply migrations, then run every configured channel (Telegram, Zalo) with polling."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    if settings.zalo_token() is None:
-        settings.require_token()
+    if settings.telegram_token() is None and settings.zalo_token() is None:
+        raise SystemExit(
+            "No channel configured: set HOTLINE_BOT_TOKEN (Telegram, from @BotFather), "
+            "HOTLINE_ZALO_BOT_TOKEN (Zalo Bot Platform), or both."
+        )
     settings.require_province()
     failpoints.configure()  # crash tests only; nothing is armed unless HOTLINE_FAILPOINTS
 
