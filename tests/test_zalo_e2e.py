@@ -209,3 +209,37 @@ async def test_mycases_and_commands_on_zalo(
     await lan.says("ngon ngu", has("English"))
     await lan.says("2", has("English"))  # switched: the bot speaks English
     await lan.says("menu", has(t("en", "zalo.help_menu")))
+
+
+def test_demo_on_zalo(tmp_path: Path) -> None:
+    """`hotline demo --channel zalo`: offline, the citizen on Zalo, officers on Telegram."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--channel", "zalo"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(root)},
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    for expected in ("bao cao", "Trả lời 1, 2", "PA20-000001", "Gửi qua Zalo", "Kết quả"):
+        assert expected in out.stdout
+    assert "Zalo demo finished" in out.stdout
+    assert list(tmp_path.iterdir()) == []
+    wrong = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--channel", "viber"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(root)},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert wrong.returncode != 0 and "telegram or zalo" in wrong.stderr
