@@ -48,10 +48,14 @@ def _settings() -> Settings:
 
 @app.command()
 def run() -> None:
-    """Apply migrations, then run the Telegram bot with long polling."""
+    """Apply migrations, then run every configured channel (Telegram, Zalo) with polling."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    settings.require_token()
+    if settings.telegram_token() is None and settings.zalo_token() is None:
+        raise SystemExit(
+            "No channel configured: set HOTLINE_BOT_TOKEN (Telegram, from @BotFather), "
+            "HOTLINE_ZALO_BOT_TOKEN (Zalo Bot Platform), or both."
+        )
     settings.require_province()
     failpoints.configure()  # crash tests only; nothing is armed unless HOTLINE_FAILPOINTS
 
@@ -381,13 +385,24 @@ def demo(
     library: Annotated[
         str, typer.Option("--library", help="Telegram runtime: aiogram or ptb")
     ] = "aiogram",
+    channel: Annotated[
+        str,
+        typer.Option(help="the citizen's channel: telegram, or zalo (officers on Telegram)"),
+    ] = "telegram",
 ) -> None:
     """Offline demo: a fake Bot API, the real bot, one report and its handling."""
     from bot.channels import TELEGRAM_LIBRARIES
-    from bot.demo import run_demo
 
     if library not in TELEGRAM_LIBRARIES:
         raise _input_error(f"--library must be one of {', '.join(TELEGRAM_LIBRARIES)}")
+    if channel == "zalo":
+        from bot.demo import run_zalo_demo
+
+        raise typer.Exit(asyncio.run(run_zalo_demo(verbose=not quiet)))
+    if channel != "telegram":
+        raise _input_error(f"--channel {channel}: choose telegram or zalo")
+    from bot.demo import run_demo
+
     raise typer.Exit(asyncio.run(run_demo(verbose=not quiet, library=library)))
 
 

@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     telegram_library: Literal["aiogram", "ptb"] = Field(
         default="aiogram", description="Telegram runtime: aiogram or ptb (python-telegram-bot)"
     )
+    # Zalo Bot Platform (bot/channels/zalo/): a channel of its own beside Telegram.
+    zalo_bot_token: SecretStr | None = Field(
+        default=None, description="Zalo bot token ({bot_id}:{secret})"
+    )
+    zalo_api_url: str = Field(
+        default="https://bot-api.zaloplatforms.com", description="Zalo Bot API base URL"
+    )
+    zalo_webhook_secret: SecretStr | None = Field(
+        default=None, description="secret Zalo sends in X-Bot-Api-Secret-Token (8-256 chars)"
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///./hotline.db", description="async SQLAlchemy URL"
     )
@@ -177,7 +187,7 @@ class Settings(BaseSettings):
     def _library_name(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("telegram_api_url")
+    @field_validator("telegram_api_url", "zalo_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -190,6 +200,18 @@ class Settings(BaseSettings):
                 "(for example HOTLINE_PROVINCE=20 for Lạng Sơn)."
             )
         return self.province
+
+    def zalo_token(self) -> str | None:
+        """The Zalo bot token, None when Zalo is not configured."""
+        if self.zalo_bot_token is None or not self.zalo_bot_token.get_secret_value().strip():
+            return None
+        return self.zalo_bot_token.get_secret_value().strip()
+
+    def telegram_token(self) -> str | None:
+        """The Telegram bot token, None when Telegram is not configured."""
+        if self.bot_token is None or not self.bot_token.get_secret_value():
+            return None
+        return self.bot_token.get_secret_value()
 
     def require_token(self) -> str:
         """The bot token, or a clear error when it is not configured."""

@@ -99,6 +99,7 @@ def test_detect_language(env: dict[str, str]) -> None:
 def test_run_without_token_says_what_is_missing(env: dict[str, str], tmp_path: Path) -> None:
     out = hotline("run", env=env, cwd=tmp_path)
     assert out.returncode != 0 and "HOTLINE_BOT_TOKEN" in out.stderr
+    assert "HOTLINE_ZALO_BOT_TOKEN" in out.stderr  # either channel will do
 
 
 def test_province_is_required(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "Webhook",
     "build_channels",
     "telegram_channel",
+    "zalo_channel",
 ]
 
 
@@ -44,14 +45,34 @@ def telegram_channel(
     raise ValueError(f"unknown Telegram library {library!r} (one of {TELEGRAM_LIBRARIES})")
 
 
+def zalo_channel(hotline: Hotline, token: str, api_url: str) -> Channel:
+    """The Zalo channel (bot/channels/zalo/), imported only when configured."""
+    from bot.channels.zalo import ZaloChannel
+
+    secret = hotline.settings.zalo_webhook_secret
+    return ZaloChannel(
+        hotline, token, api_url, secret.get_secret_value() if secret is not None else None
+    )
+
+
 def build_channels(hotline: Hotline) -> list[Channel]:
-    """The channels configured in the hotline's settings."""
+    """Every channel that has a token in the hotline's settings: Telegram, Zalo or both
+    (a clear error when neither has one)."""
     settings = hotline.settings
-    return [
-        telegram_channel(
-            hotline,
-            settings.require_token(),
-            settings.telegram_api_url,
-            settings.telegram_library,
+    channels: list[Channel] = []
+    telegram_token = settings.telegram_token()
+    if telegram_token:
+        channels.append(
+            telegram_channel(
+                hotline, telegram_token, settings.telegram_api_url, settings.telegram_library
+            )
         )
-    ]
+    zalo_token = settings.zalo_token()
+    if zalo_token:
+        channels.append(zalo_channel(hotline, zalo_token, settings.zalo_api_url))
+    if not channels:
+        raise SystemExit(
+            "No channel configured: set HOTLINE_BOT_TOKEN (Telegram, from @BotFather), "
+            "HOTLINE_ZALO_BOT_TOKEN (Zalo Bot Platform), or both."
+        )
+    return channels

@@ -35,6 +35,8 @@ class Arrival:
     chat_key: str | None = None
     group_key: str | None = None
     has_files: bool = False
+    # A channel without update ids (Zalo): what identifies a redelivery; unique per channel.
+    dedupe_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def _pending(channel: str) -> Any:
 
 
 async def store_inbound(session: AsyncSession, channel: str, arrivals: Sequence[Arrival]) -> None:
-    """Put a batch of arriving updates in the inbox, in one statement (a redelivered id
-    leaves its row as it is)."""
+    """Put a batch of arriving updates in the inbox, in one statement (a redelivered id, or
+    a redelivered dedupe key, leaves its row as it is)."""
     if not arrivals:
         return
     now = utcnow()
@@ -80,6 +82,7 @@ async def store_inbound(session: AsyncSession, channel: str, arrivals: Sequence[
             "chat_key": a.chat_key,
             "group_key": a.group_key,
             "has_files": a.has_files,
+            "dedupe_key": a.dedupe_key,
             "attempts": 0,
             "claimed_until": None,
         }
