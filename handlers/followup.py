@@ -391,7 +391,7 @@ async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -
     if resolved is not None and await services.case_events_since(
         turn.session, case.id or 0, CaseAction.SATISFACTION, resolved.id or 0, actor
     ):
-        turn.answer("intake.sat_already")
+        turn.answer("intake.sat_already", code=case.code)
         await turn.send("intake.sat_already", code=case.code)
         return
     if resolved is None or CaseStatus(case.status) != CaseStatus.RESOLVED:
@@ -407,7 +407,7 @@ async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -
         turn.session, case, CaseAction.SATISFACTION, actor=actor, note=answer, now=now
     )
     if answer == "yes":
-        turn.answer("intake.sat_thanks")
+        turn.answer("intake.sat_thanks", code=case.code)
         await turn.send("intake.sat_thanks", code=case.code)
         await case_chats.refresh_cards(turn, case)
         return

@@ -313,7 +313,9 @@ async def test_yes_is_recorded_once(hl: Hotline) -> None:
     assert "Vấn đề đã được giải quyết chưa?" in question.payload["text"]
     assert buttons(question) == [f"c1:sat:{case.id}:yes", f"c1:sat:{case.id}:no"]
     await officer.new_messages()
-    await citizen.press(f"c1:sat:{case.id}:yes")
+    toast = await citizen.press(f"c1:sat:{case.id}:yes")
+    assert toast is not None and case.code in (toast.callback_text or "")
+    assert "{" not in (toast.callback_text or "")  # no raw placeholder in the toast
     case = await get_case(hl, case.id)
     assert case.satisfaction == "yes" and case.satisfaction_at == T0
     assert "Cảm ơn" in (await citizen.texts())[0]
@@ -321,6 +323,7 @@ async def test_yes_is_recorded_once(hl: Hotline) -> None:
     assert card.kind == "edit" and "xác nhận vấn đề đã được giải quyết" in card.payload["text"]
     reply = await citizen.press(f"c1:sat:{case.id}:no")
     assert reply is not None and "đã được ghi nhận" in (reply.callback_text or "")
+    assert case.code in (reply.callback_text or "")
     case = await get_case(hl, case.id)
     assert case.satisfaction == "yes" and case.status == CaseStatus.RESOLVED
     lines = [(e.action, e.note) for e in await events(hl, case.id)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import MissingMessage, catalogue, placeholders, t
+from bot.i18n import MissingMessage, MissingParameter, catalogue, placeholders, t
 from models.enums import CaseStatus, Category, EvidenceKind, Nature, RejectReason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,3 +57,35 @@ def test_unknown_key_raises_and_unknown_locale_falls_back() -> None:
     with pytest.raises(MissingMessage):
         t("vi", "no.such.key")
     assert t("fr", "status.new") == "Mới"
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_every_message_renders_with_its_parameters(locale: str) -> None:
+    """Each key of both catalogues, rendered with the names its msgstr uses: nothing raw left."""
+    for key, text in catalogue(locale).items():
+        params = {name: f"<{name}>" for name in placeholders(text)}
+        rendered = t(locale, key, **params)
+        for name in params:
+            assert f"<{name}>" in rendered, (key, name)
+        assert not placeholders(rendered.replace("{{", "").replace("}}", "")), key
+
+
+def test_a_missing_parameter_fails_loudly_in_tests() -> None:
+    with pytest.raises(MissingParameter, match="intake.sat_thanks"):
+        t("vi", "intake.sat_thanks")
+    with pytest.raises(MissingParameter):
+        t("en", "intake.sat_already", status="x")  # a parameter, but not the one it needs
+
+
+def test_a_missing_parameter_in_service_reads_as_an_ellipsis(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("HOTLINE_I18N_STRICT")
+    text = t("vi", "intake.sat_thanks")
+    assert "{code}" not in text and "…" in text
+    assert "intake.sat_thanks" in caplog.text
+
+
+@pytest.mark.parametrize("key", sorted(catalogue("en")))
+def test_english_placeholders_are_also_in_vietnamese(key: str) -> None:
+    assert placeholders(catalogue("en")[key]) == placeholders(catalogue("vi")[key])
