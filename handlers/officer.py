@@ -134,11 +134,16 @@ async def handle_group(turn: Turn) -> None:
     if ev.kind == "button":
         await _on_button(turn, link)
     elif ev.kind == "command" and ev.command in ("help", "start"):
-        await turn.send("officer.help")
+        await turn.send(group_help_text(), raw=True)
     elif ev.kind == "command" and ev.command in COMMANDS:
         await COMMANDS[ev.command](turn, link)
     elif ev.reply_to_message_id is not None:
         await _on_reply(turn, link)
+
+
+def group_help_text() -> str:
+    """The officers' /help: their work on cards, then what is published and how to stop it."""
+    return f"{t(OFFICER_LOCALE, 'officer.help')}\n\n{t(OFFICER_LOCALE, 'publication.help')}"
 
 
 async def _on_link(turn: Turn) -> None:

@@ -115,3 +115,10 @@ async def test_an_open_case_has_no_publication_button_and_refuses_the_command(
     assert t(
         "vi", "publication.notice"
     )  # the close flow's notice exists (wired by the integrator)
+
+
+async def test_officers_help_explains_publication(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    await officer.command("help")
+    (text,) = await officer.texts()
+    assert t("vi", "publication.help") in text and "/khongcongkhai" in text
