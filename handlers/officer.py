@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import re
@@ -310,23 +311,35 @@ async def _transition(turn: Turn, case: Case, action: CaseAction) -> None:
 
 
 async def ask_for_text(turn: Turn, case: Case, action: str, key: str, **extra: Any) -> None:
-    """Ask the officer for the text with a ForceReply prompt (groups run in privacy mode)."""
+    """Ask the officer for the text with a ForceReply prompt (groups run in privacy mode).
+
+    The prompt names the officer who pressed and is selective: only they get the reply box,
+    not every member of the group."""
     turn.answer("officer.reply_needed")
     reason = extra.get("reason")
+    prompt = t(
+        OFFICER_LOCALE,
+        key,
+        code=case.code,
+        reason=t(OFFICER_LOCALE, f"reject.{reason}") if reason else "",
+    )
+    ev = turn.event
+    name = (ev.user_name or "").strip()[:80] or t(OFFICER_LOCALE, "officer.you")
+    plain = t(OFFICER_LOCALE, "officer.prompt_to", name=name, prompt=prompt)
+    mention = f'<a href="tg://user?id={html.escape(ev.user_id)}">{html.escape(name)}</a>'
+    shown = t(OFFICER_LOCALE, "officer.prompt_to", name=mention, prompt=html.escape(prompt))
+    telegram = ev.channel == "telegram"  # a mention is Telegram's markup; others get text
     await services.enqueue(
         turn.session,
-        turn.event.channel,
+        ev.channel,
         Outgoing(
-            chat_id=turn.event.chat_id,
-            text=t(
-                OFFICER_LOCALE,
-                key,
-                code=case.code,
-                reason=t(OFFICER_LOCALE, f"reject.{reason}") if reason else "",
-            ),
+            chat_id=ev.chat_id,
+            text=shown if telegram else plain,
+            html=telegram,
             force_reply=True,
+            selective=True,
             case_id=case.id,
-            track={"purpose": "prompt", "action": action, **extra},
+            track={"purpose": "prompt", "action": action, "plain": plain, **extra},
             in_topic=True,  # in a forum group, the prompt goes into the case's topic
         ),
     )

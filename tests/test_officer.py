@@ -8,6 +8,8 @@ from sqlmodel import col, select
 
 from bot import db, services
 from bot.app import Hotline
+from bot.channels.telegram.delivery import build_markup
+from bot.fakes.telegram.html import _format
 from models.enums import CaseStatus
 from models.tables import Case, CaseEvent, Evidence, GroupLink, MessageRef, Outbox
 from models.types import utcnow
@@ -155,6 +157,10 @@ async def test_acknowledge_then_close_with_result_notifies_reporter(hotline: Hot
     await officer.press(f"c1:cls:{case.id}")
     (prompt,) = await officer.new_messages()
     assert prompt.payload["force_reply"] and code in prompt.payload["text"]
+    # Only the officer who pressed gets the reply box: the prompt mentions them, selectively.
+    assert prompt.payload["selective"] and prompt.payload["html"]
+    assert f'<a href="tg://user?id={officer.user_id}">Cán bộ Lan</a>' in prompt.payload["text"]
+    assert build_markup(prompt.payload) == {"force_reply": True, "selective": True}
     await prompt_sent(hotline, officer, 7002)
     await officer.photos(
         JPEG, caption="Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng.", reply_to_message_id=7002
@@ -345,7 +351,8 @@ async def test_a_reply_faster_than_the_prompts_record_still_counts(hotline: Hotl
         text,
         reply_to_message_id=8001,
         reply_to_bot=True,
-        reply_to_text=prompt.payload["text"] + "\n",  # Telegram trims; we compare trimmed
+        # What the client shows: the text without its mention markup; Telegram trims.
+        reply_to_text=_format(prompt.payload["text"], "HTML", None)[0] + "\n",
     )
     case = await the_case(hotline)
     assert case.status == CaseStatus.REJECTED and case.reject_reason == "not_pollution"

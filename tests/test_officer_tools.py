@@ -357,7 +357,7 @@ async def test_referral_shows_the_agency_and_tells_the_reporter_without_the_reas
     await ward.press(f"c1:refer:{case.id}")
     await reply_to_prompt(hotline, ward, 7600, "Công an tỉnh")  # no reason: asked again
     hint, again = await ward.texts()
-    assert "«tên cơ quan: lý do»" in hint and again.startswith("↪️") and case.code in again
+    assert "«tên cơ quan: lý do»" in hint and "↪️" in again and case.code in again
     assert await events(hotline, "refer") == [] and await citizen.new_messages() == []
 
     await reply_to_prompt(hotline, ward, 7601, "Công an tỉnh: dấu hiệu tội phạm môi trường")

@@ -204,7 +204,9 @@ async def prompt_sent_with_text(
     wanted = text.strip()
     for row in (await session.exec(stmt)).all():
         track = row.payload.get("track") or {}
-        if track.get("purpose") == "prompt" and row.payload.get("text", "").strip() == wanted:
+        # An HTML prompt (a mention) keeps the text as people see it in track["plain"].
+        shown = track.get("plain") or row.payload.get("text", "")
+        if track.get("purpose") == "prompt" and shown.strip() == wanted:
             extra = {k: v for k, v in track.items() if k != "purpose"}
             return MessageRef(
                 channel=channel,
