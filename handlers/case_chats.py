@@ -22,7 +22,7 @@ from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, Turn
 from handlers.events import Button, Outgoing
 from handlers.limits import limits_for
-from models.enums import OPEN_STATUSES, CaseStatus
+from models.enums import OPEN_STATUSES, CaseStatus, EvidenceKind
 from models.tables import Case, Evidence, GroupLink, Outbox, Reporter
 
 log = logging.getLogger(__name__)
@@ -453,13 +453,20 @@ async def post_under_case(
 
 
 def turn_files_note(evidence: list[dict[str, Any]]) -> str:
-    """A log-book mention of the files that came with a piece: '[2 photo, 1 document]'."""
+    """A log-book mention of the files that came with a piece: '[2 ảnh, 1 tài liệu]'."""
     if not evidence:
         return ""
     counts: dict[str, int] = {}
     for item in evidence:
         counts[item["kind"]] = counts.get(item["kind"], 0) + 1
-    return "[" + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + "]"
+    return "[" + ", ".join(files_label(kind, n) for kind, n in sorted(counts.items())) + "]"
+
+
+def files_label(kind: str, n: int) -> str:
+    """'2 ảnh', '1 tài liệu': a count of files of one kind, in the officers' language."""
+    if kind in {k.value for k in EvidenceKind}:
+        return t(OFFICER_LOCALE, f"evidence.{kind}", n=n)
+    return f"{n} {kind}"
 
 
 async def reporters_of_case(turn: Turn, case: Case) -> list[Reporter]:

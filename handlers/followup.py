@@ -272,6 +272,8 @@ async def _record_answer(
         await services.add_evidence(turn.session, case.id or 0, item, from_officer=False)
     files_note = turn_files_note(evidence)
     note = "\n".join(filter(None, [body, files_note])) or None
+    if quote:  # an answer to an officer's question, told apart from added information
+        note = f"{ANSWER_MARK}{quote}\n{note or ''}".rstrip("\n")
     await services.note_event(
         turn.session,
         case,
@@ -293,6 +295,8 @@ async def _record_answer(
 
 
 # ---------------------------------------------------------------- answers to questions
+
+ANSWER_MARK = "↩ "  # an ANSWER note starting so: "↩ <question>\n<answer>" (else added info)
 
 
 async def try_answer(turn: Turn, reporter: Reporter) -> bool:

@@ -122,7 +122,7 @@ async def test_add_text_and_photo_reaches_the_ward_group_only(hl: Hotline) -> No
     assert len(files) == 3 and not any(f.from_officer for f in files)
     answer = (await events(hl, case.id))[-1]
     assert answer.action == "answer" and answer.actor == "reporter"
-    assert "nhựa cháy" in (answer.note or "") and "2 photo" in (answer.note or "")
+    assert "nhựa cháy" in (answer.note or "") and "[2 ảnh]" in (answer.note or "")
 
 
 async def test_a_shared_contact_is_shown_to_the_ward(hl: Hotline) -> None:
@@ -265,6 +265,7 @@ async def test_an_answer_reaches_the_ward_under_the_case(hl: Hotline) -> None:
     assert await other.new_messages() == []
     answer = (await events(hl, case.id))[-1]
     assert answer.action == "answer" and "19 giờ" in (answer.note or "")
+    assert answer.note == f"↩ {QUESTION}\nKhoảng 19 giờ đến 22 giờ."  # an answer, not added info
     # A photo as an answer becomes evidence and goes as an album.
     await citizen.photos(JPEG, reply_to_message_id=8001)
     # ... and the card (queued, not yet recorded as sent here) is updated with it.
