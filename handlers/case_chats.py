@@ -43,7 +43,31 @@ def card_buttons_for(case: Case, link: GroupLink | None) -> list[list[Button]]:
         return rows  # a merged case is handled under the case it joined: no buttons
     for provider in CHAT_ROWS:
         rows.extend(provider(case, link))
+    if ward_stands_aside(case, link):
+        allowed = WARD_OPS_AFTER_TAKE_OVER
+        rows = [kept for row in rows if (kept := [b for b in row if _op(b) in allowed])]
     return rows
+
+
+# Once the Sở has taken a case over, its ward may still write internal notes for the Sở
+# on it (what it knows locally); every other action is the Sở's.
+WARD_OPS_AFTER_TAKE_OVER = frozenset({"note"})
+
+
+def ward_stands_aside(case: Case, link: GroupLink | None) -> bool:
+    """Whether `link` is a ward group of an open case the Sở has taken over."""
+    return (
+        bool(case.province_owned)
+        and link is not None
+        and link.ward_code is not None
+        and CaseStatus(case.status) in OPEN_STATUSES
+    )
+
+
+def _op(button: Button) -> str:
+    """The operation of a card button ("c1:<op>:<id>...")."""
+    parts = button.data.split(":")
+    return parts[1] if len(parts) > 1 else ""
 
 
 async def dispatch_new_case(turn: Turn, case: Case, *, note: str | None = None) -> None:

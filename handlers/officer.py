@@ -17,11 +17,13 @@ from bot.i18n import t
 from bot.media import FileTooLarge
 from handlers import cards
 from handlers.case_chats import (
+    WARD_OPS_AFTER_TAKE_OVER,
     dispatch_new_case,
     notify_contact_kept,
     notify_reporter,
     refresh_cards,
     set_topics_closed,
+    ward_stands_aside,
 )
 from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button, Outgoing
@@ -245,6 +247,10 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
         return
     case = await load_case_for(turn, link, raw_id)
     if case is None:
+        return
+    if ward_stands_aside(case, link) and op not in WARD_OPS_AFTER_TAKE_OVER:
+        turn.answer("officer.province_owns", alert=True)
+        await refresh_cards(turn, case, chat_id=turn.event.chat_id)  # a copy from before
         return
     closed = CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED)
     if op in BUTTONS and (BUTTONS[op].on_closed or not closed):

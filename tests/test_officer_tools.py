@@ -254,6 +254,8 @@ async def test_escalate_and_take_over_keep_the_reporter_confidential(
     ward_rows = await ward.new_messages()
     ward_edit = next(m for m in ward_rows if m.kind == "edit")
     assert "Sở đang xử lý" in ward_edit.payload["text"]
+    # The ward's card keeps only what the ward may still do: an internal note for the Sở.
+    assert buttons(ward_edit) == [f"c1:note:{case.id}"]
     assert ward_rows[-1].payload["text"] == t("vi", "officer.province_took_over", code=case.code)
     assert under_the_case(ward_rows[-1])
     prov_edit = next(m for m in await prov.new_messages() if m.kind == "edit")
@@ -263,6 +265,13 @@ async def test_escalate_and_take_over_keep_the_reporter_confidential(
     reply = await prov.press(f"c1:tkov:{case.id}")
     assert reply is not None and reply.callback_text == t("vi", "officer.already_taken_over")
     assert len(await events(app, "take_over")) == 1
+    # A press on an older copy of the ward's card acts on nothing, and says why.
+    before = await domain_state(app)
+    for op in ("ack", "cls", "rsg", "esc", "take"):
+        reply = await ward.press(f"c1:{op}:{case.id}")
+        assert reply is not None and reply.callback_text == t("vi", "officer.province_owns")
+    assert await domain_state(app) == before
+    await ward.new_messages()
 
     # Nothing the province received carries the reporter's phone or name; the reporter
     # heard nothing of the escalation.
