@@ -307,10 +307,11 @@ async def notify_reporter(
     *,
     media: list[dict[str, Any]] | None = None,
     reason_key: str | None = None,
+    public_url: str | None = None,
     **params: Any,
 ) -> None:
     """Tell the reporter, and every reporter who joined the case (handlers/followup.py),
-    each in their own language, through the outbox."""
+    each in their own language, through the outbox (with the case's public page, if any)."""
 
     for reporter in await reporters_of_case(turn, case):
         locale = reporter.language or "vi"
@@ -318,6 +319,8 @@ async def notify_reporter(
         if reason_key:
             texts["reason"] = t(locale, reason_key)
         text = t(locale, key, code=case.code, **texts)
+        if public_url:
+            text = f"{text}\n\n{t(locale, 'publication.result_link', url=public_url)}"
         await services.enqueue(
             turn.session,
             reporter.channel,

@@ -67,6 +67,7 @@ async def resolve(hotline: Hotline, officer: Person, case: Case, message_id: int
     await officer.text(
         "Đã yêu cầu cơ sở ngừng đốt, phạt 5 triệu đồng.", reply_to_message_id=message_id
     )
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     assert (await get_case(hotline, case.id)).status == CaseStatus.RESOLVED
 
 
@@ -232,6 +233,7 @@ async def test_a_case_closed_while_adding_gets_nothing(hl: Hotline) -> None:
     await officer.press(f"c1:rjr:{case.id}:not_pollution")
     await prompt_sent(hl, officer, 7002)
     await officer.text("Không phải ô nhiễm.", reply_to_message_id=7002)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     await officer.new_messages()
     await citizen.new_messages()
     await citizen.press(f"c1:fu:done:{case.id}")

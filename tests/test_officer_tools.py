@@ -136,6 +136,7 @@ async def test_notes_are_logged_confirmed_under_the_case_and_never_reach_the_rep
     # Closing the case sends the result and its own photo, never the note or its photo.
     await ward.press(f"c1:cls:{case.id}")
     await reply_to_prompt(hotline, ward, 7102, "Đã kiểm tra, yêu cầu cơ sở dừng xả thải.")
+    await ward.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     assert (await the_case(hotline)).status == CaseStatus.RESOLVED
     async with hotline.sessionmaker() as s:
         to_reporter = (await s.exec(select(Outbox).where(Outbox.chat_id == citizen.chat_id))).all()

@@ -23,6 +23,7 @@ async def closed_case(hotline: Hotline, officer: Person) -> Case:
     await officer.press(f"c1:cls:{case.id}")
     await prompt_sent(hotline, officer, 8001)
     await officer.text("Đã xử lý, cơ sở đã dừng đốt rác.", reply_to_message_id=8001)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     await officer.new_messages()
     async with hotline.sessionmaker() as s:
         return (await s.exec(select(Case))).one()
