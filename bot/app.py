@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from bot.ratelimit import RateLimiter
 from bot.scheduler import DeadlineScheduler
 from bot.services import enqueue, finish_inbound
 from bot.settings import Settings
+from bot.web.public.site import case_url
 from handlers.context import HotlineDeps
 from handlers.core import handle_event
 from handlers.events import Event, FileFetcher, Outgoing, Reply
@@ -66,6 +68,7 @@ class Hotline:
             duplicate_radius_m=settings.duplicate_radius_m,
             duplicate_hours=settings.duplicate_hours,
             agency_name=settings.agency_name,
+            case_url=functools.partial(case_url, settings) if settings.public_url else None,
         )
         self.transports: dict[str, Transport] = {}
         self.sender = OutboxSender(

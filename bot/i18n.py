@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import string
 from pathlib import Path
 
@@ -11,10 +13,35 @@ from babel.messages.pofile import read_po
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 SUPPORTED = ("vi", "en")
 DEFAULT_LOCALE = "vi"
+STRICT_ENV = "HOTLINE_I18N_STRICT"  # "1": a missing parameter raises (set by the test suite)
+
+log = logging.getLogger(__name__)
 
 
 class MissingMessage(KeyError):
     """A message key that a catalogue lacks."""
+
+
+class MissingParameter(KeyError):
+    """A message was rendered without one of its {placeholders}."""
+
+
+class _Params(dict[str, object]):
+    """The parameters of one message; a name not given is loud in tests, "…" in service.
+
+    In service a person would rather read "…" than a raw "{code}" or lose the whole
+    answer to an exception; the key (never the content) is logged so it gets fixed.
+    """
+
+    def __init__(self, key: str, params: dict[str, object]) -> None:
+        super().__init__(params)
+        self.key = key
+
+    def __missing__(self, name: str) -> object:
+        if os.environ.get(STRICT_ENV) == "1":
+            raise MissingParameter(f"{self.key}: parameter {name!r} not given")
+        log.error("message %s rendered without its parameter %s", self.key, name)
+        return "…"
 
 
 @functools.cache
@@ -48,8 +75,7 @@ def t(locale: str | None, key: str, /, **params: object) -> str:
         if key not in catalogue(DEFAULT_LOCALE):
             raise MissingMessage(key)
         messages = catalogue(DEFAULT_LOCALE)
-    text = messages[key]
-    return text.format(**params) if params else text
+    return messages[key].format_map(_Params(key, params))
 
 
 def placeholders(text: str) -> set[str]:

@@ -22,7 +22,7 @@ from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, Turn
 from handlers.events import Button, Outgoing
 from handlers.limits import limits_for
-from models.enums import OPEN_STATUSES, CaseStatus
+from models.enums import OPEN_STATUSES, CaseStatus, EvidenceKind
 from models.tables import Case, Evidence, GroupLink, Outbox, Reporter
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,31 @@ def card_buttons_for(case: Case, link: GroupLink | None) -> list[list[Button]]:
         return rows  # a merged case is handled under the case it joined: no buttons
     for provider in CHAT_ROWS:
         rows.extend(provider(case, link))
+    if ward_stands_aside(case, link):
+        allowed = WARD_OPS_AFTER_TAKE_OVER
+        rows = [kept for row in rows if (kept := [b for b in row if _op(b) in allowed])]
     return rows
+
+
+# Once the Sở has taken a case over, its ward may still write internal notes for the Sở
+# on it (what it knows locally); every other action is the Sở's.
+WARD_OPS_AFTER_TAKE_OVER = frozenset({"note"})
+
+
+def ward_stands_aside(case: Case, link: GroupLink | None) -> bool:
+    """Whether `link` is a ward group of an open case the Sở has taken over."""
+    return (
+        bool(case.province_owned)
+        and link is not None
+        and link.ward_code is not None
+        and CaseStatus(case.status) in OPEN_STATUSES
+    )
+
+
+def _op(button: Button) -> str:
+    """The operation of a card button ("c1:<op>:<id>...")."""
+    parts = button.data.split(":")
+    return parts[1] if len(parts) > 1 else ""
 
 
 async def dispatch_new_case(turn: Turn, case: Case, *, note: str | None = None) -> None:
@@ -287,10 +311,11 @@ async def notify_reporter(
     *,
     media: list[dict[str, Any]] | None = None,
     reason_key: str | None = None,
+    public_url: str | None = None,
     **params: Any,
 ) -> None:
     """Tell the reporter, and every reporter who joined the case (handlers/followup.py),
-    each in their own language, through the outbox."""
+    each in their own language, through the outbox (with the case's public page, if any)."""
 
     for reporter in await reporters_of_case(turn, case):
         locale = reporter.language or "vi"
@@ -298,6 +323,8 @@ async def notify_reporter(
         if reason_key:
             texts["reason"] = t(locale, reason_key)
         text = t(locale, key, code=case.code, **texts)
+        if public_url:
+            text = f"{text}\n\n{t(locale, 'publication.result_link', url=public_url)}"
         await services.enqueue(
             turn.session,
             reporter.channel,
@@ -456,13 +483,20 @@ async def post_under_case(
 
 
 def turn_files_note(evidence: list[dict[str, Any]]) -> str:
-    """A log-book mention of the files that came with a piece: '[2 photo, 1 document]'."""
+    """A log-book mention of the files that came with a piece: '[2 ảnh, 1 tài liệu]'."""
     if not evidence:
         return ""
     counts: dict[str, int] = {}
     for item in evidence:
         counts[item["kind"]] = counts.get(item["kind"], 0) + 1
-    return "[" + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + "]"
+    return "[" + ", ".join(files_label(kind, n) for kind, n in sorted(counts.items())) + "]"
+
+
+def files_label(kind: str, n: int) -> str:
+    """'2 ảnh', '1 tài liệu': a count of files of one kind, in the officers' language."""
+    if kind in {k.value for k in EvidenceKind}:
+        return t(OFFICER_LOCALE, f"evidence.{kind}", n=n)
+    return f"{n} {kind}"
 
 
 async def reporters_of_case(turn: Turn, case: Case) -> list[Reporter]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -40,6 +41,9 @@ class HotlineDeps:
     limits: UserLimits = field(default_factory=UserLimits)  # per-user limit state
     deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)  # bot/deadlines.py
     agency_name: str | None = None  # heading of the reports (HOTLINE_AGENCY_NAME)
+    result_correction_minutes: int = 10  # "Sửa kết quả" works this long after sending
+    # A case's public page (bot.web.public.site.case_url); None without HOTLINE_PUBLIC_URL.
+    case_url: Callable[[str], str | None] | None = None
 
 
 @dataclass

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -42,8 +42,9 @@ from handlers import cards, case_chats, officer
 from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, HotlineDeps, Turn, local_time
 from handlers.events import Button, Event, FileRef, Outgoing
+from handlers.followup import ANSWER_MARK
 from handlers.limits import limits_for
-from models.enums import CaseAction
+from models.enums import CaseAction, RejectReason
 from models.tables import Case, CaseEvent, GroupLink
 
 log = logging.getLogger(__name__)
@@ -283,12 +284,42 @@ def _actor(actor: str) -> str:
     return _LONG_DIGITS.sub("…", name)
 
 
-def _note(event: CaseEvent) -> str:
-    """A log-book note as officers read it (the scheduler's and the urgency's in words)."""
+_REASSIGN_NOTE = re.compile(r"^(\d{4,5}) -> (\d{4,5})$")
+_FILES_NOTE = re.compile(r"\[(\d+ [a-z]+(?:, \d+ [a-z]+)*)\]")  # older rows: '[1 photo]'
+_SATISFACTION = ("yes", "no")
+
+
+def _files_in_words(note: str) -> str:
+    """'[1 photo, 2 video]' (older rows) as officers read it: '[1 ảnh, 2 video]'."""
+
+    def words(match: re.Match[str]) -> str:
+        parts = []
+        for part in match.group(1).split(", "):
+            n, _, kind = part.partition(" ")
+            parts.append(case_chats.files_label(kind, int(n)))
+        return "[" + ", ".join(parts) + "]"
+
+    return _FILES_NOTE.sub(words, note)
+
+
+def _what(event: CaseEvent) -> str:
+    """The log-book label of an action; an answer to a question is told from added info."""
+    if event.action == CaseAction.ANSWER.value:
+        if (event.note or "").startswith(ANSWER_MARK):
+            return t(OFFICER_LOCALE, "card.logbook_answer")
+        return t(OFFICER_LOCALE, "card.logbook_added_info")
+    if event.action in {a.value for a in CaseAction}:
+        return t(OFFICER_LOCALE, f"card.logbook_{event.action}")
+    return escape(event.action)
+
+
+def _note(event: CaseEvent, ward_name: Callable[[str], str] | None = None) -> str:
+    """A log-book note as officers read it: codes in words (reasons, wards, answers, files)."""
     note = (event.note or "").strip()
-    if event.action == CaseAction.URGENT.value and note in ("on", "off"):
+    action = event.action
+    if action == CaseAction.URGENT.value and note in ("on", "off"):
         return t(OFFICER_LOCALE, f"card.logbook_urgent_{note}")
-    if event.action == CaseAction.REMIND.value:
+    if action == CaseAction.REMIND.value:
         deadline, _, stage = note.partition(" ")
         if deadline in deadlines.DEADLINES and stage in ("reminder", "overdue"):
             return t(
@@ -296,22 +327,35 @@ def _note(event: CaseEvent) -> str:
                 f"card.logbook_remind_{stage}",
                 label=t(OFFICER_LOCALE, f"card.deadline_{deadline}"),
             )
-    return note
+    if action == CaseAction.SATISFACTION.value and note in _SATISFACTION:
+        return t(OFFICER_LOCALE, f"card.logbook_satisfaction_{note}")
+    if action == CaseAction.REJECT.value:
+        reason, sep, text = note.partition(": ")
+        if reason in {r.value for r in RejectReason}:
+            label = t(OFFICER_LOCALE, f"reject.{reason}")
+            return f"{label}: {text}" if sep else label
+    if action == CaseAction.REASSIGN.value and ward_name is not None:
+        match = _REASSIGN_NOTE.match(note)
+        if match:
+            return f"{ward_name(match.group(1))} → {ward_name(match.group(2))}"
+    if action == CaseAction.ANSWER.value and note.startswith(ANSWER_MARK):
+        question, _, answer = note.removeprefix(ANSWER_MARK).partition("\n")
+        note = t(OFFICER_LOCALE, "card.logbook_answer_note", question=question, answer=answer)
+    return _files_in_words(note)
 
 
-def logbook_lines(events: list[CaseEvent], audience: Audience | None = None) -> list[str]:
+def logbook_lines(
+    events: list[CaseEvent],
+    audience: Audience | None = None,
+    ward_name: Callable[[str], str] | None = None,
+) -> list[str]:
     """The log book as HTML lines: time, who, what, note (user text escaped; what reporters
-    wrote as `audience` may read it, masked by default)."""
+    wrote as `audience` may read it, masked by default). `ward_name` names wards by code."""
     loc = OFFICER_LOCALE
-    actions = {a.value for a in CaseAction}
     lines: list[str] = []
     for event in events:
-        what = (
-            t(loc, f"card.logbook_{event.action}")
-            if event.action in actions
-            else escape(event.action)
-        )
-        note = _note(event)
+        what = _what(event)
+        note = _note(event, ward_name)
         if event.actor.startswith("reporter"):  # "reporter", "reporter:<id>": their words
             note = (audience or NOBODY).text(note)
         if len(note) > NOTE_MAX:
@@ -327,6 +371,16 @@ def logbook_lines(events: list[CaseEvent], audience: Audience | None = None) -> 
             )
         )
     return lines
+
+
+def ward_namer(deps: HotlineDeps) -> Callable[[str], str]:
+    """A ward's name by its code, for the log book (the code itself when unknown)."""
+
+    def name(code: str) -> str:
+        ward = deps.gazetteer.ward(code)
+        return ward.name if ward is not None else code
+
+    return name
 
 
 @officer.group_command("case")
@@ -360,7 +414,7 @@ async def on_case(turn: Turn, link: GroupLink) -> None:
     await case_chats.queue_card_more(turn, case, channel, chat, rendered, again=True)
     events = await services.case_events(turn.session, case.id or 0)
     head = t(OFFICER_LOCALE, "card.logbook_head", code=escape(case.code))
-    lines = logbook_lines(events, audience)
+    lines = logbook_lines(events, audience, ward_namer(turn.deps))
     await _send_html(turn.session, channel, chat, split_messages(head, lines))
 
 

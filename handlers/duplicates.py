@@ -220,7 +220,7 @@ async def _join(turn: Turn, data: dict[str, Any], case_id: int) -> None:
     ev = turn.event
     case = await services.get_case(turn.session, case_id)
     if case is None or not case_chats.is_open(case):
-        turn.answer("intake.duplicate_gone")
+        turn.answer("intake.duplicate_gone", code=case.code if case else "")
         data.pop("duplicates", None)
         await conversation.save_state(turn, "summary", data)
         await turn.send("intake.duplicate_gone", code=case.code if case else "")

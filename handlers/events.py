@@ -105,6 +105,8 @@ class Outgoing:
     keyboard: list[list[KeyButton]] = field(default_factory=list)
     remove_keyboard: bool = False
     force_reply: bool = False
+    # With force_reply in a group: only the people the text mentions get the reply box.
+    selective: bool = False
     html: bool = False
     media: list[dict[str, Any]] = field(default_factory=list)  # [{"path", "kind"}]
     latitude: float | None = None
@@ -137,6 +139,7 @@ class Outgoing:
             ],
             "remove_keyboard": self.remove_keyboard,
             "force_reply": self.force_reply,
+            "selective": self.selective,
             "html": self.html,
             "media": self.media,
             "latitude": self.latitude,

@@ -272,6 +272,8 @@ async def _record_answer(
         await services.add_evidence(turn.session, case.id or 0, item, from_officer=False)
     files_note = turn_files_note(evidence)
     note = "\n".join(filter(None, [body, files_note])) or None
+    if quote:  # an answer to an officer's question, told apart from added information
+        note = f"{ANSWER_MARK}{quote}\n{note or ''}".rstrip("\n")
     await services.note_event(
         turn.session,
         case,
@@ -293,6 +295,8 @@ async def _record_answer(
 
 
 # ---------------------------------------------------------------- answers to questions
+
+ANSWER_MARK = "↩ "  # an ANSWER note starting so: "↩ <question>\n<answer>" (else added info)
 
 
 async def try_answer(turn: Turn, reporter: Reporter) -> bool:
@@ -391,7 +395,7 @@ async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -
     if resolved is not None and await services.case_events_since(
         turn.session, case.id or 0, CaseAction.SATISFACTION, resolved.id or 0, actor
     ):
-        turn.answer("intake.sat_already")
+        turn.answer("intake.sat_already", code=case.code)
         await turn.send("intake.sat_already", code=case.code)
         return
     if resolved is None or CaseStatus(case.status) != CaseStatus.RESOLVED:
@@ -407,7 +411,7 @@ async def on_satisfaction(turn: Turn, state: str | None, data: dict[str, Any]) -
         turn.session, case, CaseAction.SATISFACTION, actor=actor, note=answer, now=now
     )
     if answer == "yes":
-        turn.answer("intake.sat_thanks")
+        turn.answer("intake.sat_thanks", code=case.code)
         await turn.send("intake.sat_thanks", code=case.code)
         await case_chats.refresh_cards(turn, case)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import re
@@ -16,11 +17,13 @@ from bot.i18n import t
 from bot.media import FileTooLarge
 from handlers import cards
 from handlers.case_chats import (
+    WARD_OPS_AFTER_TAKE_OVER,
     dispatch_new_case,
     notify_contact_kept,
     notify_reporter,
     refresh_cards,
     set_topics_closed,
+    ward_stands_aside,
 )
 from handlers.context import OFFICER_LOCALE, Turn, local_time
 from handlers.events import Button, Outgoing
@@ -35,7 +38,10 @@ log = logging.getLogger(__name__)
 
 CALLBACK_RE = re.compile(r"^c1:([a-z]{2,5}):([0-9]{1,12})(?::([a-z_0-9]{1,24}))?$")
 OP_PICK_WARD = "rsw"  # on the list of wards offered for a reassignment, not on a card
-CORE_OPS = frozenset({"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", OP_PICK_WARD})
+CORE_OPS = frozenset(
+    {"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", OP_PICK_WARD}
+    | {"rok", "redit", "rfix"}  # the result's confirm step and correction (OP_*_RESULT)
+)
 
 # ---------------------------------------------------------------- extension points
 # Officer tools in other modules register their buttons, group commands and reply prompts
@@ -87,7 +93,8 @@ def prompt_action(
     action: str, *, on_closed: bool = False
 ) -> Callable[[PromptHandler], PromptHandler]:
     """Register what a reply to a ForceReply prompt (`ask_for_text(action=...)`) does."""
-    assert action not in ("resolve", "reject", "reassign") and action not in PROMPTS, action
+    assert action not in ("resolve", "reject", "reassign", "correct"), action
+    assert action not in PROMPTS, action
 
     def register(handler: PromptHandler) -> PromptHandler:
         PROMPTS[action] = _Registered(handler, on_closed)
@@ -96,8 +103,16 @@ def prompt_action(
     return register
 
 
-RESULT_MIN = 2
+# A result or a rejection note is what the reporter reads as the answer to their report:
+# "xong" or "ok" is not one. At least this many characters and words.
+RESULT_MIN = 12
+RESULT_MIN_WORDS = 4
 RESULT_MAX = 3000
+OP_SEND_RESULT, OP_EDIT_RESULT, OP_FIX_RESULT = "rok", "redit", "rfix"
+PREVIEW = "result_preview"  # the tracked purpose of the "what the reporter will read" message
+# Buttons on messages that are not cards (the ward list, the result's preview and the
+# "closed" notice): a press on them must not make the message a card.
+NOT_ON_CARDS = frozenset({OP_PICK_WARD, OP_SEND_RESULT, OP_EDIT_RESULT, OP_FIX_RESULT})
 
 
 def actor_of(turn: Turn) -> str:
@@ -134,11 +149,16 @@ async def handle_group(turn: Turn) -> None:
     if ev.kind == "button":
         await _on_button(turn, link)
     elif ev.kind == "command" and ev.command in ("help", "start"):
-        await turn.send("officer.help")
+        await turn.send(group_help_text(), raw=True)
     elif ev.kind == "command" and ev.command in COMMANDS:
         await COMMANDS[ev.command](turn, link)
     elif ev.reply_to_message_id is not None:
         await _on_reply(turn, link)
+
+
+def group_help_text() -> str:
+    """The officers' /help: their work on cards, then what is published and how to stop it."""
+    return f"{t(OFFICER_LOCALE, 'officer.help')}\n\n{t(OFFICER_LOCALE, 'publication.help')}"
 
 
 async def _on_link(turn: Turn) -> None:
@@ -218,7 +238,7 @@ async def _remember_pressed_card(turn: Turn, case: Case) -> None:
     Telegram's lost answer never told us (see services.suspect_card_copies)."""
     ev = turn.event
     op = (ev.button_data or "").split(":")[1:2]
-    if ev.message_id is None or op == [OP_PICK_WARD]:  # the ward list is not a card
+    if ev.message_id is None or (op and op[0] in NOT_ON_CARDS):
         return
     refs = await services.messages_of_case(turn.session, case.id or 0, ev.chat_id, "card")
     if any(ref.message_id == ev.message_id and ref.channel == ev.channel for ref in refs):
@@ -240,7 +260,14 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
     case = await load_case_for(turn, link, raw_id)
     if case is None:
         return
+    if ward_stands_aside(case, link) and op not in WARD_OPS_AFTER_TAKE_OVER:
+        turn.answer("officer.province_owns", alert=True)
+        await refresh_cards(turn, case, chat_id=turn.event.chat_id)  # a copy from before
+        return
     closed = CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED)
+    if op == OP_FIX_RESULT:
+        await _on_result_button(turn, case, op)
+        return
     if op in BUTTONS and (BUTTONS[op].on_closed or not closed):
         try:
             await BUTTONS[op].handler(turn, link, case, arg)
@@ -273,6 +300,8 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
             await refresh_cards(turn, case, chat_id=turn.event.chat_id)
         elif op == "rsg":
             await ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
+        elif op in (OP_SEND_RESULT, OP_EDIT_RESULT):
+            await _on_result_button(turn, case, op)
         elif op == OP_PICK_WARD and arg and turn.deps.gazetteer.ward(arg):
             await _reassign(turn, case, arg)
         else:
@@ -305,23 +334,35 @@ async def _transition(turn: Turn, case: Case, action: CaseAction) -> None:
 
 
 async def ask_for_text(turn: Turn, case: Case, action: str, key: str, **extra: Any) -> None:
-    """Ask the officer for the text with a ForceReply prompt (groups run in privacy mode)."""
+    """Ask the officer for the text with a ForceReply prompt (groups run in privacy mode).
+
+    The prompt names the officer who pressed and is selective: only they get the reply box,
+    not every member of the group."""
     turn.answer("officer.reply_needed")
     reason = extra.get("reason")
+    prompt = t(
+        OFFICER_LOCALE,
+        key,
+        code=case.code,
+        reason=t(OFFICER_LOCALE, f"reject.{reason}") if reason else "",
+    )
+    ev = turn.event
+    name = (ev.user_name or "").strip()[:80] or t(OFFICER_LOCALE, "officer.you")
+    plain = t(OFFICER_LOCALE, "officer.prompt_to", name=name, prompt=prompt)
+    mention = f'<a href="tg://user?id={html.escape(ev.user_id)}">{html.escape(name)}</a>'
+    shown = t(OFFICER_LOCALE, "officer.prompt_to", name=mention, prompt=html.escape(prompt))
+    telegram = ev.channel == "telegram"  # a mention is Telegram's markup; others get text
     await services.enqueue(
         turn.session,
-        turn.event.channel,
+        ev.channel,
         Outgoing(
-            chat_id=turn.event.chat_id,
-            text=t(
-                OFFICER_LOCALE,
-                key,
-                code=case.code,
-                reason=t(OFFICER_LOCALE, f"reject.{reason}") if reason else "",
-            ),
+            chat_id=ev.chat_id,
+            text=shown if telegram else plain,
+            html=telegram,
             force_reply=True,
+            selective=True,
             case_id=case.id,
-            track={"purpose": "prompt", "action": action, **extra},
+            track={"purpose": "prompt", "action": action, "plain": plain, **extra},
             in_topic=True,  # in a forum group, the prompt goes into the case's topic
         ),
     )
@@ -348,7 +389,7 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
     text = (ev.text or "").strip()
     closed = CaseStatus(case.status) in (CaseStatus.RESOLVED, CaseStatus.REJECTED)
     registered = PROMPTS.get(str(action))
-    if closed and not (registered and registered.on_closed):
+    if closed and not (registered and registered.on_closed) and action != "correct":
         await turn.send("officer.already_closed", status=turn.text(f"status.{case.status}"))
         return
     if registered is not None:
@@ -360,49 +401,203 @@ async def _on_reply(turn: Turn, link: GroupLink) -> None:
     if action == "reassign":
         await _on_reassign_reply(turn, case, text)
         return
-    if len(text) < RESULT_MIN or len(text) > RESULT_MAX:
-        await turn.send("officer.result_length", min=RESULT_MIN, max=RESULT_MAX)
+    if action == "correct":
+        await _on_correction_reply(turn, case, text)
+        return
+    if not _meaningful(text):
+        await turn.send(
+            "officer.result_too_short", min=RESULT_MIN, words=RESULT_MIN_WORDS, max=RESULT_MAX
+        )
         await ask_for_text(
             turn,
             case,
             str(action),
             "officer.prompt_result" if action == "resolve" else "officer.prompt_reject",
-            **{k: v for k, v in ref.extra.items() if k not in ("action", "purpose")},
+            **{k: v for k, v in ref.extra.items() if k not in ("action", "purpose", "plain")},
         )
         return
     photos = await store_officer_files(turn, case)
-    try:
-        if action == "resolve":
-            case.result_text = text
-            await services.apply_action(
-                turn.session, case, CaseAction.RESOLVE, actor=actor_of(turn), note=text
+    reason = str(ref.extra.get("reason") or RejectReason.NOT_POLLUTION.value)
+    await _send_preview(turn, case, str(action), text, reason, photos)
+
+
+def _meaningful(text: str) -> bool:
+    """Long enough to be a result a citizen can read as one (not "xong", "ok")."""
+    return RESULT_MIN <= len(text) <= RESULT_MAX and len(text.split()) >= RESULT_MIN_WORDS
+
+
+def _reporter_text(turn: Turn, case: Case, action: str, text: str, reason: str) -> str:
+    """What the reporter reads, in Vietnamese: the same catalogue text notify_reporter sends."""
+    if action == "resolve":
+        return t("vi", "notify.resolved", code=case.code, result=text)
+    return t(
+        "vi", "notify.rejected", code=case.code, result=text, reason=t("vi", f"reject.{reason}")
+    )
+
+
+async def _send_preview(
+    turn: Turn, case: Case, action: str, text: str, reason: str, photos: list[dict[str, Any]]
+) -> None:
+    """The confirm step: exactly what the reporter will read, with «Gửi» and «Sửa»."""
+    shown = _reporter_text(turn, case, action, text, reason)
+    parts = [t(OFFICER_LOCALE, "officer.result_preview", code=case.code, text=shown)]
+    if photos:
+        parts.append(t(OFFICER_LOCALE, "officer.result_preview_photos", n=len(photos)))
+    if case.result_public:
+        parts.append(t(OFFICER_LOCALE, "publication.notice"))
+    cid = case.id
+    await services.enqueue(
+        turn.session,
+        turn.event.channel,
+        Outgoing(
+            chat_id=turn.event.chat_id,
+            text="\n\n".join(parts),
+            buttons=[
+                [
+                    Button(t(OFFICER_LOCALE, "btn.result_send"), f"c1:{OP_SEND_RESULT}:{cid}"),
+                    Button(t(OFFICER_LOCALE, "btn.result_edit"), f"c1:{OP_EDIT_RESULT}:{cid}"),
+                ]
+            ],
+            case_id=cid,
+            track={
+                "purpose": PREVIEW,
+                "action": action,
+                "text": text,
+                "reason": reason,
+                "photos": photos,
+            },
+            in_topic=True,
+        ),
+    )
+
+
+async def _on_result_button(turn: Turn, case: Case, op: str) -> None:
+    """«Gửi» sends the previewed result; «Sửa» asks for it again; «Sửa kết quả» (within the
+    correction window after sending) asks for a correction."""
+    ev = turn.event
+    if op == OP_FIX_RESULT:
+        await _on_fix_pressed(turn, case)
+        return
+    draft = await services.latest_tracked(
+        turn.session, ev.channel, ev.chat_id, case.id or 0, PREVIEW
+    )
+    if draft is None:
+        turn.answer("officer.stale_button", alert=True)
+        return
+    action, reason = str(draft["action"]), str(draft.get("reason") or "")
+    if op == OP_EDIT_RESULT:
+        key = "officer.prompt_result" if action == "resolve" else "officer.prompt_reject"
+        extra = {"reason": reason} if action == "reject" else {}
+        await ask_for_text(turn, case, action, key, **extra)
+        return
+    await _apply_result(turn, case, action, str(draft["text"]), reason, draft.get("photos") or [])
+
+
+async def _apply_result(
+    turn: Turn, case: Case, action: str, text: str, reason: str, photos: list[dict[str, Any]]
+) -> None:
+    """Close the case with the confirmed result and tell its reporters."""
+    now = limits_for(turn.deps).now()  # the core's clock: the correction window runs from it
+    fix = [
+        [
+            Button(
+                t(
+                    OFFICER_LOCALE,
+                    "btn.result_fix",
+                    minutes=turn.deps.result_correction_minutes,
+                ),
+                f"c1:{OP_FIX_RESULT}:{case.id}",
             )
-            log_action(turn, case, CaseAction.RESOLVE)
-            await refresh_cards(turn, case)
-            await turn.send("officer.closed_ok", code=case.code)
-            await set_topics_closed(turn, case, True)
-            await notify_reporter(turn, case, "notify.resolved", result=text, media=photos)
-            await ask_satisfaction(turn, case)  # "is it solved?" to every reporter of the case
-        elif action == "reject":
-            reason = str(ref.extra.get("reason") or RejectReason.NOT_POLLUTION.value)
-            case.reject_reason = reason
-            case.result_text = text
-            await services.apply_action(
-                turn.session,
-                case,
-                CaseAction.REJECT,
-                actor=actor_of(turn),
-                note=f"{reason}: {text}",
-            )
-            log_action(turn, case, CaseAction.REJECT)
-            await refresh_cards(turn, case)
-            await turn.send("officer.rejected_ok", code=case.code)
-            await set_topics_closed(turn, case, True)
-            await notify_reporter(
-                turn, case, "notify.rejected", result=text, reason_key=f"reject.{reason}"
-            )
-    except IllegalTransition:
-        await turn.send("officer.illegal", status=turn.text(f"status.{case.status}"))
+        ]
+    ]
+    if action == "resolve":
+        case.result_text = text
+        await services.apply_action(
+            turn.session, case, CaseAction.RESOLVE, actor=actor_of(turn), note=text, now=now
+        )
+        log_action(turn, case, CaseAction.RESOLVE)
+        turn.answer("officer.result_sent")
+        await refresh_cards(turn, case)
+        await turn.send("officer.closed_ok", code=case.code, buttons=fix)
+        await set_topics_closed(turn, case, True)
+        await notify_reporter(
+            turn,
+            case,
+            "notify.resolved",
+            result=text,
+            media=photos,
+            public_url=_public_url(turn, case),
+        )
+        await ask_satisfaction(turn, case)  # "is it solved?" to every reporter of the case
+        return
+    case.reject_reason = reason
+    case.result_text = text
+    await services.apply_action(
+        turn.session,
+        case,
+        CaseAction.REJECT,
+        actor=actor_of(turn),
+        note=f"{reason}: {text}",
+        now=now,
+    )
+    log_action(turn, case, CaseAction.REJECT)
+    turn.answer("officer.result_sent")
+    await refresh_cards(turn, case)
+    await turn.send("officer.rejected_ok", code=case.code, buttons=fix)
+    await set_topics_closed(turn, case, True)
+    await notify_reporter(
+        turn, case, "notify.rejected", result=text, reason_key=f"reject.{reason}"
+    )
+
+
+def _public_url(turn: Turn, case: Case) -> str | None:
+    """The public page of a resolved case for its reporters, when the site is set up
+    (HOTLINE_PUBLIC_URL) and the result is public; None otherwise."""
+    if turn.deps.case_url is None or not case.result_public:
+        return None
+    return turn.deps.case_url(case.code)
+
+
+async def _on_fix_pressed(turn: Turn, case: Case) -> None:
+    closed_at = case.closed_at
+    window = timedelta(minutes=turn.deps.result_correction_minutes)
+    now = limits_for(turn.deps).now()
+    if closed_at is None or case.status not in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
+        turn.answer("officer.stale_button", alert=True)
+        return
+    if now - closed_at > window:
+        turn.answer(
+            "officer.correction_expired", alert=True, minutes=turn.deps.result_correction_minutes
+        )
+        return
+    await ask_for_text(turn, case, "correct", "officer.prompt_correction")
+
+
+async def _on_correction_reply(turn: Turn, case: Case, text: str) -> None:
+    """The corrected result, within the window: on the card, in the log book, to reporters."""
+    now = limits_for(turn.deps).now()
+    window = timedelta(minutes=turn.deps.result_correction_minutes)
+    if case.closed_at is None or now - case.closed_at > window:
+        await turn.send("officer.correction_expired", minutes=turn.deps.result_correction_minutes)
+        return
+    if not _meaningful(text):
+        await turn.send(
+            "officer.result_too_short", min=RESULT_MIN, words=RESULT_MIN_WORDS, max=RESULT_MAX
+        )
+        await ask_for_text(turn, case, "correct", "officer.prompt_correction")
+        return
+    case.result_text = text
+    await services.note_event(
+        turn.session,
+        case,
+        CaseAction.NOTE,
+        actor=actor_of(turn),
+        note=t(OFFICER_LOCALE, "officer.correction_log", text=text),
+        now=now,
+    )
+    await refresh_cards(turn, case)
+    await turn.send("officer.correction_sent", code=case.code)
+    await notify_reporter(turn, case, "notify.result_corrected", result=text)
 
 
 async def store_officer_files(turn: Turn, case: Case) -> list[dict[str, Any]]:

@@ -20,6 +20,10 @@ from bot.settings import Settings
 
 PROVINCE = "20"  # Lạng Sơn
 
+# A message rendered without one of its parameters fails the test (bot/i18n.py), in this
+# process and in the hotline processes the crash tests start.
+os.environ["HOTLINE_I18N_STRICT"] = "1"
+
 
 def _worker_database(url: str) -> str:
     """The PostgreSQL database of this test process.
@@ -147,7 +151,10 @@ async def any_hotline(db_url: str, tmp_path: Path) -> AsyncIterator[Hotline]:
 def _no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep a developer's HOTLINE_* variables and .env out of the tests."""
     for key in list(os.environ):
-        if key.startswith("HOTLINE_") and key != "HOTLINE_TEST_POSTGRES_URL":
+        if key.startswith("HOTLINE_") and key not in (
+            "HOTLINE_TEST_POSTGRES_URL",
+            "HOTLINE_I18N_STRICT",
+        ):
             monkeypatch.delenv(key, raising=False)
 
 

@@ -283,6 +283,7 @@ async def test_a_long_result_goes_under_the_card_once(hotline: Hotline) -> None:
     await ward.new_messages()
     result = "Đã xử lý: " + '"' * 2990
     await ward.text(result, reply_to_message_id=7002)
+    await ward.press(f"c1:rok:{case_id}")  # «Gửi» on the preview
     rows = await ward.new_messages()
     edit = next(r for r in rows if r.kind == "edit")
     more = [r for r in rows if (r.payload.get("track") or {}).get("purpose") == "card_more"]

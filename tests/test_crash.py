@@ -223,6 +223,8 @@ async def play_report_and_handling(bot: BotProcess) -> str:
         chat=GROUP,
         reply_to_message_id=prompt["message_id"],
     )
+    await bot.expect(wait(GROUP.id, has("Xem lại trước khi gửi"), timeout=60))
+    await press(bot, OFFICER, f"c1:rok:{case_id}", chat=GROUP)  # «Gửi»
     await bot.expect(wait(CITIZEN.id, has("Kết quả"), timeout=60))
     await bot.expect(wait(GROUP.id, has("Đã đóng"), timeout=60))
     return case_code

@@ -226,6 +226,7 @@ async def test_closed_merged_and_own_cases_are_not_offered(hl: Hotline) -> None:
     await officer.press(f"c1:cls:{first.id}")
     await prompt_sent(hl, officer, 7100)
     await officer.text("Đã xử lý xong.", reply_to_message_id=7100)
+    await officer.press(f"c1:rok:{first.id}")  # «Gửi» on the preview
     assert (await get_case(hl, first.id)).status == CaseStatus.RESOLVED
     await to_summary(newcomer)
     assert await confirm(newcomer) is None
@@ -377,6 +378,7 @@ async def test_a_case_closed_meanwhile_cannot_be_joined(hl: Hotline) -> None:
     await officer.press(f"c1:cls:{first.id}")
     await prompt_sent(hl, officer, 7200)
     await officer.text("Đã xử lý xong.", reply_to_message_id=7200)
+    await officer.press(f"c1:rok:{first.id}")  # «Gửi» on the preview
     await joiner.new_messages()
     await joiner.press(f"c1:dup:{first.id}")
     gone, summary = await joiner.texts()
@@ -400,6 +402,7 @@ async def test_joined_reporters_hear_the_result_and_are_asked_if_solved(hl: Hotl
     await officer.press(f"c1:cls:{first.id}")
     await prompt_sent(hl, officer, 7300)
     await officer.photos(JPEG, caption="Đã đình chỉ lò gạch.", reply_to_message_id=7300)
+    await officer.press(f"c1:rok:{first.id}")  # «Gửi» on the preview
     for person, solved in ((owner, "đã được giải quyết chưa"), (joiner, "Is the problem solved")):
         result, album, question = await person.new_messages()
         assert "Đã đình chỉ lò gạch." in result.payload["text"] and album.kind == "album"
@@ -467,6 +470,7 @@ async def test_merged_reporter_hears_the_result_of_the_case_it_went_into(hl: Hot
     await officer.press(f"c1:cls:{keep.id}")
     await prompt_sent(hl, officer, 7500)
     await officer.text("Đã yêu cầu dừng hoạt động.", reply_to_message_id=7500)
+    await officer.press(f"c1:rok:{keep.id}")  # «Gửi» on the preview
     result, question = await dup_reporter.new_messages()
     assert keep.code in result.payload["text"] and "dừng hoạt động" in result.payload["text"]
     assert buttons(question) == [f"c1:sat:{keep.id}:yes", f"c1:sat:{keep.id}:no"]
@@ -484,6 +488,7 @@ async def test_merge_refusals(hl: Hotline) -> None:
     await officer.press(f"c1:cls:{closed.id}")
     await prompt_sent(hl, officer, 7600)
     await officer.text("Đã xử lý xong.", reply_to_message_id=7600)
+    await officer.press(f"c1:rok:{closed.id}")  # «Gửi» on the preview
     await officer.new_messages()
 
     async def answer(group: Person, command: str, args: str) -> str:

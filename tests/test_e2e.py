@@ -171,6 +171,8 @@ async def test_officer_acknowledges_and_closes_and_reporter_hears(
         caption="Đã xử lý: xưởng dừng xả thải.",
         reply_to_message_id=prompt["message_id"],
     )
+    await api.wait_for_message(WARD_GROUP.id, has("Xem lại trước khi gửi"))
+    await press(api, OFFICER, f"c1:rok:{case.id}", chat=WARD_GROUP)  # «Gửi»
     result = await api.wait_for_message(CITIZEN.id, has("Kết quả"))
     assert "xưởng dừng xả thải" in result["text"]
     await api.wait_for_message(CITIZEN.id, lambda m: "photo" in m)
@@ -270,6 +272,8 @@ async def test_officer_closes_with_an_album_and_reporter_gets_the_photos(
             caption="Đã khắc phục xong." if i == 0 else None,
             reply_to_message_id=prompt["message_id"],
         )
+    await api.wait_for_message(WARD_GROUP.id, has("Kèm 2 ảnh"))  # the album, previewed
+    await press(api, OFFICER, f"c1:rok:{case.id}", chat=WARD_GROUP)  # «Gửi»
     await api.wait_for_message(CITIZEN.id, has("Đã khắc phục xong."))
     album = await api.wait_for_call("sendMediaGroup", lambda c: c.chat_id == CITIZEN.id)
     assert len(album.params["media"]) == 2

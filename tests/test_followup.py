@@ -67,6 +67,7 @@ async def resolve(hotline: Hotline, officer: Person, case: Case, message_id: int
     await officer.text(
         "Đã yêu cầu cơ sở ngừng đốt, phạt 5 triệu đồng.", reply_to_message_id=message_id
     )
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     assert (await get_case(hotline, case.id)).status == CaseStatus.RESOLVED
 
 
@@ -122,7 +123,7 @@ async def test_add_text_and_photo_reaches_the_ward_group_only(hl: Hotline) -> No
     assert len(files) == 3 and not any(f.from_officer for f in files)
     answer = (await events(hl, case.id))[-1]
     assert answer.action == "answer" and answer.actor == "reporter"
-    assert "nhựa cháy" in (answer.note or "") and "2 photo" in (answer.note or "")
+    assert "nhựa cháy" in (answer.note or "") and "[2 ảnh]" in (answer.note or "")
 
 
 async def test_a_shared_contact_is_shown_to_the_ward(hl: Hotline) -> None:
@@ -232,6 +233,7 @@ async def test_a_case_closed_while_adding_gets_nothing(hl: Hotline) -> None:
     await officer.press(f"c1:rjr:{case.id}:not_pollution")
     await prompt_sent(hl, officer, 7002)
     await officer.text("Không phải ô nhiễm.", reply_to_message_id=7002)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     await officer.new_messages()
     await citizen.new_messages()
     await citizen.press(f"c1:fu:done:{case.id}")
@@ -265,6 +267,7 @@ async def test_an_answer_reaches_the_ward_under_the_case(hl: Hotline) -> None:
     assert await other.new_messages() == []
     answer = (await events(hl, case.id))[-1]
     assert answer.action == "answer" and "19 giờ" in (answer.note or "")
+    assert answer.note == f"↩ {QUESTION}\nKhoảng 19 giờ đến 22 giờ."  # an answer, not added info
     # A photo as an answer becomes evidence and goes as an album.
     await citizen.photos(JPEG, reply_to_message_id=8001)
     # ... and the card (queued, not yet recorded as sent here) is updated with it.
@@ -313,7 +316,9 @@ async def test_yes_is_recorded_once(hl: Hotline) -> None:
     assert "Vấn đề đã được giải quyết chưa?" in question.payload["text"]
     assert buttons(question) == [f"c1:sat:{case.id}:yes", f"c1:sat:{case.id}:no"]
     await officer.new_messages()
-    await citizen.press(f"c1:sat:{case.id}:yes")
+    toast = await citizen.press(f"c1:sat:{case.id}:yes")
+    assert toast is not None and case.code in (toast.callback_text or "")
+    assert "{" not in (toast.callback_text or "")  # no raw placeholder in the toast
     case = await get_case(hl, case.id)
     assert case.satisfaction == "yes" and case.satisfaction_at == T0
     assert "Cảm ơn" in (await citizen.texts())[0]
@@ -321,6 +326,7 @@ async def test_yes_is_recorded_once(hl: Hotline) -> None:
     assert card.kind == "edit" and "xác nhận vấn đề đã được giải quyết" in card.payload["text"]
     reply = await citizen.press(f"c1:sat:{case.id}:no")
     assert reply is not None and "đã được ghi nhận" in (reply.callback_text or "")
+    assert case.code in (reply.callback_text or "")
     case = await get_case(hl, case.id)
     assert case.satisfaction == "yes" and case.status == CaseStatus.RESOLVED
     lines = [(e.action, e.note) for e in await events(hl, case.id)]

@@ -82,6 +82,7 @@ async def test_control_characters_are_stripped_and_the_report_is_filed(
     await officer.press(f"c1:cls:{case.id}")
     await prompt_sent(app, officer, 7100)
     await officer.text("Đã xử lý:\x00 xưởng dừng xả thải.", reply_to_message_id=7100)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     case = await the_case(app)
     assert case.status == CaseStatus.RESOLVED
     assert case.result_text == "Đã xử lý: xưởng dừng xả thải."
@@ -124,6 +125,7 @@ async def test_maximal_inputs_at_every_step_are_filed_and_handled(any_hotline: H
     await officer.press(f"c1:cls:{case.id}")
     await prompt_sent(app, officer, 7102)
     await officer.text(("Đã xử lý: xưởng dừng xả thải. " * 100)[:3000], reply_to_message_id=7102)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     case = await the_case(app)
     assert case.status == CaseStatus.RESOLVED and case.referred_to == agency
     assert case.assignee is not None and case.result_text is not None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
 from bot import db, services
 from bot.app import Hotline
+from bot.channels.telegram.delivery import build_markup
+from bot.fakes.telegram.html import _format
+from bot.i18n import t
 from models.enums import CaseStatus
 from models.tables import Case, CaseEvent, Evidence, GroupLink, MessageRef, Outbox
 from models.types import utcnow
@@ -155,10 +158,15 @@ async def test_acknowledge_then_close_with_result_notifies_reporter(hotline: Hot
     await officer.press(f"c1:cls:{case.id}")
     (prompt,) = await officer.new_messages()
     assert prompt.payload["force_reply"] and code in prompt.payload["text"]
+    # Only the officer who pressed gets the reply box: the prompt mentions them, selectively.
+    assert prompt.payload["selective"] and prompt.payload["html"]
+    assert f'<a href="tg://user?id={officer.user_id}">Cán bộ Lan</a>' in prompt.payload["text"]
+    assert build_markup(prompt.payload) == {"force_reply": True, "selective": True}
     await prompt_sent(hotline, officer, 7002)
     await officer.photos(
         JPEG, caption="Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng.", reply_to_message_id=7002
     )
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     case = await the_case(hotline)
     assert case.status == CaseStatus.RESOLVED
     assert case.result_text == "Đã yêu cầu cơ sở dừng đốt, phạt 5 triệu đồng."
@@ -196,10 +204,19 @@ async def test_reject_with_reason_and_note(hotline: Hotline) -> None:
     await officer.press(f"c1:rjr:{case.id}:duplicate")
     await prompt_sent(hotline, officer, 7003)
     await officer.text("Trùng với phản ánh PA20-000000 đã xử lý.", reply_to_message_id=7003)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     case = await the_case(hotline)
     assert case.status == CaseStatus.REJECTED and case.reject_reason == "duplicate"
     notes = await citizen.texts()
     assert any("Trùng với phản ánh khác" in n and "PA20-000000" in n for n in notes)
+
+
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
 
 
 async def test_too_short_result_asks_again(hotline: Hotline) -> None:
@@ -209,10 +226,69 @@ async def test_too_short_result_asks_again(hotline: Hotline) -> None:
     await officer.press(f"c1:cls:{case.id}")
     await prompt_sent(hotline, officer, 7004)
     await officer.new_messages()
-    await officer.text("x", reply_to_message_id=7004)
-    texts = await officer.texts()
-    assert "từ 2 đến 3000" in texts[0] and case.code in texts[1]
+    for short in ("x", "xong", "ok", "đã xong rồi"):  # not a result a citizen can read
+        await officer.text(short, reply_to_message_id=7004)
+        texts = await officer.texts()
+        assert "ít nhất 4 từ" in texts[0] and case.code in texts[1], short
     assert (await the_case(hotline)).status == CaseStatus.NEW
+
+
+async def test_a_result_is_confirmed_before_it_goes_and_can_be_corrected_briefly(
+    hotline: Hotline,
+) -> None:
+    """The officer sees exactly what the reporter will read (and that it will be public),
+    sends it with «Gửi» or rewrites it with «Sửa»; «Sửa kết quả» works for a few minutes."""
+    clock = _Clock(utcnow())
+    hotline.deps.limits.now = clock
+    hotline.deps.case_url = lambda code: f"https://hotline.example.vn/results/{code}"
+    officer = await link_group(hotline, "-1001")
+    citizen = Person(hotline, "1001")
+    await file_report(citizen, photos=0)
+    case = await the_case(hotline)
+    await citizen.new_messages()
+    await officer.press(f"c1:cls:{case.id}")
+    await prompt_sent(hotline, officer, 7010)
+    await officer.new_messages()
+    await officer.text("Đã nhắc nhở cơ sở", reply_to_message_id=7010)
+    (preview,) = await officer.new_messages()
+    reporter_reads = t("vi", "notify.resolved", code=case.code, result="Đã nhắc nhở cơ sở")
+    assert reporter_reads in preview.payload["text"]
+    assert t("vi", "publication.notice") in preview.payload["text"]
+    assert buttons(preview) == [f"c1:rok:{case.id}", f"c1:redit:{case.id}"]
+    assert (await the_case(hotline)).status == CaseStatus.NEW
+    assert await citizen.new_messages() == []  # nothing goes before «Gửi»
+
+    await officer.press(f"c1:redit:{case.id}")  # «Sửa»: the prompt again
+    await prompt_sent(hotline, officer, 7011)
+    await officer.new_messages()
+    result = "Đã kiểm tra hiện trường, yêu cầu cơ sở dừng đốt rác, phạt 5 triệu đồng."
+    await officer.text(result, reply_to_message_id=7011)
+    (preview,) = await officer.new_messages()
+    assert result in preview.payload["text"]
+    reply = await officer.press(f"c1:rok:{case.id}")
+    assert reply is not None and reply.callback_text == t("vi", "officer.result_sent")
+    case = await the_case(hotline)
+    assert case.status == CaseStatus.RESOLVED and case.result_text == result
+    told = (await citizen.texts())[0]
+    assert result in told and "Đã nhắc nhở" not in told
+    assert f"https://hotline.example.vn/results/{case.code}" in told  # its public page
+    closed_ok = next(r for r in await officer.new_messages() if "Đã đóng" in r.payload["text"])
+    assert buttons(closed_ok) == [f"c1:rfix:{case.id}"]
+
+    clock.at += timedelta(minutes=5)  # within the correction window
+    await officer.press(f"c1:rfix:{case.id}")
+    await prompt_sent(hotline, officer, 7012)
+    await officer.new_messages()
+    fixed = "Đã kiểm tra hiện trường, yêu cầu cơ sở dừng đốt rác, phạt 3 triệu đồng."
+    await officer.text(fixed, reply_to_message_id=7012)
+    case = await the_case(hotline)
+    assert case.result_text == fixed and case.status == CaseStatus.RESOLVED
+    (correction,) = await citizen.texts()
+    assert fixed in correction and "Đính chính" in correction and case.code in correction
+    clock.at += timedelta(minutes=6)  # past it
+    reply = await officer.press(f"c1:rfix:{case.id}")
+    assert reply is not None and reply.callback_alert
+    assert reply.callback_text == t("vi", "officer.correction_expired", minutes=10)
 
 
 async def test_reassign_to_another_ward(hotline: Hotline) -> None:
@@ -345,8 +421,10 @@ async def test_a_reply_faster_than_the_prompts_record_still_counts(hotline: Hotl
         text,
         reply_to_message_id=8001,
         reply_to_bot=True,
-        reply_to_text=prompt.payload["text"] + "\n",  # Telegram trims; we compare trimmed
+        # What the client shows: the text without its mention markup; Telegram trims.
+        reply_to_text=_format(prompt.payload["text"], "HTML", None)[0] + "\n",
     )
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     case = await the_case(hotline)
     assert case.status == CaseStatus.REJECTED and case.reject_reason == "not_pollution"
 

@@ -78,6 +78,7 @@ async def some_reports(app: Hotline) -> None:
     await officer.press(f"c1:cls:{first.id}")
     await prompt_sent(app, officer, 7100)
     await officer.photos(JPEG, caption="Đã kiểm tra, cơ sở đã dừng đốt.", reply_to_message_id=7100)
+    await officer.press(f"c1:rok:{first.id}")  # «Gửi» on the preview
     await citizen.command("report")  # a conversation in progress is part of the state too
 
 
@@ -372,6 +373,7 @@ async def test_json_logs_carry_the_case_code_and_no_personal_data(hotline: Hotli
     await officer.press(f"c1:cls:{case.id}")
     await prompt_sent(hotline, officer, 7200)
     await officer.text("Đã lập biên bản, cơ sở cam kết dừng.", reply_to_message_id=7200)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     lines = stream.getvalue().splitlines()
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert records

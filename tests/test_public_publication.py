@@ -23,6 +23,7 @@ async def closed_case(hotline: Hotline, officer: Person) -> Case:
     await officer.press(f"c1:cls:{case.id}")
     await prompt_sent(hotline, officer, 8001)
     await officer.text("Đã xử lý, cơ sở đã dừng đốt rác.", reply_to_message_id=8001)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     await officer.new_messages()
     async with hotline.sessionmaker() as s:
         return (await s.exec(select(Case))).one()
@@ -115,3 +116,10 @@ async def test_an_open_case_has_no_publication_button_and_refuses_the_command(
     assert t(
         "vi", "publication.notice"
     )  # the close flow's notice exists (wired by the integrator)
+
+
+async def test_officers_help_explains_publication(hotline: Hotline) -> None:
+    officer = await link_group(hotline, "-1001")
+    await officer.command("help")
+    (text,) = await officer.texts()
+    assert t("vi", "publication.help") in text and "/khongcongkhai" in text

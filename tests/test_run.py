@@ -49,6 +49,10 @@ async def test_hotline_run_serves_citizens_and_stops_cleanly_on_sigterm(
             menus = {key: [c["command"] for c in cmds] for key, cmds in api.commands.items()}
             assert any("report" in cmds for cmds in menus.values())
             assert any("link" in cmds for cmds in menus.values())
+            groups = [cmds for key, cmds in menus.items() if "all_group_chats" in key]
+            assert groups and all(
+                {"khongcongkhai", "congkhai"} <= set(cmds) for cmds in groups
+            )  # the publication commands are in the officers' menu, in both languages
             proc.send_signal(signal.SIGTERM)
             returncode = await asyncio.wait_for(proc.wait(), 30)
         finally:

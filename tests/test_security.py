@@ -283,6 +283,7 @@ async def two_cases_one_closed(app: Hotline) -> tuple[Person, Case, Case]:
     await officer.press(f"c1:cls:{second.id}")
     await prompt_sent(app, officer, 7500)
     await officer.text("Đã xử lý xong tại hiện trường.", reply_to_message_id=7500)
+    await officer.press(f"c1:rok:{second.id}")  # «Gửi» on the preview
     async with app.sessionmaker() as s:
         closed = await s.get(Case, second.id)
     assert closed is not None and closed.status == "resolved"
@@ -435,6 +436,7 @@ async def test_media_files_have_random_private_names(hotline: Hotline) -> None:
     await officer.press(f"c1:cls:{case.id}")
     await prompt_sent(hotline, officer, 7700)
     await officer.photos(JPEG, caption="Đã xử lý xong.", reply_to_message_id=7700)
+    await officer.press(f"c1:rok:{case.id}")  # «Gửi» on the preview
     assert (await the_case(hotline)).status == "resolved"
 
     async with hotline.sessionmaker() as s:
@@ -619,6 +621,8 @@ async def test_a_whole_flow_at_debug_logs_nothing_personal(
             chat=ward_group,
             reply_to_message_id=prompt["message_id"],
         )
+        await api.wait_for_message(ward_group.id, has("Xem lại trước khi gửi"))
+        press(officer, f"c1:rok:{case_id}", chat=ward_group)  # «Gửi»
         await api.wait_for_message(citizen.id, has("Kết quả"))
         api.send_text(officer, f"phản ánh {code} của ai?", chat=province_group)
         await api.wait_idle()

@@ -60,6 +60,9 @@ async def test_a_case_lives_in_its_own_topic_until_closed(
         chat=FORUM,
         reply_to_message_id=prompt["message_id"],
     )
+    preview = await api.wait_for_message(FORUM.id, has("Xem lại trước khi gửi"))
+    assert preview["message_thread_id"] == thread  # the confirm step stays in the topic
+    api.press_button(OFFICER, preview, f"c1:rok:{case_id}", chat=FORUM)  # «Gửi»
     await api.wait_for_message(CITIZEN.id, has("Kết quả"))
     await api.wait_until(lambda: api.topics[(chat_id, thread)]["closed"], what="topic closed")
 

@@ -204,7 +204,9 @@ async def prompt_sent_with_text(
     wanted = text.strip()
     for row in (await session.exec(stmt)).all():
         track = row.payload.get("track") or {}
-        if track.get("purpose") == "prompt" and row.payload.get("text", "").strip() == wanted:
+        # An HTML prompt (a mention) keeps the text as people see it in track["plain"].
+        shown = track.get("plain") or row.payload.get("text", "")
+        if track.get("purpose") == "prompt" and shown.strip() == wanted:
             extra = {k: v for k, v in track.items() if k != "purpose"}
             return MessageRef(
                 channel=channel,
@@ -214,4 +216,27 @@ async def prompt_sent_with_text(
                 purpose="prompt",
                 extra=extra,
             )
+    return None
+
+
+async def latest_tracked(
+    session: AsyncSession, channel: str, chat_id: str, case_id: int, purpose: str
+) -> dict[str, Any] | None:
+    """The track of the latest message of `purpose` queued for a case in a chat (a pending
+    draft the officers confirm with a button), or None."""
+    stmt = (
+        select(Outbox)
+        .where(
+            Outbox.channel == channel,
+            Outbox.chat_id == chat_id,
+            Outbox.case_id == case_id,
+            Outbox.kind == "message",
+        )
+        .order_by(col(Outbox.id).desc())
+        .limit(50)
+    )
+    for row in (await session.exec(stmt)).all():
+        track = row.payload.get("track") or {}
+        if track.get("purpose") == purpose:
+            return dict(track)
     return None

@@ -17,6 +17,8 @@ GROUP_COMMANDS = (
     ("open", "cmd.open"),
     ("overdue", "cmd.overdue"),
     ("case", "cmd.case"),
+    ("khongcongkhai", "publication.cmd_hide"),
+    ("congkhai", "publication.cmd_show"),
 )
 MENU_LANGUAGES = (("vi", None), ("en", "en"))  # (catalogue, Telegram's language_code)
 

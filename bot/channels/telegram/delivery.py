@@ -196,7 +196,7 @@ def build_markup(payload: dict[str, Any]) -> Markup | None:
             rows.append(keys)
         return {"keyboard": rows, "resize_keyboard": True, "one_time_keyboard": True}
     if payload.get("force_reply"):
-        return {"force_reply": True, "selective": False}
+        return {"force_reply": True, "selective": bool(payload.get("selective"))}
     if payload.get("remove_keyboard"):
         return {"remove_keyboard": True}
     return None
