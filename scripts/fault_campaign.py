@@ -241,6 +241,21 @@ async def _handle_case(
         chat=group,
         reply_to_message_id=asked["message_id"],
     )
+
+    def preview() -> dict[str, Any] | None:  # what the reporter will read, with «Gửi»
+        send = f"c1:rok:{case_id}"
+        return next(
+            (
+                m
+                for m in api.chat_messages(group.id)
+                if any(b.get("callback_data") == send for b in api.inline_buttons(m))
+            ),
+            None,
+        )
+
+    shown = await api.wait_until(preview, timeout=STEP_TIMEOUT_S, what=f"the preview of {code}")
+    await _wait_recorded(api, hotline, case_id, "result_preview", shown["message_id"])
+    api.press_button(OFFICER, shown, f"c1:rok:{case_id}", chat=group)
     await api.wait_for_message(
         citizen.id, _has(f"Phản ánh {code} đã được xử lý"), timeout=STEP_TIMEOUT_S
     )
