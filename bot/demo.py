@@ -344,6 +344,13 @@ async def run_zalo_demo(verbose: bool = True) -> int:
                 api.send_text(
                     officer, result, chat=group, reply_to_message_id=prompt["message_id"]
                 )
+                preview = await api.wait_for_message(
+                    group.id, lambda m: "c1:rok:" in str(m.get("reply_markup"))
+                )
+                say("👮 Officer (Telegram group)", "[reads the preview, presses] Gửi")
+                api.press_button(
+                    officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
+                )
                 done = await bot_says(has("Kết quả"))
                 await bot_says(has("đã được giải quyết chưa"))
                 thanks = await lan("1", has("Cảm ơn bạn đã xác nhận"))
