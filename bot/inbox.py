@@ -517,7 +517,9 @@ async def store_raw_updates(
             arrivals.append(services.Arrival(uid, None))
             continue
         arrivals.append(
-            services.Arrival(uid, raw, route.chat_key, route.group_key, route.has_files)
+            services.Arrival(
+                uid, raw, route.chat_key, route.group_key, route.has_files, route.dedupe_key
+            )
         )
         outcome.pending += 1
     if arrivals:

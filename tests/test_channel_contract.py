@@ -294,10 +294,120 @@ class TelegramKit(ChannelKit):
             self.fake.release_file_downloads()
 
 
+class ZaloKit(ChannelKit):
+    """The Zalo channel (citizens only: officers stay on Telegram) over the fake Zalo Bot
+    API. Zalo has no buttons: the bot's choices are numbered menus kept per chat in
+    `zalo_chat_menu`, and a press is the option's number typed as text."""
+
+    citizen = "7001234567890"
+    group = None
+    outbox_kinds = frozenset({"message"})  # photos go by URL only; locals become notes
+    albums = False
+    outcomes = ("retry", "unreachable", "give_up", "no_answer")  # 429 has no retry_after
+    citizen_commands = frozenset({"report", "mycases", "cancel", "help", "lang"})
+    token_setting = "HOTLINE_ZALO_BOT_TOKEN"
+
+    def __init__(self) -> None:
+        from bot.channels.zalo.client import ZaloTokenRejected
+
+        self.token_rejected = ZaloTokenRejected
+        self.api: Any = None
+        self.database: Path | None = None
+        self.presses = 0
+
+    @property
+    def fake(self) -> Any:
+        assert self.api is not None, "the fake Zalo Bot API is not running"
+        return self.api
+
+    def server(self) -> AbstractAsyncContextManager[Any]:
+        from bot.fakes.zalo import FakeZaloAPI
+
+        kit = self
+
+        class _Running:
+            async def __aenter__(self) -> Any:
+                kit.api = await FakeZaloAPI().__aenter__()
+                return kit.api
+
+            async def __aexit__(self, *exc: object) -> None:
+                await kit.fake.__aexit__(None, None, None)
+
+        return _Running()
+
+    def make_channel(self, hotline: Hotline, *, token: str | None = None) -> Channel:
+        from bot.channels import zalo_channel
+
+        self.database = db.sqlite_file(hotline.settings.database_url)
+        return zalo_channel(hotline, token or self.fake.token, self.fake.base_url)
+
+    def settings(self) -> dict[str, Any]:
+        return {"zalo_bot_token": self.fake.token, "zalo_api_url": self.fake.base_url}
+
+    def text(self, chat: str, text: str) -> RawUpdate:
+        event: RawUpdate = self.fake.send_text(chat, text)
+        return event
+
+    def photo(self, chat: str, data: bytes, *, album: str | None = None) -> RawUpdate:
+        event = self.fake.send_image(chat)
+        name = event["message"]["photo_url"].rsplit("/", 1)[-1]
+        self.fake.images[name] = data
+        result: RawUpdate = event
+        return result
+
+    def _menu(self, chat: str) -> list[dict[str, Any]]:
+        import json
+        import sqlite3
+
+        assert self.database is not None
+        with sqlite3.connect(self.database) as conn:
+            found = conn.execute(
+                "SELECT options FROM zalo_chat_menu WHERE chat_id = ?", (chat,)
+            ).fetchone()
+        return list(json.loads(found[0])) if found else []
+
+    def press(self, chat: str, data: str) -> RawUpdate:
+        number = next(n for n, o in enumerate(self._menu(chat), 1) if o["data"] == data)
+        self.presses += 1
+        return self.text(chat, str(number))
+
+    def unreadable(self) -> RawUpdate | None:
+        return None  # every JSON event is read (an unknown one is noise)
+
+    def texts(self, chat: str) -> list[str]:
+        # The message's own text, without the menu or the notes the channel appends.
+        return [str(m["text"]).split("\n\n")[0] for m in self.fake.messages(chat) if m["text"]]
+
+    def kinds(self, chat: str) -> list[str]:
+        return ["photo" if m["photo"] else "text" for m in self.fake.messages(chat)]
+
+    def buttons(self, chat: str) -> list[str]:
+        return [str(o["data"]) for o in self._menu(chat) if o.get("data")]
+
+    def buttons_answered(self) -> int:
+        return self.presses  # a typed choice needs no answer at the server
+
+    def menu(self) -> dict[str, list[str]]:
+        from bot.channels.zalo.channel import MENU_COMMANDS
+
+        return {"menu": list(MENU_COMMANDS)}  # Zalo has no command menu: the typed "menu"
+
+    def fail_next_send(self, outcome: Outcome) -> None:
+        codes = {"retry": 502, "unreachable": 403, "give_up": 400, "no_answer": 0}
+        self.fake.fail_next("sendMessage", codes[outcome])
+
+    def file(self, data: bytes) -> FileRef:
+        return FileRef(self.fake.image_url(data=data), "photo", None, "image/jpeg")
+
+    def hold_downloads(self, held: bool) -> None:
+        self.fake.hold_images(held)
+
+
 # One factory per runtime: the tests below run on each (ids: [aiogram], [ptb], ...).
 KITS: dict[str, Callable[[], ChannelKit]] = {
     "aiogram": lambda: TelegramKit("aiogram"),
     "ptb": lambda: TelegramKit("ptb"),
+    "zalo": ZaloKit,
 }
 
 
