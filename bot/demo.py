@@ -204,6 +204,15 @@ async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
                 api.send_text(
                     officer, result, chat=group, reply_to_message_id=prompt["message_id"]
                 )
+                # The officer sees exactly what the reporter will read, then sends it.
+                preview = await api.wait_for_message(
+                    group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
+                )
+                await api.wait_idle()
+                say("👮 Officer (group)", "[presses] ✅ Gửi")
+                api.press_button(
+                    officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
+                )
                 done = await api.wait_for_message(citizen.id, lambda m: "Kết quả" in m["text"])
                 await api.wait_idle()
     ok = result in done["text"]
@@ -343,6 +352,15 @@ async def run_zalo_demo(verbose: bool = True) -> int:
                 say("👮 Officer (Telegram group)", f"[replies] {result}")
                 api.send_text(
                     officer, result, chat=group, reply_to_message_id=prompt["message_id"]
+                )
+                # The officer sees exactly what the reporter will read, then sends it.
+                preview = await api.wait_for_message(
+                    group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
+                )
+                await api.wait_idle()
+                say("👮 Officer (Telegram group)", "[presses] ✅ Gửi")
+                api.press_button(
+                    officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
                 )
                 done = await bot_says(has("Kết quả"))
                 await bot_says(has("đã được giải quyết chưa"))
