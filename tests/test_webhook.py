@@ -379,3 +379,32 @@ async def test_hotline_webhook_set_info_delete(tmp_path: Path) -> None:
     assert params["secret_token"] == SECRET
     assert "callback_query" in params["allowed_updates"]
     assert SECRET not in err  # the secret is never printed
+
+
+async def test_zalo_s_webhook_is_served_by_the_same_route(sqlite_url: str, tmp_path: Path) -> None:
+    from bot.fakes.zalo import FakeZaloAPI
+
+    citizen = "7001234567890"
+    async with FakeZaloAPI() as zalo:
+        async with serving(
+            sqlite_url,
+            tmp_path,
+            zalo_bot_token=zalo.token,
+            zalo_api_url=zalo.base_url,
+            zalo_webhook_secret="zalo-Secret_123456",
+        ) as served:
+            assert served.server.channels["zalo"].webhook is not None
+            event = zalo.send_text(citizen, "menu")
+            url = f"{served.base}/webhook/zalo"
+            for headers in ({}, {"X-Bot-Api-Secret-Token": "wrong"}, {SECRET_HEADER: SECRET}):
+                async with served.http.post(url, json=event, headers=headers) as response:
+                    assert response.status == 401
+            assert await served.stored() == 0
+            headers = {"X-Bot-Api-Secret-Token": "zalo-Secret_123456"}
+            async with served.http.post(url, json=event, headers=headers) as response:
+                assert response.status == 200
+            async with served.hotline.sessionmaker() as session:
+                stmt = select(func.count()).select_from(InboundUpdate)
+                stmt = stmt.where(InboundUpdate.channel == "zalo")
+                assert (await session.exec(stmt)).one() == 1
+            await zalo.wait_for_message(citizen, timeout=20)

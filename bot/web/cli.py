@@ -41,7 +41,11 @@ def serve(
 
     settings = cli._settings()  # noqa: SLF001
     configure_logging(settings.log_level, settings.log_format)
-    settings.require_token()
+    if settings.telegram_token() is None and settings.zalo_token() is None:
+        raise SystemExit(
+            "No channel configured: set HOTLINE_BOT_TOKEN (Telegram, from @BotFather), "
+            "HOTLINE_ZALO_BOT_TOKEN (Zalo Bot Platform), or both."
+        )
     settings.require_province()
     failpoints.configure()
 
