@@ -105,6 +105,12 @@ async def handle_private(turn: Turn, reporter: Reporter) -> None:
     if ev.kind == "button" and (ev.button_data or "").startswith("c1:sat:"):
         await followup.on_satisfaction(turn, state, data)
         return
+    if ev.kind == "button" and ev.button_data == START_BUTTON:
+        if state is None:  # the idle hint's button: as /report
+            await _start_report(turn, {})
+        else:
+            await conversation.prompt_step(turn, state, data)  # a report is under way
+        return
     if state is None:
         await _on_idle(turn, reporter)
         return
@@ -218,6 +224,9 @@ async def _on_resume_choice(turn: Turn, state: str | None, data: dict[str, Any])
         await conversation.prompt_step(turn, state, data)
 
 
+START_BUTTON = "c1:start:go"  # under the idle hint: start a report
+
+
 async def _on_idle(turn: Turn, reporter: Reporter) -> None:
     """A message outside any report: say what was wrong with it, if anything; point to /report."""
     if turn.event.kind == "button":
@@ -225,7 +234,8 @@ async def _on_idle(turn: Turn, reporter: Reporter) -> None:
     lead = conversation.lead_key(turn, None)
     parts = [turn.text(lead)] if lead else []
     parts.append(turn.text("intake.idle_hint"))
-    await turn.send("\n".join(parts), raw=True)
+    start = [[Button(turn.text("btn.start_report"), START_BUTTON)]]
+    await turn.send("\n".join(parts), raw=True, buttons=start)
 
 
 MYCASES_BUTTONS = 10  # ➕ buttons under /mycases: the latest open cases

@@ -471,3 +471,13 @@ async def test_a_photo_at_the_wrong_step_leaves_no_file_behind(hotline: Hotline)
     await citizen.photos(JPEG)
     media = hotline.settings.media_dir
     assert [p for p in media.rglob("*") if p.is_file()] == []
+
+
+async def test_an_idle_wish_to_report_gets_a_button_to_start(hotline: Hotline) -> None:
+    citizen = Person(hotline, "5001")
+    await citizen.text("toi muon bao o nhiem")
+    (hint,) = await citizen.new_messages()
+    assert buttons(hint) == ["c1:start:go"] and "/lang" in hint.payload["text"]
+    await citizen.press("c1:start:go")
+    assert await citizen.state() == "category"
+    assert "Bước 1/7" in (await citizen.texts())[0]
