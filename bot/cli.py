@@ -18,6 +18,7 @@ import typer
 from bot import failpoints
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.web.cli import register as _register_serve
 from bot.web.public.cli import register as _register_public
 
 if TYPE_CHECKING:
@@ -47,10 +48,14 @@ def _settings() -> Settings:
 
 @app.command()
 def run() -> None:
-    """Apply migrations, then run the Telegram bot with long polling."""
+    """Apply migrations, then run every configured channel (Telegram, Zalo) with polling."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    settings.require_token()
+    if settings.telegram_token() is None and settings.zalo_token() is None:
+        raise SystemExit(
+            "No channel configured: set HOTLINE_BOT_TOKEN (Telegram, from @BotFather), "
+            "HOTLINE_ZALO_BOT_TOKEN (Zalo Bot Platform), or both."
+        )
     settings.require_province()
     failpoints.configure()  # crash tests only; nothing is armed unless HOTLINE_FAILPOINTS
 
@@ -75,10 +80,15 @@ def run() -> None:
             await hotline.close()
         log.info("hotline stopped")
 
+    from bot.channels.telegram.errors import BotTokenRejected
+
     try:
         asyncio.run(_main())
     except KeyboardInterrupt:
         pass
+    except BotTokenRejected as exc:  # nothing would work: say so plainly, exit non-zero
+        log.error("%s", exc)
+        raise SystemExit(f"error: {exc}") from None
 
 
 @db_app.command("upgrade")
@@ -372,11 +382,28 @@ def detect_language_cmd(
 @app.command()
 def demo(
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
+    library: Annotated[
+        str, typer.Option("--library", help="Telegram runtime: aiogram or ptb")
+    ] = "aiogram",
+    channel: Annotated[
+        str,
+        typer.Option(help="the citizen's channel: telegram, or zalo (officers on Telegram)"),
+    ] = "telegram",
 ) -> None:
     """Offline demo: a fake Bot API, the real bot, one report and its handling."""
+    from bot.channels import TELEGRAM_LIBRARIES
+
+    if library not in TELEGRAM_LIBRARIES:
+        raise _input_error(f"--library must be one of {', '.join(TELEGRAM_LIBRARIES)}")
+    if channel == "zalo":
+        from bot.demo import run_zalo_demo
+
+        raise typer.Exit(asyncio.run(run_zalo_demo(verbose=not quiet)))
+    if channel != "telegram":
+        raise _input_error(f"--channel {channel}: choose telegram or zalo")
     from bot.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(verbose=not quiet)))
+    raise typer.Exit(asyncio.run(run_demo(verbose=not quiet, library=library)))
 
 
 # ---------------------------------------------------------------- reports for the province
@@ -602,6 +629,8 @@ def contacts_export(fmt: FormatOption = None, output: OutputOption = None) -> No
 
 # The public face's commands: `publish`, `apikey create|revoke|list` (bot/web/public/cli.py).
 _register_public(app)
+# Webhooks and several workers: `serve`, `webhook set|delete|info` (bot/web/cli.py).
+_register_serve(app)
 
 
 def main() -> None:

@@ -58,7 +58,11 @@ def make_engine(url: str) -> AsyncEngine:
             dbapi_conn.isolation_level = None
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # No pre-ping: it cost a round trip at every checkout, i.e. every transaction. A
+    # connection the server dropped fails its first statement instead; SQLAlchemy then
+    # discards the pool, and the work is retried as the database being unavailable
+    # (`storage_unavailable`): the update stays in the inbox, the row in the outbox.
+    return create_async_engine(url, pool_recycle=1800, hide_parameters=True)
 
 
 # SQLSTATE classes that say the server cannot serve now rather than that a statement is

@@ -44,7 +44,7 @@ async def local_polling(
     )
     await db.upgrade_async(url)
     hotline = Hotline(settings)
-    channel = telegram_channel(hotline, api.token, api.base_url)
+    channel = telegram_channel(hotline, api.token, api.base_url, settings.telegram_library)
     runner = ChannelRunner(hotline, [channel])
     task = asyncio.create_task(runner.run(), name="hotline")
     started = asyncio.create_task(runner.started.wait())
@@ -118,8 +118,9 @@ def _button_data(api: FakeBotAPI, message: dict[str, Any], prefix: str) -> str:
     )
 
 
-async def run_demo(verbose: bool = True) -> int:
-    """Play one report and its handling; 0 when the reporter heard the result."""
+async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
+    """Play one report and its handling on a Telegram runtime (aiogram or ptb); 0 when the
+    reporter heard the result."""
     citizen = FakeUser(id=1001, first_name="Lan", language_code="vi")
     officer = FakeUser(id=2001, first_name="Cán bộ", last_name="Minh", language_code="vi")
     group = FakeChat(id=-100200300, type="supergroup", title="Tổ môi trường phường Kỳ Lừa")
@@ -133,7 +134,7 @@ async def run_demo(verbose: bool = True) -> int:
         async with FakeBotAPI() as api:
             if verbose:
                 api.on_call = _printer(api, names)
-            async with local_hotline(api, Path(tmp)) as hotline:
+            async with local_hotline(api, Path(tmp), telegram_library=library) as hotline:
                 api.bot_added_to_group(officer, group)
                 code = await issue_link_code(hotline, "06187")
                 say("👮 Officer (group)", f"/link {code}")
@@ -207,7 +208,149 @@ async def run_demo(verbose: bool = True) -> int:
                 await api.wait_idle()
     ok = result in done["text"]
     print(
-        f"\nDemo {'finished' if ok else 'FAILED'}: case {case_code} filed, acknowledged and "
-        f"closed; the reporter {'was' if ok else 'was NOT'} told the result."
+        f"\nDemo {'finished' if ok else 'FAILED'} on {library}: case {case_code} filed, "
+        f"acknowledged and closed; the reporter {'was' if ok else 'was NOT'} told the result."
+    )
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------- Zalo: `demo --channel zalo`
+
+
+@asynccontextmanager
+async def local_zalo_hotline(
+    telegram: FakeBotAPI, zalo: Any, workdir: Path, **overrides: Any
+) -> AsyncIterator[tuple[Hotline, ChannelRunner]]:
+    """The real bot on both channels (citizens on Zalo, officers on Telegram) against the
+    fake Telegram Bot API and the fake Zalo Bot API (bot/fakes/zalo/); built by
+    build_channels() from the settings, as `hotline run` builds them."""
+    from bot.channels import build_channels
+
+    url = overrides.pop("database_url", f"sqlite+aiosqlite:///{workdir / 'hotline.db'}")
+    overrides.setdefault("send_chat_interval_s", 0.05)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        province=overrides.pop("province", DEMO_PROVINCE),
+        media_dir=workdir / "media",
+        bot_token=SecretStr(telegram.token),
+        telegram_api_url=telegram.base_url,
+        zalo_bot_token=SecretStr(zalo.token),
+        zalo_api_url=zalo.base_url,
+        **overrides,
+    )
+    await db.upgrade_async(url)
+    hotline = Hotline(settings)
+    runner = ChannelRunner(hotline, build_channels(hotline))
+    task = asyncio.create_task(runner.run(), name="hotline")
+    started = asyncio.create_task(runner.started.wait())
+    await asyncio.wait({task, started}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        started.cancel()
+        await hotline.close()
+        task.result()
+        raise RuntimeError("the bot stopped during start-up")
+    try:
+        yield hotline, runner
+    finally:
+        await runner.stop()
+        await asyncio.wait_for(task, 15)
+        await hotline.close()
+
+
+async def run_zalo_demo(verbose: bool = True) -> int:
+    """A citizen reports on Zalo (typed address, numbered menus), officers handle it on
+    Telegram, the result reaches the citizen on Zalo; 0 when it did."""
+    from bot.fakes.zalo import FakeZaloAPI
+
+    officer = FakeUser(id=2001, first_name="Cán bộ", last_name="Minh", language_code="vi")
+    group = FakeChat(id=-100200300, type="supergroup", title="Tổ môi trường phường Kỳ Lừa")
+    citizen = "8421675390125"
+
+    def say(who: str, what: str) -> None:
+        if verbose:
+            print(f"{who}: {what}")
+
+    shown = 0
+
+    async def bot_says(predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        nonlocal shown
+        message = await zalo.wait_for_message(citizen, predicate, timeout=15, after=shown)
+        sent = zalo.messages(citizen)
+        upto = next(i for i, m in enumerate(sent) if m["message_id"] == message["message_id"])
+        if verbose:
+            for item in sent[shown : upto + 1]:
+                lines = item["text"].strip().splitlines() or [""]
+                print(f"  🤖 → Lan (Zalo): {lines[0]}")
+                for line in lines[1:]:
+                    print(f"      {line}")
+        shown = upto + 1
+        return message
+
+    async def lan(text: str, expect: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        say("🙋 Lan (Zalo)", text)
+        zalo.send_text(citizen, text)
+        return await bot_says(expect)
+
+    def has(*words: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda m: all(w in m["text"] for w in words)
+
+    with tempfile.TemporaryDirectory(prefix="hotline-zalo-demo-") as tmp:
+        async with FakeBotAPI() as api, FakeZaloAPI() as zalo:
+            zalo.names[citizen] = "Lan"
+            async with local_zalo_hotline(api, zalo, Path(tmp)) as (hotline, _runner):
+                api.bot_added_to_group(officer, group)
+                code = await issue_link_code(hotline, "06187")
+                say("👮 Officer (Telegram group)", f"/link {code}")
+                api.send_command(officer, "link", code, chat=group)
+                await api.wait_for_message(group.id, lambda m: "Kỳ Lừa" in m.get("text", ""))
+                await lan("bao cao", has("Bước 1/7"))
+                await lan("2", has("Bước 2/7"))
+                await lan("Phường Kỳ Lừa", has("Kỳ Lừa"))
+                await lan("1", has("Bước 3/7"))
+                say("🙋 Lan (Zalo)", "[sends a photo]")
+                zalo.send_image(citizen)
+                await bot_says(has("Đã nhận"))
+                await lan("xong", has("Bước 4/7"))
+                await lan(
+                    "Lò gạch thả khói đen mù mịt mỗi tối, cả khu phố ho và ngạt thở.",
+                    has("Bước 5/7"),
+                )
+                await lan("2", has("Bước 6/7"))
+                await lan("bo qua", has("Bước 7/7"))
+                await lan("1", has("Xác nhận"))
+                filed = await lan("xac nhan gui", has("PA20-"))
+                found = re.search(r"PA\d\d-\d{6}", filed["text"])
+                case_code = found.group(0) if found else "?"
+                card = await api.wait_for_message(
+                    group.id, lambda m: case_code in m.get("text", "")
+                )
+                say("👮 Officer (Telegram group)", "[sees the card: 📱 Gửi qua Zalo]")
+                say("👮 Officer (Telegram group)", "[presses] 👀 Tiếp nhận")
+                api.press_button(officer, card, _button_data(api, card, "c1:ack:"), chat=group)
+                await bot_says(has("đã được cán bộ tiếp nhận"))
+                await api.wait_idle()
+                card = next(
+                    m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
+                )
+                say("👮 Officer (Telegram group)", "[presses] ✅ Đóng với kết quả")
+                api.press_button(officer, card, _button_data(api, card, "c1:cls:"), chat=group)
+                prompt = await api.wait_for_message(
+                    group.id, lambda m: "TRẢ LỜI" in m.get("text", "")
+                )
+                await api.wait_idle()
+                result = "Đã kiểm tra, lập biên bản và yêu cầu lò gạch dừng đốt; sẽ giám sát tiếp."
+                say("👮 Officer (Telegram group)", f"[replies] {result}")
+                api.send_text(
+                    officer, result, chat=group, reply_to_message_id=prompt["message_id"]
+                )
+                done = await bot_says(has("Kết quả"))
+                await bot_says(has("đã được giải quyết chưa"))
+                thanks = await lan("1", has("Cảm ơn bạn đã xác nhận"))
+                await api.wait_idle()
+    ok = result in done["text"] and case_code in thanks["text"]
+    print(
+        f"\nZalo demo {'finished' if ok else 'FAILED'}: case {case_code} filed on Zalo, "
+        f"handled on Telegram; the reporter {'was' if ok else 'was NOT'} told the result on Zalo."
     )
     return 0 if ok else 1

@@ -43,8 +43,8 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +54,9 @@ from bot.db import session_scope, storage_unavailable
 from handlers.events import Outgoing
 from models.tables import InboundUpdate
 from models.types import utcnow
+
+if TYPE_CHECKING:
+    from bot.channels.base import Channel
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class InboxItem:
     chat_key: str | None
     group_key: str | None
     attempts: int
+    received_at: datetime | None = None  # when it was stored (handling latency)
 
 
 class InboxHandler(Protocol):
@@ -97,6 +101,11 @@ class InboxHandler(Protocol):
     async def apology(self, session: AsyncSession, item: InboxItem) -> Outgoing | None:
         """The message that tells the sender of a given-up update (None: nobody to tell)."""
         ...
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive UTC datetimes; PostgreSQL aware ones."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def backoff(failures: int) -> float:
@@ -128,6 +137,7 @@ class InboxDispatcher:
         idle_poll_s: float = IDLE_POLL_S,
         clock: Callable[[], datetime] = utcnow,
         wake_sender: Callable[[], None] = lambda: None,
+        on_handled: Callable[[float], None] | None = None,
     ) -> None:
         if concurrency < 1 or lease_s <= 0 or give_up < 1:
             raise ValueError("concurrency >= 1, lease_s > 0 and give_up >= 1 required")
@@ -143,6 +153,8 @@ class InboxDispatcher:
         self.idle_poll_s = idle_poll_s
         self.clock = clock
         self._wake_sender = wake_sender  # an apology was queued in the outbox
+        # Told, per update handled, the seconds from its storing to the end of its handling.
+        self._on_handled = on_handled
         self._in_hand: dict[str, _InHand] = {}  # by chat (or "#<update id>" without one)
         self._to_close: list[int] = []  # ignored by the handler: closed next round
         self._to_release: list[int] = []  # met a database error: put back next round
@@ -361,7 +373,14 @@ class InboxDispatcher:
         for row in taken:
             key = row.chat_key if row.chat_key is not None else f"#{row.update_id}"
             batches.setdefault(key, []).append(
-                InboxItem(row.update_id, row.payload, row.chat_key, row.group_key, row.attempts)
+                InboxItem(
+                    row.update_id,
+                    row.payload,
+                    row.chat_key,
+                    row.group_key,
+                    row.attempts,
+                    row.received_at,
+                )
             )
             if row.has_files:
                 with_files.add(key)
@@ -393,6 +412,13 @@ class InboxDispatcher:
             self._handling_failures = 0
             if not closed:
                 self._to_close.extend(ids)
+            if self._on_handled is not None:
+                done = self.clock()
+                for item in batch:
+                    if item.received_at is not None:
+                        self._on_handled(
+                            max(0.0, (done - _aware(item.received_at)).total_seconds())
+                        )
         finally:
             # Once its update is closed a chat's next one may already be in hand (this
             # task was still answering, say, a button press): leave that one be.
@@ -448,3 +474,54 @@ class LinkedChats:
             if generation == self._generation:  # not marked stale meanwhile
                 self._loaded_at[channel] = started
         return self._chats.get(channel, frozenset())
+
+
+@dataclass
+class StoreOutcome:
+    """What became of a request's (or a poll's) raw updates."""
+
+    stored: int = 0  # rows written (an unreadable update is stored closed)
+    pending: int = 0  # of which wait to be handled
+    refused: int = 0  # from groups that are not linked: dropped, nothing stored
+    skipped: int = 0  # without a usable update id
+
+
+async def store_raw_updates(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    linked: LinkedChats,
+    channel: Channel,
+    raws: Sequence[dict[str, Any]],
+) -> StoreOutcome:
+    """Store raw updates in the inbox in one transaction, as a receiver does (webhooks).
+
+    The same rules as long polling (bot/channels/telegram/polling.py): an update without a
+    usable id is skipped, one from a group that is not linked and not answered there is
+    refused before storing, one the runtime cannot read is stored already closed (its id is
+    known). When this returns the rows are committed; it raises when they could not be.
+    """
+    outcome = StoreOutcome()
+    chats = await linked.of(channel.name)
+    arrivals: list[services.Arrival] = []
+    for raw in raws:
+        uid = channel.update_id(raw)
+        if uid is None:
+            outcome.skipped += 1
+            log.warning("an update without a usable update id (%s) skipped", channel.name)
+            continue
+        route = channel.route(raw)
+        if route.refused(chats):
+            outcome.refused += 1
+            continue
+        if not channel.readable(raw):
+            log.warning("update %s (%s): unreadable, skipped", uid, channel.name)
+            arrivals.append(services.Arrival(uid, None))
+            continue
+        arrivals.append(
+            services.Arrival(uid, raw, route.chat_key, route.group_key, route.has_files)
+        )
+        outcome.pending += 1
+    if arrivals:
+        async with session_scope(sessionmaker) as session:
+            await services.store_inbound(session, channel.name, arrivals)
+    outcome.stored = len(arrivals)
+    return outcome

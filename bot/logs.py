@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 # Loggers of libraries that put user data into records at some level: aiosqlite logs every
-# SQL statement with its parameters at DEBUG, aiogram logs updates at INFO, SQLAlchemy's
+# SQL statement with its parameters at DEBUG, aiogram logs updates at INFO, httpx the bot
+# token in each URL at INFO, python-telegram-bot every call at DEBUG, SQLAlchemy's
 # engine logs parameters and result rows when echoing. They are held above those levels
 # whatever the configured level is: by their level, and by a filter on the logger itself
 # that still drops such records if something lowers the level again (a library's own set-up,
@@ -26,6 +27,16 @@ _QUIET = {
     "sqlalchemy.engine": logging.WARNING,
     "sqlalchemy.engine.Engine": logging.WARNING,  # where the engine actually logs
     "asyncpg": logging.INFO,
+    # python-telegram-bot's runtime: httpx logs every request's URL, which holds the bot
+    # token, at INFO; python-telegram-bot's Bot logs every call's parameters and result
+    # (people's messages) at DEBUG.
+    "httpx": logging.WARNING,
+    "telegram": logging.INFO,
+    "telegram.Bot": logging.INFO,
+    "telegram.ext.ExtBot": logging.INFO,
+    "telegram.ext.Application": logging.INFO,
+    "telegram.BaseRequest": logging.INFO,
+    "telegram.HTTPXRequest": logging.INFO,
 }
 
 # The ids a record may carry via `extra=`, in the order they are shown.

@@ -20,6 +20,21 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         default="https://api.telegram.org", description="Bot API base URL"
     )
+    # The client library the Telegram channel runs on (bot/channels/telegram_aiogram/,
+    # bot/channels/telegram_ptb/); everything else is the same on both.
+    telegram_library: Literal["aiogram", "ptb"] = Field(
+        default="aiogram", description="Telegram runtime: aiogram or ptb (python-telegram-bot)"
+    )
+    # Zalo Bot Platform (bot/channels/zalo/): a channel of its own beside Telegram.
+    zalo_bot_token: SecretStr | None = Field(
+        default=None, description="Zalo bot token ({bot_id}:{secret})"
+    )
+    zalo_api_url: str = Field(
+        default="https://bot-api.zaloplatforms.com", description="Zalo Bot API base URL"
+    )
+    zalo_webhook_secret: SecretStr | None = Field(
+        default=None, description="secret Zalo sends in X-Bot-Api-Secret-Token (8-256 chars)"
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///./hotline.db", description="async SQLAlchemy URL"
     )
@@ -108,6 +123,25 @@ class Settings(BaseSettings):
         default=60, ge=1, description="Open311 requests filed per API key per hour"
     )
 
+    # `hotline serve` (bot/web/server.py; docs/deploy.md): one aiohttp app with the webhooks,
+    # /healthz, /readyz, /metrics, the public pages and Open311.
+    serve_host: str = Field(default="127.0.0.1", description="address `hotline serve` binds")
+    serve_port: int = Field(default=8080, ge=1, le=65535, description="port of `hotline serve`")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="secret token of the Telegram webhook (1-256 of A-Z a-z 0-9 _ -)",
+    )
+    # How long a worker's claim on the updates in hand holds without being renewed: after a
+    # worker dies, another takes its updates over once this has passed.
+    inbox_lease_s: float = Field(
+        default=30.0, ge=1, description="claim on updates in hand, seconds"
+    )
+
+    @field_validator("telegram_webhook_secret", mode="before")
+    @classmethod
+    def _no_empty_secret(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("province")
     @classmethod
     def _two_digits(cls, value: str | None) -> str | None:
@@ -148,7 +182,12 @@ class Settings(BaseSettings):
     def _no_empty_path(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("telegram_api_url")
+    @field_validator("telegram_library", mode="before")
+    @classmethod
+    def _library_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("telegram_api_url", "zalo_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -161,6 +200,18 @@ class Settings(BaseSettings):
                 "(for example HOTLINE_PROVINCE=20 for Lạng Sơn)."
             )
         return self.province
+
+    def zalo_token(self) -> str | None:
+        """The Zalo bot token, None when Zalo is not configured."""
+        if self.zalo_bot_token is None or not self.zalo_bot_token.get_secret_value().strip():
+            return None
+        return self.zalo_bot_token.get_secret_value().strip()
+
+    def telegram_token(self) -> str | None:
+        """The Telegram bot token, None when Telegram is not configured."""
+        if self.bot_token is None or not self.bot_token.get_secret_value():
+            return None
+        return self.bot_token.get_secret_value()
 
     def require_token(self) -> str:
         """The bot token, or a clear error when it is not configured."""

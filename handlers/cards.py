@@ -130,6 +130,8 @@ def render_card(
         )
     )
     lines.append(t(loc, "card.reporter", value=who))
+    if case.channel == "zalo":
+        lines.append(t(loc, "zalo.card_source"))
     lines.append(t(loc, "card.filed", value=local_time(case.filed_at)))
     lines.extend(deadline_lines(case, now or utcnow()))
     if case.handled_by and not case.assignee:

@@ -185,11 +185,13 @@ def topic_name(case: Case) -> str:
 
 async def set_topics_closed(turn: Turn, case: Case, closed: bool) -> None:
     """Close (or reopen) the case's forum topics in every group that has one."""
-    for chat in await services.chats_with_card(turn.session, case):
+    # Each group on its own channel (a reporter on Zalo may reopen a case: never theirs).
+    for link in await services.links_with_card(turn.session, case):
+        chat = link.chat_id
         if await services.messages_of_case(turn.session, case.id or 0, chat, "topic"):
             await services.enqueue(
                 turn.session,
-                turn.event.channel,
+                link.channel,
                 Outgoing(
                     chat_id=chat,
                     kind="topic_close" if closed else "topic_reopen",
@@ -246,9 +248,11 @@ async def refresh_cards(
         if audience not in texts:
             texts[audience] = await card_text(turn, case, note=note, audience=audience)
         rendered = texts[audience]
+        # The group's own channel, not the turn's (a reporter on Zalo, a system turn).
+        channel = link.channel if link is not None else turn.event.channel
         await services.enqueue(
             turn.session,
-            turn.event.channel,
+            channel,
             Outgoing(
                 chat_id=chat,
                 kind="edit",
@@ -260,7 +264,7 @@ async def refresh_cards(
             ),
         )
         # Text that grew too long for the card (a long result, say) goes under it in full.
-        await queue_card_more(turn, case, turn.event.channel, chat, rendered)
+        await queue_card_more(turn, case, channel, chat, rendered)
 
 
 async def queue_card_more(
@@ -426,9 +430,8 @@ async def case_groups(turn: Turn, case: Case) -> list[GroupLink]:
     group holding its card that may act on it (the province group of an escalated case)."""
     groups = await services.officer_groups_of_case(turn.session, case)
     seen = {(g.channel, g.chat_id) for g in groups}
-    for chat in await services.chats_with_card(turn.session, case):
-        link = await services.link_of_chat(turn.session, case.channel, chat)
-        if link is not None and (link.channel, link.chat_id) not in seen:
+    for link in await services.links_with_card(turn.session, case):
+        if (link.channel, link.chat_id) not in seen:
             groups.append(link)
             seen.add((link.channel, link.chat_id))
     return groups

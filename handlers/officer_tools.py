@@ -201,7 +201,7 @@ async def on_ask_reply(
         return
     await services.enqueue(
         turn.session,
-        case.channel,
+        reporter.channel,  # the reporter's own channel (Zalo, Telegram)
         Outgoing(
             chat_id=reporter.chat_id,
             text=t(reporter.language or "vi", "notify.question", code=case.code, question=text),

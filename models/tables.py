@@ -290,6 +290,8 @@ class InboundUpdate(SQLModel, table=True):
             sqlite_where=text("processed_at IS NULL"),
             postgresql_where=text("processed_at IS NULL"),
         ),
+        # Channels without update ids (Zalo) recognise a redelivery by this key.
+        Index("ux_inbound_update_dedupe", "channel", "dedupe_key", unique=True),
     )
 
     channel: str = Field(primary_key=True, max_length=16)
@@ -309,6 +311,29 @@ class InboundUpdate(SQLModel, table=True):
     # It carries files to download before it can be handled: such updates have a lane of
     # their own in the dispatcher, so slow downloads never take every slot.
     has_files: bool = Field(default=False)
+    # What identifies a redelivery where the channel has no update ids (Zalo:
+    # "<event_name>:<message_id>"); None for channels that have them (NULLs never clash).
+    dedupe_key: str | None = Field(default=None, max_length=128)
+
+
+class ZaloChatMenu(SQLModel, table=True):
+    """What a Zalo chat was last offered, so its next text can be read as a choice.
+
+    Zalo has no buttons: the channel renders a message's buttons as a numbered menu and
+    keeps the options here (bot/channels/zalo/menus.py); the next "2", label, unaccented or
+    abbreviated label becomes the button's event. `reply_to`: the id of the officer's
+    question the next text answers (Zalo has no reply-to, no ForceReply).
+    """
+
+    __tablename__ = "zalo_chat_menu"
+
+    chat_id: str = Field(primary_key=True, max_length=64)
+    # [{"label": "...", "data": "c1:cat:noise" | null (typed as text)}], in menu order
+    options: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    reply_to: int | None = Field(default=None, sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 
 
 class LinkAttempt(SQLModel, table=True):

@@ -1,17 +1,19 @@
 """A seeded fault-injection campaign: many citizens report at once over a faulty Bot API.
 
     python scripts/fault_campaign.py [--reports 30] [--fault-rate 0.2] [--seed 7]
+                                     [--library aiogram|ptb]
 
-The whole bot runs (aiogram polling, the handlers, SQLite, the outbox sender) against the
-fake Bot API, which fails `--fault-rate` of the send/edit calls at random (5xx, 429,
-timeouts where it holds the request past the client's timeout, dropped connections; none
-of them applies the call) and enforces Telegram's flood limits scaled down 50 times (the
-sender's limiter is scaled the same way). Citizens file their reports in parallel, each
-waiting for the bot's answer before the next step; officers of three ward groups
-acknowledge two cases in three and close half of those. Then it counts what arrived:
-each case's card must reach its ward group once, each reporter notice (case code,
-acknowledged, resolved) must arrive once, and the outbox must end with nothing pending or
-failed. Exit status 0 when nothing was lost or repeated.
+The whole bot runs (on aiogram or python-telegram-bot: --library; polling, the handlers,
+SQLite, the outbox sender) against the fake Bot API, which fails `--fault-rate` of the
+send/edit calls at random (5xx, 429, timeouts where it holds the request past the
+client's timeout, dropped connections; none of them applies the call) and enforces
+Telegram's flood limits scaled down 50 times (the sender's limiter is scaled the same
+way). Citizens file their reports in parallel, each waiting for the bot's answer before
+the next step; officers of three ward groups acknowledge two cases in three and close
+half of those. Then it counts what arrived: each case's card must reach its ward group
+once, each reporter notice (case code, acknowledged, resolved) must arrive once, and the
+outbox must end with nothing pending or failed. Exit status 0 when nothing was lost or
+repeated.
 
 tests/test_faults.py runs the same campaign, smaller.
 """
@@ -39,8 +41,7 @@ if str(ROOT) not in sys.path:
 from sqlmodel import col, select  # noqa: E402
 
 from bot.app import Hotline  # noqa: E402
-from bot.channels.telegram.delivery import TelegramTransport  # noqa: E402
-from bot.channels.telegram_aiogram import AiogramOps  # noqa: E402
+from bot.channels.telegram.delivery import TelegramOps, TelegramTransport  # noqa: E402
 from bot.demo import issue_link_code, local_hotline  # noqa: E402
 from bot.fakes.telegram import FAULT_KINDS, FakeBotAPI, FakeChat, FakeUser  # noqa: E402
 from bot.ratelimit import RateLimiter  # noqa: E402
@@ -291,24 +292,43 @@ def _repeats(api: FakeBotAPI, chat_id: int) -> list[str]:
     ]
 
 
+def _short_timeout_ops(api: FakeBotAPI, library: str) -> tuple[TelegramOps, Any]:
+    """The runtime's Bot API calls on a Bot of their own; and how to close it."""
+    if library == "ptb":
+        from bot.channels.telegram_ptb.ops import PtbOps, close_bot, make_bot
+
+        ptb_bot = make_bot(api.token, api.base_url)
+        return PtbOps(ptb_bot), lambda: close_bot(ptb_bot)
+    from bot.channels.telegram_aiogram import AiogramOps
+
+    bot = api.create_bot()
+    return AiogramOps(bot), bot.session.close
+
+
 async def run_campaign(
-    reports: int = 30, fault_rate: float = 0.2, seed: int = 7, workdir: Path | None = None
+    reports: int = 30,
+    fault_rate: float = 0.2,
+    seed: int = 7,
+    workdir: Path | None = None,
+    library: str = "aiogram",
 ) -> CampaignResult:
-    """Run the campaign in `workdir` (a temporary directory by default)."""
+    """Run the campaign in `workdir` (a temporary directory by default) on a Telegram
+    runtime (aiogram or ptb)."""
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="hotline-faults-") as tmp:
-            return await run_campaign(reports, fault_rate, seed, Path(tmp))
+            return await run_campaign(reports, fault_rate, seed, Path(tmp), library)
     result = CampaignResult(reports=reports, seed=seed, fault_rate=fault_rate)
     plans = random.Random(seed).choices(["none", "ack", "close"], k=reports)
     started = time.monotonic()
-    async with FakeBotAPI() as api, local_hotline(api, workdir) as hotline:
+    async with (
+        FakeBotAPI() as api,
+        local_hotline(api, workdir, telegram_library=library) as hotline,
+    ):
         # The sender as in production, with time scaled: limits 50 times faster, short
         # timeouts and backoff (and the fake holds a "timed out" request past the timeout).
-        bot = api.create_bot()
+        ops, close_ops = _short_timeout_ops(api, library)
         hotline.add_transport(
-            TelegramTransport(
-                AiogramOps(bot), hotline.media, request_timeout=2.0, upload_timeout=2.0
-            )
+            TelegramTransport(ops, hotline.media, request_timeout=2.0, upload_timeout=2.0)
         )
         sender = hotline.sender
         sender.limiter = RateLimiter(
@@ -343,7 +363,7 @@ async def run_campaign(
             await api.wait_idle(quiet=0.3, timeout=STEP_TIMEOUT_S)
         finally:
             api.fault_rate = 0.0
-            await bot.session.close()
+            await close_ops()
         _tally(api, result, outcomes)
         async with hotline.sessionmaker() as session:
             result.cases = len((await session.exec(select(Case))).all())
@@ -415,10 +435,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int, default=30, help="citizens reporting at once")
     parser.add_argument("--fault-rate", type=float, default=0.2, help="share of failed calls")
     parser.add_argument("--seed", type=int, default=7, help="seed of faults and plans")
+    parser.add_argument(
+        "--library", choices=("aiogram", "ptb"), default="aiogram", help="Telegram runtime"
+    )
     parser.add_argument("--verbose", action="store_true", help="show the bot's warnings")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR)
-    result = asyncio.run(run_campaign(args.reports, args.fault_rate, args.seed))
+    result = asyncio.run(
+        run_campaign(args.reports, args.fault_rate, args.seed, library=args.library)
+    )
     print(result.report())
     return 0 if result.clean else 1
 

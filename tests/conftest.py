@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import db
 from bot.app import Hotline
+from bot.channels import TELEGRAM_LIBRARIES
 from bot.settings import Settings
 
 PROVINCE = "20"  # Lạng Sơn
@@ -97,6 +98,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     _reset_postgres(POSTGRES_URL)
     yield POSTGRES_URL
     _reset_postgres(POSTGRES_URL)
+
+
+@pytest.fixture(params=TELEGRAM_LIBRARIES)
+def telegram_library(request: pytest.FixtureRequest) -> str:
+    """Each Telegram runtime (HOTLINE_TELEGRAM_LIBRARY): the tests that take it run on
+    aiogram and on python-telegram-bot, against the same fake Bot API."""
+    return str(request.param)
 
 
 @pytest.fixture

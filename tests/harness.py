@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,13 @@ class Person:
         name: str = "Nguyễn Văn A",
         language_code: str | None = "vi",
         fetcher: FakeFetcher | None = None,
+        channel: str = "telegram",
+        update_ids: Iterator[int] | None = None,
     ) -> None:
         self.hotline = hotline
+        self.channel = channel
+        # A channel's own updates in the same test need ids apart from these.
+        self._update_ids = update_ids or _update_ids
         self.user_id = user_id
         self.chat_id = chat_id or user_id
         self.chat_type = chat_type
@@ -60,23 +66,23 @@ class Person:
     async def send(self, kind: str, **fields: Any) -> Reply | None:
         """Deliver one event to the core, in its own transaction."""
         event = Event(
-            channel="telegram",
+            channel=self.channel,
             chat_id=self.chat_id,
             chat_type=self.chat_type,  # type: ignore[arg-type]
             user_id=self.user_id,
             user_name=self.name,
             language_code=self.language_code,
-            update_id=fields.pop("update_id", next(_update_ids)),
+            update_id=fields.pop("update_id", next(self._update_ids)),
             kind=kind,  # type: ignore[arg-type]
             **fields,
         )
         self.last_event = event
-        async with self.hotline.chat_turn("telegram", self.chat_id):
+        async with self.hotline.chat_turn(self.channel, self.chat_id):
             return await self.hotline.process(event, self.fetcher)
 
     async def redeliver(self) -> Reply | None:
         """Deliver the last event again, same update id (as a channel may after a crash)."""
-        async with self.hotline.chat_turn("telegram", self.chat_id):
+        async with self.hotline.chat_turn(self.channel, self.chat_id):
             return await self.hotline.process(self.last_event, self.fetcher)
 
     async def text(self, text: str, **kw: Any) -> Reply | None:

@@ -1,4 +1,5 @@
-"""End to end: the real aiogram client over HTTP against the fake Bot API server."""
+"""End to end: the real client library over HTTP against the fake Bot API server, on each
+Telegram runtime (aiogram and python-telegram-bot: the `telegram_library` fixture)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-async def hotline(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Hotline]:
-    async with local_hotline(api, tmp_path) as running:
+async def hotline(
+    api: FakeBotAPI, tmp_path: Path, telegram_library: str
+) -> AsyncIterator[Hotline]:
+    async with local_hotline(api, tmp_path, telegram_library=telegram_library) as running:
         yield running
 
 
@@ -274,6 +277,9 @@ async def test_officer_closes_with_an_album_and_reporter_gets_the_photos(
     await api.wait_for_message(CITIZEN.id, has("Đã khắc phục xong."))
     album = await api.wait_for_call("sendMediaGroup", lambda c: c.chat_id == CITIZEN.id)
     assert len(album.params["media"]) == 2
+    assert album.ok, album.error  # accepted: the photos reached the reporter
+    photos = [m for m in api.chat_messages(CITIZEN.id) if "photo" in m]
+    assert len(photos) == 2
 
 
 async def test_province_group_links_and_receives_cases_of_unlinked_wards(

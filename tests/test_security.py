@@ -527,13 +527,19 @@ async def remembered(app: Hotline, chat_id: int, message_id: int) -> None:
 
 
 @pytest.mark.usefixtures("restore_logging")
-async def test_a_whole_flow_at_debug_logs_nothing_personal(tmp_path: Path) -> None:
-    """The real bot (aiogram over HTTP), every logger at DEBUG, a report with a shared phone."""
+async def test_a_whole_flow_at_debug_logs_nothing_personal(
+    tmp_path: Path, telegram_library: str
+) -> None:
+    """The real bot (aiogram, or python-telegram-bot, over HTTP), every logger at DEBUG, a
+    report with a shared phone."""
     # Import what logs before setting levels, so that every logger exists already.
     import aiogram  # noqa: F401
     import aiohttp  # noqa: F401
     import aiosqlite  # noqa: F401
+    import httpx  # noqa: F401
+    import telegram.ext  # noqa: F401
 
+    import bot.channels.telegram_ptb  # noqa: F401
     from bot.demo import issue_link_code, local_hotline
     from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser, tiny_png
 
@@ -557,7 +563,11 @@ async def test_a_whole_flow_at_debug_logs_nothing_personal(tmp_path: Path) -> No
         return lambda m: text in (m.get("text") or m.get("caption") or "")
 
     # No pacing of outgoing messages: this test is about what is said, not how fast.
-    fast = {"send_chat_interval_s": 0, "send_group_per_minute": 1000}
+    fast = {
+        "send_chat_interval_s": 0,
+        "send_group_per_minute": 1000,
+        "telegram_library": telegram_library,
+    }
     async with FakeBotAPI() as api, local_hotline(api, tmp_path, **fast) as app:
 
         def press(user: FakeUser, data: str, chat: FakeChat | None = None) -> None:

@@ -1,8 +1,9 @@
 """The channels the hotline serves, built from the settings: one core, several channels.
 
 `bot/channels/base.py` is the contract every channel runtime provides; `telegram/` holds
-what both Telegram runtimes share; `telegram_aiogram/` is the runtime on aiogram. The
-runtime is chosen by configuration here, and imported only when chosen.
+what both Telegram runtimes share; `telegram_aiogram/` is the runtime on aiogram,
+`telegram_ptb/` the runtime on python-telegram-bot. The runtime is chosen by configuration
+here (HOTLINE_TELEGRAM_LIBRARY), and only the chosen one is imported.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from bot.app import Hotline
     from bot.channels.telegram.channel import TelegramChannel
 
-TELEGRAM_LIBRARIES = ("aiogram",)
+TELEGRAM_LIBRARIES = ("aiogram", "ptb")  # HOTLINE_TELEGRAM_LIBRARY; the first is the default
 
 __all__ = [
     "TELEGRAM_LIBRARIES",
@@ -25,6 +26,7 @@ __all__ = [
     "Webhook",
     "build_channels",
     "telegram_channel",
+    "zalo_channel",
 ]
 
 
@@ -36,10 +38,41 @@ def telegram_channel(
         from bot.channels.telegram_aiogram import AiogramChannel
 
         return AiogramChannel(hotline, token, api_url)
+    if library == "ptb":
+        from bot.channels.telegram_ptb import PtbChannel
+
+        return PtbChannel(hotline, token, api_url)
     raise ValueError(f"unknown Telegram library {library!r} (one of {TELEGRAM_LIBRARIES})")
 
 
+def zalo_channel(hotline: Hotline, token: str, api_url: str) -> Channel:
+    """The Zalo channel (bot/channels/zalo/), imported only when configured."""
+    from bot.channels.zalo import ZaloChannel
+
+    secret = hotline.settings.zalo_webhook_secret
+    return ZaloChannel(
+        hotline, token, api_url, secret.get_secret_value() if secret is not None else None
+    )
+
+
 def build_channels(hotline: Hotline) -> list[Channel]:
-    """The channels configured in the hotline's settings."""
+    """Every channel that has a token in the hotline's settings: Telegram, Zalo or both
+    (a clear error when neither has one)."""
     settings = hotline.settings
-    return [telegram_channel(hotline, settings.require_token(), settings.telegram_api_url)]
+    channels: list[Channel] = []
+    telegram_token = settings.telegram_token()
+    if telegram_token:
+        channels.append(
+            telegram_channel(
+                hotline, telegram_token, settings.telegram_api_url, settings.telegram_library
+            )
+        )
+    zalo_token = settings.zalo_token()
+    if zalo_token:
+        channels.append(zalo_channel(hotline, zalo_token, settings.zalo_api_url))
+    if not channels:
+        raise SystemExit(
+            "No channel configured: set HOTLINE_BOT_TOKEN (Telegram, from @BotFather), "
+            "HOTLINE_ZALO_BOT_TOKEN (Zalo Bot Platform), or both."
+        )
+    return channels

@@ -165,3 +165,19 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release the channel's connections."""
+
+    # ---------------------------------------------------------------- webhook registration
+    # Optional: `hotline webhook set|delete|info --channel <name>` (a deploy step, run once,
+    # not by every worker at start). A channel without webhooks leaves them as they are.
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Register `url` (HOTLINE_PUBLIC_URL + /webhook/<channel>) with its secret."""
+        raise NotImplementedError(f"channel {self.name} cannot register a webhook")
+
+    async def delete_webhook(self) -> None:
+        """Remove the registered webhook."""
+        raise NotImplementedError(f"channel {self.name} cannot remove a webhook")
+
+    async def webhook_info(self) -> dict[str, Any]:
+        """What the channel knows of its webhook (url, pending updates, last error...)."""
+        raise NotImplementedError(f"channel {self.name} cannot describe its webhook")

@@ -55,6 +55,10 @@ class ChannelRunner:
                 receiver.dispatcher = dispatcher
                 self.dispatchers[channel.name] = dispatcher
                 self.receivers[channel.name] = receiver
+            # Open311 requesters have no chat: their rows are closed by this transport.
+            from bot.web.open311.filing import Open311Transport
+
+            hotline.add_transport(Open311Transport())
             sender_task = asyncio.create_task(hotline.sender.run(), name="outbox-sender")
             scheduler_task = asyncio.create_task(hotline.scheduler.run(), name="deadlines")
             # One `hotline run` is each inbox's only dispatcher: what the last run held in

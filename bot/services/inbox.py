@@ -35,6 +35,8 @@ class Arrival:
     chat_key: str | None = None
     group_key: str | None = None
     has_files: bool = False
+    # A channel without update ids (Zalo): what identifies a redelivery; unique per channel.
+    dedupe_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def _pending(channel: str) -> Any:
 
 
 async def store_inbound(session: AsyncSession, channel: str, arrivals: Sequence[Arrival]) -> None:
-    """Put a batch of arriving updates in the inbox, in one statement (a redelivered id
-    leaves its row as it is)."""
+    """Put a batch of arriving updates in the inbox, in one statement (a redelivered id, or
+    a redelivered dedupe key, leaves its row as it is)."""
     if not arrivals:
         return
     now = utcnow()
@@ -80,6 +82,7 @@ async def store_inbound(session: AsyncSession, channel: str, arrivals: Sequence[
             "chat_key": a.chat_key,
             "group_key": a.group_key,
             "has_files": a.has_files,
+            "dedupe_key": a.dedupe_key,
             "attempts": 0,
             "claimed_until": None,
         }
@@ -104,15 +107,9 @@ async def claim_update(
     now = utcnow()
     ids = [update_id, *more_ids]
     for uid in ids:
-        existing = await session.get(InboundUpdate, (channel, uid))
-        if existing is None:
-            session.add(InboundUpdate(channel=channel, update_id=uid, processed_at=now))
-            try:
-                async with session.begin_nested():
-                    await session.flush()
-            except IntegrityError:
-                return False
-            continue
+        # The stored update is flipped in one statement; only when nothing was flipped is
+        # it read, to tell a redelivery (already processed) from an update never stored
+        # (handled straight from the channel, as in tests and the demo's scripted people).
         claimed = await session.exec(  # type: ignore[call-overload]
             update(InboundUpdate)
             .where(
@@ -123,7 +120,16 @@ async def claim_update(
             .values(processed_at=now, payload=None)  # handled: keep no personal data
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if claimed.rowcount == 1:
+            continue
+        existing = await session.get(InboundUpdate, (channel, uid))
+        if existing is not None:
+            return False
+        session.add(InboundUpdate(channel=channel, update_id=uid, processed_at=now))
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except IntegrityError:
             return False
     return True
 
@@ -244,6 +250,7 @@ async def take_inbound(
             col(InboundUpdate.group_key),
             col(InboundUpdate.attempts),
             col(InboundUpdate.has_files),
+            col(InboundUpdate.received_at),
         )
         .execution_options(synchronize_session=False)
     )
@@ -258,8 +265,9 @@ async def take_inbound(
             attempts=attempts,
             claimed_until=until,
             has_files=has_files,
+            received_at=received_at,
         )
-        for uid, payload, chat_key, group_key, attempts, has_files in rows
+        for uid, payload, chat_key, group_key, attempts, has_files, received_at in rows
     ]
     return sorted(taken, key=lambda row: row.update_id)
 

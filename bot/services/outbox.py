@@ -66,8 +66,9 @@ async def enqueue(
             .values(priority=int(priority))
             .execution_options(synchronize_session=False)
         )
+    # Inserted with the event's other rows at commit (one multi-row INSERT for all the
+    # event's messages); a caller that needs the row's id flushes.
     session.add(row)
-    await session.flush()
     return row
 
 

@@ -6,9 +6,11 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.conversations import remember_conversation
 from models.enums import OutboxStatus
 from models.tables import (
     Case,
+    Conversation,
     Outbox,
     Reporter,
 )
@@ -17,9 +19,24 @@ from models.tables import (
 async def get_reporter(
     session: AsyncSession, channel: str, user_id: str, chat_id: str | None = None
 ) -> Reporter:
-    """The reporter for this channel user, created on first contact."""
-    stmt = select(Reporter).where(Reporter.channel == channel, Reporter.user_id == user_id)
-    reporter = (await session.exec(stmt)).first()
+    """The reporter for this channel user, created on first contact.
+
+    Their conversation in progress is read in the same statement (an outer join) and
+    remembered for the transaction: nearly every private message needs both.
+    """
+    stmt = (
+        select(Reporter, Conversation)
+        .outerjoin(
+            Conversation,
+            (col(Conversation.channel) == col(Reporter.channel))
+            & (col(Conversation.user_id) == col(Reporter.user_id)),
+        )
+        .where(Reporter.channel == channel, Reporter.user_id == user_id)
+    )
+    found = (await session.exec(stmt)).first()
+    reporter = found[0] if found is not None else None
+    if found is not None:
+        remember_conversation(session, channel, user_id, found[1])
     if reporter is None:
         reporter = Reporter(channel=channel, user_id=user_id, chat_id=chat_id or user_id)
         session.add(reporter)

@@ -21,7 +21,7 @@ from bot.channels.base import Channel, RawUpdate, Receiver, Route
 from bot.channels.telegram import routing
 from bot.channels.telegram.commands import register_commands
 from bot.channels.telegram.delivery import TelegramOps, TelegramTransport
-from bot.channels.telegram.errors import classify
+from bot.channels.telegram.errors import BotTokenRejected, TelegramApiError, classify
 from bot.channels.telegram.polling import TelegramPolling
 from bot.channels.telegram.translate import album_event, update_to_event
 from bot.db import storage_unavailable
@@ -184,7 +184,15 @@ class TelegramChannel(Channel):
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Learn the bot's username (commands addressed to it) and fill the command menu."""
-        me = await self.ops.get_me()
+        """Learn the bot's username (commands addressed to it) and fill the command menu.
+
+        A token Telegram refuses stops the start with BotTokenRejected (nothing would work).
+        """
+        try:
+            me = await self.ops.get_me()
+        except TelegramApiError as exc:
+            if exc.code in (401, 404):
+                raise BotTokenRejected(exc.code) from None
+            raise
         self.bot_username = str(me.get("username") or "")
         await register_commands(self.ops)

@@ -34,6 +34,19 @@ class TelegramNetworkError(Exception):
     """No answer: a timeout, a dropped connection, a refused connection."""
 
 
+class BotTokenRejected(RuntimeError):
+    """Telegram refused the bot token at start (401, or 404 for a malformed one).
+
+    Its message names the setting to fix and never the token (a secret)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(
+            f"Telegram rejected the bot token ({code}): check HOTLINE_BOT_TOKEN "
+            "(a token from @BotFather) and HOTLINE_TELEGRAM_API_URL."
+        )
+        self.code = code
+
+
 def classify(
     error: BaseException, progress: dict[str, Any] | None = None
 ) -> RetryLater | PermanentFailure | None:

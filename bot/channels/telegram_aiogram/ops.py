@@ -18,6 +18,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.types import (
     BotCommand,
@@ -58,6 +59,8 @@ async def neutral_errors() -> AsyncIterator[None]:
         raise errors.TelegramApiError(429, exc.message, retry_after=exc.retry_after) from exc
     except TelegramForbiddenError as exc:
         raise errors.TelegramApiError(403, exc.message) from exc
+    except TelegramUnauthorizedError as exc:
+        raise errors.TelegramApiError(401, exc.message) from exc
     except TelegramNotFound as exc:
         raise errors.TelegramApiError(404, exc.message) from exc
     except TelegramBadRequest as exc:
