@@ -109,15 +109,6 @@ def _printer(api: FakeBotAPI, names: dict[int, str]) -> Callable[[ApiCall], None
     return show
 
 
-async def _confirm_result(api: FakeBotAPI, officer: Any, group: Any, say: Any, who: str) -> None:
-    """The officer checks what the reporter will read and presses «Gửi» (the confirm step)."""
-    preview = await api.wait_for_message(
-        group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
-    )
-    say(who, "[presses] ✅ Gửi")
-    api.press_button(officer, preview, _button_data(api, preview, "c1:rok:"), chat=group)
-
-
 def _button_data(api: FakeBotAPI, message: dict[str, Any], prefix: str) -> str:
     """The callback data of the message's button whose data starts with `prefix`."""
     return next(
@@ -213,7 +204,15 @@ async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
                 api.send_text(
                     officer, result, chat=group, reply_to_message_id=prompt["message_id"]
                 )
-                await _confirm_result(api, officer, group, say, "👮 Officer (group)")
+                # The officer sees exactly what the reporter will read, then sends it.
+                preview = await api.wait_for_message(
+                    group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
+                )
+                await api.wait_idle()
+                say("👮 Officer (group)", "[presses] ✅ Gửi")
+                api.press_button(
+                    officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
+                )
                 done = await api.wait_for_message(citizen.id, lambda m: "Kết quả" in m["text"])
                 await api.wait_idle()
     ok = result in done["text"]
@@ -354,7 +353,15 @@ async def run_zalo_demo(verbose: bool = True) -> int:
                 api.send_text(
                     officer, result, chat=group, reply_to_message_id=prompt["message_id"]
                 )
-                await _confirm_result(api, officer, group, say, "👮 Officer (Telegram group)")
+                # The officer sees exactly what the reporter will read, then sends it.
+                preview = await api.wait_for_message(
+                    group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
+                )
+                await api.wait_idle()
+                say("👮 Officer (Telegram group)", "[presses] ✅ Gửi")
+                api.press_button(
+                    officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
+                )
                 done = await bot_says(has("Kết quả"))
                 await bot_says(has("đã được giải quyết chưa"))
                 thanks = await lan("1", has("Cảm ơn bạn đã xác nhận"))

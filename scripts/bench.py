@@ -1,9 +1,18 @@
 """Benchmarks: print figures as ratios against a baseline measured in the same run.
 
     python scripts/bench.py [--reports N] [--postgres URL] [--report-cases N | --million]
+                            [--citizens N] [--skip-delivery] [--only-report]
 
-- intake: a whole citizen report (13 events, real handlers, real SQLite file) per event,
-  against the baseline of one empty transaction on the same database;
+One command for every figure of docs/performance.md, each with its baseline:
+
+- intake through the whole inbound path (scripts/bench_intake.py): the receiver's store,
+  the inbox dispatcher and the real channel, against a minimal aiogram bot doing one read
+  and one write per update; one citizen and `--citizens` at once; statements per update;
+- intake in the core only: a whole citizen report (13 events, real handlers, real SQLite
+  file) per event, against the baseline of one empty transaction on the same database;
+- delivery (scripts/bench_delivery.py): the outbox sender against a fake Bot API enforcing
+  a bursty and a strict per-chat limit (rate as a ratio of the allowed rate, 429s, what was
+  learned), and the cost per message with 5,000 rows waiting against none;
 - locate: our ward suggestion for typed addresses, against one raw
   vietnamadminunits.parse_address call on the same addresses; a GPS pin located with the
   province's grid, against the full scan over every centroid of the country (same results);
@@ -32,6 +41,10 @@ from sqlalchemy import bindparam, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench_delivery  # noqa: E402  (scripts/)
+import bench_intake as bench_intake_channel  # noqa: E402  (scripts/)
 
 from bot import db  # noqa: E402
 from bot.app import Hotline  # noqa: E402
@@ -414,6 +427,8 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="--report-cases 1000000")
     parser.add_argument("--only-report", action="store_true", help="skip intake and locate")
     parser.add_argument("--skip-logbook", action="store_true", help="time the report only")
+    parser.add_argument("--citizens", type=int, default=100, help="intake: citizens at once")
+    parser.add_argument("--skip-delivery", action="store_true", help="skip the sender's bench")
     args = parser.parse_args()
     report_cases = 1_000_000 if args.million else args.report_cases
     logbook_too = not args.skip_logbook
@@ -428,6 +443,7 @@ def main() -> None:
     tracemalloc.stop()
     print(f"gazetteer for province 20: peak traced memory {gazetteer_peak / 2**20:.1f} MiB")
     bench_locate()
+    bench_intake_channel.main_with(args.citizens, args.postgres)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         asyncio.run(bench_intake(url, args.reports, "SQLite"))
@@ -437,6 +453,10 @@ def main() -> None:
         asyncio.run(bench_intake(args.postgres, args.reports, "PostgreSQL"))
         db.downgrade(args.postgres, "base")
         asyncio.run(bench_duplicates(args.postgres, "PostgreSQL"))
+    if not args.skip_delivery:
+        for name, burst in bench_delivery.MODELS.items():
+            asyncio.run(bench_delivery.bench_model(name, burst, 60, 10))
+        asyncio.run(bench_delivery.bench_backlog(60, 5, 5000))
     _run_report_benches(args.postgres, report_cases, logbook_too)
 
 

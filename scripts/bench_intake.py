@@ -322,6 +322,11 @@ def main() -> None:
     parser.add_argument("--citizens", type=int, default=100)
     parser.add_argument("--postgres", default="", help="postgresql+asyncpg URL (wiped!)")
     args = parser.parse_args()
+    main_with(args.citizens, args.postgres)
+
+
+def main_with(citizens: int, postgres: str) -> None:
+    """Start the sink Bot API in a process of its own, then measure."""
     port = _free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
     try:
@@ -331,7 +336,7 @@ def main() -> None:
                     break
             except OSError:
                 time.sleep(0.1)
-        asyncio.run(run(args.citizens, args.postgres, f"http://127.0.0.1:{port}"))
+        asyncio.run(run(citizens, postgres, f"http://127.0.0.1:{port}"))
     finally:
         sink.terminate()
         sink.wait()
