@@ -24,7 +24,7 @@ from handlers import province as _province  # noqa: F401  (registers /report)
 from handlers import publication as _publication  # noqa: F401  (/khongcongkhai, /congkhai)
 from handlers.context import OFFICER_LOCALE, HotlineDeps, Turn
 from handlers.events import Event, FileFetcher, Reply
-from handlers.language import detect_language, normalize_locale, reply_locale, reporter_locale
+from handlers.language import learn_language, reporter_locale
 from models.tables import MIME_TYPE_MAX, NAME_MAX
 
 # C0 controls but tab, line feed and carriage return; DEL and the C1 controls; and lone
@@ -94,14 +94,8 @@ async def handle_event(
     reporter = await services.get_reporter(
         session, event.channel, event.user_id, chat_id=event.chat_id
     )
-    client_locale = normalize_locale(event.language_code)
     if not reporter.language_chosen:
-        if client_locale:
-            reporter.language = client_locale
-        elif reporter.language is None and event.kind == "text" and event.text:
-            # No /lang choice and the client did not say: learn it from the first free text.
-            if detect_language(event.text) != "und":
-                reporter.language = reply_locale(event.text)
+        learn_language(reporter, event)
     turn.locale = reporter_locale(reporter, event.language_code)
     await intake.handle_private(turn, reporter)
     return turn.reply

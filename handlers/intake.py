@@ -105,6 +105,12 @@ async def handle_private(turn: Turn, reporter: Reporter) -> None:
     if ev.kind == "button" and (ev.button_data or "").startswith("c1:sat:"):
         await followup.on_satisfaction(turn, state, data)
         return
+    if ev.kind == "button" and ev.button_data == START_BUTTON:
+        if state is None:  # the idle hint's button: as /report
+            await _start_report(turn, {})
+        else:
+            await conversation.prompt_step(turn, state, data)  # a report is under way
+        return
     if state is None:
         await _on_idle(turn, reporter)
         return
@@ -115,6 +121,9 @@ async def handle_private(turn: Turn, reporter: Reporter) -> None:
     if ev.kind == "text" and not (ev.text or "").strip():
         # An empty or blank message, whatever the step.
         await conversation.refuse(turn, state, data)
+        return
+    if state in STEPS and ev.kind == "text" and is_back(ev.text):
+        await go_back(turn, state, data)  # "quay lai" is never taken as a ward or a text
         return
     await registered.handle(turn, data)
 
@@ -218,6 +227,9 @@ async def _on_resume_choice(turn: Turn, state: str | None, data: dict[str, Any])
         await conversation.prompt_step(turn, state, data)
 
 
+START_BUTTON = "c1:start:go"  # under the idle hint: start a report
+
+
 async def _on_idle(turn: Turn, reporter: Reporter) -> None:
     """A message outside any report: say what was wrong with it, if anything; point to /report."""
     if turn.event.kind == "button":
@@ -225,7 +237,8 @@ async def _on_idle(turn: Turn, reporter: Reporter) -> None:
     lead = conversation.lead_key(turn, None)
     parts = [turn.text(lead)] if lead else []
     parts.append(turn.text("intake.idle_hint"))
-    await turn.send("\n".join(parts), raw=True)
+    start = [[Button(turn.text("btn.start_report"), START_BUTTON)]]
+    await turn.send("\n".join(parts), raw=True, buttons=start)
 
 
 MYCASES_BUTTONS = 10  # ➕ buttons under /mycases: the latest open cases
@@ -383,6 +396,24 @@ def _quote(text: str) -> str:
 # ---------------------------------------------------------------- step handlers
 
 
+_WORD_RE = re.compile(r"[a-z0-9]+")
+# Typed at any step of a report: back to the step before (accents and case do not matter).
+BACK_WORDS = frozenset({"quay lai", "tro lai", "back", "go back", "quay ve"})
+
+
+def is_back(text: str | None) -> bool:
+    """Whether a typed text asks to go back one step ("quay lai", "back")."""
+    return bool(text) and " ".join(_WORD_RE.findall(fold(text or ""))) in BACK_WORDS
+
+
+async def go_back(turn: Turn, state: str, data: dict[str, Any]) -> None:
+    """Back to the step before `state` (the first step asks itself again)."""
+    index = STEPS.index(state)
+    previous = STEPS[max(index - 1, 0)]
+    await conversation.save_state(turn, previous, data)
+    await conversation.prompt_step(turn, previous, data)
+
+
 async def _on_category(turn: Turn, data: dict[str, Any]) -> None:
     ev = turn.event
     value = (ev.button_data or "").removeprefix("c1:cat:") if ev.kind == "button" else None
@@ -398,12 +429,19 @@ async def _on_category(turn: Turn, data: dict[str, Any]) -> None:
 
 
 def _category_from_text(turn: Turn, text: str) -> str | None:
+    """A typed category: the whole label, or words of one label only ("khoi bui" is
+    "Khói, bụi, khí thải"; "thai" alone fits three labels and is asked again)."""
     folded = fold(text)
+    words = set(_WORD_RE.findall(folded))
+    found: set[str] = set()
     for c in Category:
         for loc in SUPPORTED:
-            if fold(t(loc, f"category.{c.value}")) == folded:
+            label = fold(t(loc, f"category.{c.value}"))
+            if label == folded:
                 return c.value
-    return None
+            if words and words <= set(_WORD_RE.findall(label)):
+                found.add(c.value)
+    return found.pop() if len(found) == 1 else None
 
 
 async def _on_location(turn: Turn, data: dict[str, Any]) -> None:

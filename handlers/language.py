@@ -28,9 +28,18 @@ from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.lang_detect_exception import LangDetectException
 
+from handlers.events import Event
 from models.tables import Reporter
 
-__all__ = ["UNDETERMINED", "detect_language", "normalize_locale", "reply_locale"]
+__all__ = [
+    "UNDETERMINED",
+    "detect_language",
+    "judgeable",
+    "learn_language",
+    "normalize_locale",
+    "reply_locale",
+    "reporter_locale",
+]
 
 UNDETERMINED = "und"
 
@@ -121,7 +130,7 @@ _VI_ABBREVIATIONS = frozenset(
     """
     ko k kg kh hk hok hong hem khong dc dk j r ng ns bt mk mik mn mng ae e a cx cg trc ntn
     vs z zay dzay nx bn sdt cty tp ubnd kcn ccn bql oy uk uhm wa hix hic thik dt ad ak ah uh
-    axit clo clip
+    axit clo clip alo
     """.split()
 )
 
@@ -139,6 +148,9 @@ _EN_WORDS = frozenset(
     factory plant farm waste trash garbage rubbish burning dumping black white air bad
     terrible strong dirty since until because every someone anyone nobody up out off hot
     cut top hit got get let set yet much so go going come coming send report
+    like stink stinks stinky smelly smoky dusty drain drains sewer sewers sewage rotten egg
+    eggs odour odor odours fumes fume foul dead fish oily oil chemical chemicals plastic
+    pile dump dumped dumps leak leaking pollution polluted construction everywhere music
     """.split()
 )
 
@@ -363,7 +375,38 @@ def _langdetect_probabilities(
 
 
 def reporter_locale(reporter: Reporter, language_code: str | None) -> str:
-    """The reply language: /lang choice, else the client's language, else detected, else vi."""
+    """The reply language: the /lang choice, else the language the person types (learnt by
+    `learn_language`), else their app's language, else Vietnamese."""
     if reporter.language_chosen and reporter.language:
         return reporter.language
-    return normalize_locale(language_code) or reporter.language or "vi"
+    return reporter.language or normalize_locale(language_code) or "vi"
+
+
+#: A text is long enough to judge a person's language from (and lock it in) with at least
+#: this many words and letters: "alo alo", "ok", "hi" are not.
+JUDGE_MIN_WORDS = 3
+JUDGE_MIN_LETTERS = 10
+
+
+def judgeable(text: str) -> bool:
+    """Whether `text` is long enough to decide which language its writer reads."""
+    cleaned = _URL_RE.sub(" ", text)
+    words = [tok for tok in _TOKEN_RE.findall(cleaned) if not any(ch.isdigit() for ch in tok)]
+    letters = sum(ch.isalpha() for ch in cleaned)
+    return len(words) >= JUDGE_MIN_WORDS and letters >= JUDGE_MIN_LETTERS
+
+
+def learn_language(reporter: Reporter, event: Event) -> None:
+    """Keep the language a person without a /lang choice is answered in.
+
+    What they type wins over their app's setting: a phone set to English whose owner writes
+    "chao ban, toi muon phan anh o nhiem" is answered in Vietnamese from then on. Only text
+    long enough to judge locks the language in; before any, the app's language is used."""
+    text = event.text if event.kind == "text" else None
+    if text and judgeable(text):
+        language = detect_language(text)
+        if language != UNDETERMINED:
+            reporter.language = reply_locale(text)
+            return
+    if reporter.language is None:
+        reporter.language = normalize_locale(event.language_code)

@@ -41,6 +41,7 @@ OP_PICK_WARD = "rsw"  # on the list of wards offered for a reassignment, not on 
 CORE_OPS = frozenset(
     {"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", OP_PICK_WARD}
     | {"rok", "redit", "rfix"}  # the result's confirm step and correction (OP_*_RESULT)
+    | {"rund"}  # undo a reassignment (OP_UNDO_REASSIGN)
 )
 
 # ---------------------------------------------------------------- extension points
@@ -109,10 +110,13 @@ RESULT_MIN = 12
 RESULT_MIN_WORDS = 4
 RESULT_MAX = 3000
 OP_SEND_RESULT, OP_EDIT_RESULT, OP_FIX_RESULT = "rok", "redit", "rfix"
+OP_UNDO_REASSIGN = "rund"
 PREVIEW = "result_preview"  # the tracked purpose of the "what the reporter will read" message
 # Buttons on messages that are not cards (the ward list, the result's preview and the
 # "closed" notice): a press on them must not make the message a card.
-NOT_ON_CARDS = frozenset({OP_PICK_WARD, OP_SEND_RESULT, OP_EDIT_RESULT, OP_FIX_RESULT})
+NOT_ON_CARDS = frozenset(
+    {OP_PICK_WARD, OP_SEND_RESULT, OP_EDIT_RESULT, OP_FIX_RESULT, OP_UNDO_REASSIGN}
+)
 
 
 def actor_of(turn: Turn) -> str:
@@ -256,6 +260,9 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
     op, raw_id, arg = match.group(1), int(match.group(2)), match.group(3)
     if op not in CORE_OPS and op not in BUTTONS:
         turn.answer("officer.stale_button", alert=True)
+        return
+    if op == OP_UNDO_REASSIGN:
+        await _undo_reassign(turn, link, raw_id, arg or "")
         return
     case = await load_case_for(turn, link, raw_id)
     if case is None:
@@ -624,9 +631,18 @@ async def _on_reassign_reply(turn: Turn, case: Case, text: str) -> None:
         return
     exact = [w for w in matches if _ward_key(w.name) == _ward_key(text)]
     if len(matches) == 1 or len(exact) == 1:
-        await _reassign(turn, case, (exact or matches)[0].code)
-        return
-    rows = [[Button(w.name, f"c1:{OP_PICK_WARD}:{case.id}:{w.code}")] for w in matches[:5]]
+        # One ward meant: still confirmed with a press, as a typo would send the case away.
+        matches = (exact or matches)[:1]
+    rows = [
+        [
+            Button(
+                t(OFFICER_LOCALE, "btn.reassign_to", ward=w.name),
+                f"c1:{OP_PICK_WARD}:{case.id}:{w.code}",
+            )
+        ]
+        for w in matches[:5]
+    ]
+    rows.append([Button(t(OFFICER_LOCALE, "btn.reassign_cancel"), f"c1:back:{case.id}")])
     await services.enqueue(
         turn.session,
         turn.event.channel,
@@ -639,6 +655,34 @@ async def _on_reassign_reply(turn: Turn, case: Case, text: str) -> None:
     )
 
 
+async def _undo_reassign(turn: Turn, link: GroupLink, case_id: int, old_ward: str) -> None:
+    """«Hoàn tác» under "reassigned": the group that sent the case away takes it back, while
+    the new ward has not acted on it and within the window."""
+    case = await services.get_case(turn.session, case_id)
+    if case is None or not old_ward:
+        turn.answer("officer.stale_button", alert=True)
+        return
+    may = link.active and (
+        link.ward_code == old_ward
+        or (link.ward_code is None and link.province_code == case.province_code)
+    )
+    if not may:
+        turn.answer("officer.not_allowed", alert=True)
+        return
+    last = await services.latest_case_event(turn.session, case.id or 0, CaseAction.REASSIGN)
+    now = limits_for(turn.deps).now()
+    window = timedelta(minutes=turn.deps.result_correction_minutes)
+    if (
+        last is None
+        or last.note != f"{old_ward} -> {case.ward_code}"
+        or CaseStatus(case.status) != CaseStatus.NEW
+        or now - last.at > window
+    ):
+        turn.answer("officer.undo_too_late", alert=True)
+        return
+    await _reassign(turn, case, old_ward, undoing=True)
+
+
 def _ward_key(name: str) -> str:
     """A ward name without case, accents or type prefix, to spot an exact match."""
     folded = fold(name)
@@ -647,7 +691,7 @@ def _ward_key(name: str) -> str:
     return folded
 
 
-async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
+async def _reassign(turn: Turn, case: Case, ward_code: str, *, undoing: bool = False) -> None:
     if ward_code == case.ward_code:
         turn.answer("officer.same_ward")
         await turn.send("officer.same_ward")
@@ -662,6 +706,7 @@ async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
         CaseAction.REASSIGN,
         actor=actor_of(turn),
         note=f"{case.ward_code} -> {ward_code}",
+        now=limits_for(turn.deps).now(),
     )
     case.ward_code = ward_code
     # The new ward starts afresh: nobody there has taken it on, nor sent it up to the Sở.
@@ -677,7 +722,24 @@ async def _reassign(turn: Turn, case: Case, ward_code: str) -> None:
     )
     for chat in old_chats:
         await refresh_cards(turn, case, buttons=[], chat_id=chat, note=note)
-    await turn.send("officer.reassigned_ok", code=case.code, ward=new_ward.name)
+    undo = [
+        [
+            Button(
+                t(
+                    OFFICER_LOCALE,
+                    "btn.reassign_undo",
+                    minutes=turn.deps.result_correction_minutes,
+                ),
+                f"c1:{OP_UNDO_REASSIGN}:{case.id}:{old_ward.code if old_ward else ''}",
+            )
+        ]
+    ]
+    await turn.send(
+        "officer.reassigned_ok",
+        code=case.code,
+        ward=new_ward.name,
+        buttons=[] if undoing else undo,
+    )
     await dispatch_new_case(
         turn,
         case,

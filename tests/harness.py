@@ -185,6 +185,14 @@ KY_LUA = (21.85926, 106.75417)  # the centroid of Phường Kỳ Lừa, Lạng S
 JPEG = (Path(__file__).parent / "data" / "tiny.jpg").read_bytes()
 
 
+def description_for(citizen: Person) -> str:
+    """A description in the citizen's language: what people type decides the language they
+    are answered in (handlers/language.py), so an English client writes English."""
+    if citizen.language_code == "en":
+        return "Black smoke comes out of the brick kiln every evening, the street can't breathe."
+    return "Khói đen bốc ra từ nhà máy gạch mỗi tối, cả khu phố ngạt thở."
+
+
 async def file_report(citizen: Person, *, photos: int = 1, anonymous: bool = True) -> str:
     """Walk a citizen through a whole report by GPS; returns the case code."""
     await citizen.command("report")
@@ -194,7 +202,7 @@ async def file_report(citizen: Person, *, photos: int = 1, anonymous: bool = Tru
     if photos:
         await citizen.photos(*([JPEG] * photos))
     await citizen.press("c1:ev:done")
-    await citizen.text("Khói đen bốc ra từ nhà máy gạch mỗi tối, cả khu phố ngạt thở.")
+    await citizen.text(description_for(citizen))
     await citizen.press("c1:nat:recurring")
     await citizen.press("c1:src:skip")
     if anonymous:

@@ -179,6 +179,7 @@ async def test_reassignment_does_not_carry_the_phone_to_the_new_ward(hl: Hotline
     await prompt_sent(hl, ky_lua, 7002)
     await citizen.new_messages()
     await ky_lua.text("Tam Thanh", reply_to_message_id=7002)
+    await ky_lua.press(f"c1:rsw:{case.id}:05986")  # confirmed
     async with hl.sessionmaker() as s:
         assert (await s.get(Case, case.id)).ward_code == TAM_THANH  # type: ignore[union-attr]
     rows = await tam_thanh.new_messages()

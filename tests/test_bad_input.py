@@ -34,6 +34,7 @@ from tests.conftest import make_settings
 from tests.harness import JPEG, KY_LUA, Person, advance_to, file_report
 
 LONG_TEXT = ("Khói đen từ lò gạch bay khắp xóm. " * 400)[:10_000]
+LONG_TEXT_EN = ("Black smoke from the brick kiln all over the street. " * 250)[:9_999] + "."
 STATES = (None, *STEPS, "summary")  # None: no report in progress
 _users = itertools.count(70_000)
 
@@ -87,7 +88,8 @@ Send = Callable[[Person], Awaitable[Any]]
 KINDS: dict[str, Send] = {
     "empty": lambda p: p.text(""),
     "blank": lambda p: p.text("  \n\t "),
-    "long_text": lambda p: p.text(LONG_TEXT),
+    # In the person's language: what people type decides the language they are answered in.
+    "long_text": lambda p: p.text(LONG_TEXT_EN if p.language_code == "en" else LONG_TEXT),
     "sticker": lambda p: p.send("unsupported", unsupported_kind="sticker"),
     "gif": lambda p: p.send("unsupported", unsupported_kind="animation"),
     "poll": lambda p: p.send("unsupported", unsupported_kind="poll"),

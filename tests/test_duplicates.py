@@ -21,6 +21,9 @@ from tests.test_officer import card_sent, link_group, prompt_sent
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 ADDRESS_KY_LUA = "so 12 duong Tran Dang Ninh, phuong Hoang Van Thu, thanh pho Lang Son"
 DESCRIPTION = "Khói đen bốc ra từ nhà máy gạch mỗi tối, cả khu phố ngạt thở."
+DESCRIPTION_EN = (
+    "Black smoke comes out of the brick kiln every evening, the street cannot breathe."
+)
 SECRET_DESCRIPTION = "Bí mật: ống xả của xưởng nhuộm nằm sau nhà số 7, đêm nào cũng xả."
 
 
@@ -71,7 +74,7 @@ async def to_summary(
     address: str | None = None,
     ward: str | None = None,
     photos: int = 0,
-    description: str = DESCRIPTION,
+    description: str | None = None,
     phone: str | None = None,
 ) -> None:
     """Walk a citizen to the summary of a report (a GPS pin, or a typed address)."""
@@ -86,7 +89,8 @@ async def to_summary(
     if photos:
         await citizen.photos(*([JPEG] * photos))
     await citizen.press("c1:ev:done")
-    await citizen.text(description)
+    english = citizen.language_code == "en"  # what people type decides their language
+    await citizen.text(description or (DESCRIPTION_EN if english else DESCRIPTION))
     await citizen.press("c1:nat:recurring")
     await citizen.press("c1:src:skip")
     if phone:

@@ -471,3 +471,38 @@ async def test_a_photo_at_the_wrong_step_leaves_no_file_behind(hotline: Hotline)
     await citizen.photos(JPEG)
     media = hotline.settings.media_dir
     assert [p for p in media.rglob("*") if p.is_file()] == []
+
+
+async def test_an_idle_wish_to_report_gets_a_button_to_start(hotline: Hotline) -> None:
+    citizen = Person(hotline, "5001")
+    await citizen.text("toi muon bao o nhiem")
+    (hint,) = await citizen.new_messages()
+    assert buttons(hint) == ["c1:start:go"] and "/lang" in hint.payload["text"]
+    await citizen.press("c1:start:go")
+    assert await citizen.state() == "category"
+    assert "Bước 1/7" in (await citizen.texts())[0]
+
+
+async def test_a_typed_category_may_be_partial_and_unaccented(hotline: Hotline) -> None:
+    citizen = Person(hotline, "5002")
+    await citizen.command("report")
+    await citizen.text("khoi bui")
+    assert (await citizen.draft())["category"] == "emissions"
+    assert await citizen.state() == "location"
+
+
+async def test_an_ambiguous_typed_category_is_asked_again(hotline: Hotline) -> None:
+    citizen = Person(hotline, "5003")
+    await citizen.command("report")
+    await citizen.text("thai")  # Nước thải, khí thải, chất thải
+    assert await citizen.state() == "category"
+
+
+@pytest.mark.parametrize("typed", ["quay lai", "Quay lại", "back", "⬅️ Quay lại"])
+async def test_typing_back_goes_to_the_step_before(hotline: Hotline, typed: str) -> None:
+    citizen = Person(hotline, "5004")
+    await advance_to(citizen, "ward")
+    await citizen.new_messages()
+    await citizen.text(typed)  # not taken as a ward's name
+    assert await citizen.state() == "location"
+    assert "Bước 2/7" in (await citizen.texts())[0]

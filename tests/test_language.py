@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import Hotline
+from bot.i18n import t
 from handlers import language
-from handlers.language import detect_language, normalize_locale, reply_locale
+from handlers.language import detect_language, judgeable, normalize_locale, reply_locale
+from tests.harness import Person
 
 SAMPLES_PATH = Path(__file__).parent / "data" / "language_samples.tsv"
 MIN_ACCURACY = 0.95
@@ -135,3 +138,36 @@ def test_module_does_not_import_messaging_frameworks() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             modules.add(node.module.split(".")[0])
     assert not modules & {"aiogram", "telegram", "telebot", "pyrogram", "telethon"}
+
+
+# ---------------------------------------------------------------- the language people type
+
+
+async def test_typed_vietnamese_wins_over_an_english_app(hotline: Hotline) -> None:
+    citizen = Person(hotline, "4001", language_code="en")
+    await citizen.text("chao ban, toi muon phan anh o nhiem")
+    (answer,) = await citizen.texts()
+    assert answer.startswith(t("vi", "intake.idle_hint")[:20])
+    await citizen.command("report")  # and from then on, still in Vietnamese
+    assert "Bước 1/7" in (await citizen.texts())[0]
+
+
+async def test_short_texts_do_not_lock_a_language_in(hotline: Hotline) -> None:
+    citizen = Person(hotline, "4002", language_code="en")
+    await citizen.text("alo alo")  # too short to judge: the app's English stays
+    await citizen.command("report")
+    assert "Step 1/7" in (await citizen.texts())[-1]
+    assert not judgeable("alo alo") and not judgeable("ok") and judgeable("khoi den qua troi")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("alo alo", "vi"),
+        ("stinky drains", "en"),
+        ("smells like rotten eggs", "en"),
+        ("chao ban, toi muon phan anh o nhiem", "vi"),
+    ],
+)
+def test_short_texts_from_the_issue(text: str, language: str) -> None:
+    assert detect_language(text) == language

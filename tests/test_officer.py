@@ -302,6 +302,12 @@ async def test_reassign_to_another_ward(hotline: Hotline) -> None:
     await officer.press(f"c1:rsg:{case.id}")
     await prompt_sent(hotline, officer, 7005)
     await officer.text("xa cao loc", reply_to_message_id=7005)
+    # Nothing moves before a press: the one ward meant is offered, with "do not pass".
+    confirm = (await officer.new_messages())[-1]
+    assert buttons(confirm) == [f"c1:rsw:{case.id}:06193", f"c1:back:{case.id}"]
+    assert "Xã Cao Lộc" in str(confirm.payload["buttons"])
+    assert (await the_case(hotline)).ward_code == "06187"
+    await officer.press(f"c1:rsw:{case.id}:06193")
     case = await the_case(hotline)
     assert case.ward_code == "06193" and case.status == CaseStatus.NEW
     old_card = [m for m in await officer.new_messages() if m.kind == "edit"][0]
@@ -316,6 +322,39 @@ async def test_reassign_to_another_ward(hotline: Hotline) -> None:
     reply = await officer.press(f"c1:ack:{case.id}")
     assert reply is not None and reply.callback_alert
     assert (await the_case(hotline)).status == CaseStatus.NEW
+    # ... but it may undo its own reassignment while the new ward has not acted; others may
+    # not undo it for it.
+    reply = await other.press(f"c1:rund:{case.id}:06187")
+    assert reply is not None and reply.callback_alert
+    assert (await the_case(hotline)).ward_code == "06193"
+    await officer.new_messages()
+    await officer.press(f"c1:rund:{case.id}:06187")
+    case = await the_case(hotline)
+    assert case.ward_code == "06187" and case.status == CaseStatus.NEW
+    assert any(
+        m.kind == "message" and case.code in m.payload["text"]
+        for m in await officer.new_messages()
+    )
+    reply = await officer.press(f"c1:rund:{case.id}:06187")  # nothing left to undo
+    assert reply is not None and reply.callback_text == t("vi", "officer.undo_too_late")
+
+
+async def test_a_late_undo_of_a_reassignment_is_refused(hotline: Hotline) -> None:
+    clock = _Clock(utcnow())
+    hotline.deps.limits.now = clock
+    officer = await link_group(hotline, "-1001")
+    other = await link_group(hotline, "-1003", ward="06193")
+    await file_report(Person(hotline, "1001"), photos=0)
+    case = await the_case(hotline)
+    await officer.press(f"c1:rsg:{case.id}")
+    await prompt_sent(hotline, officer, 7006)
+    await officer.text("Cao Lộc", reply_to_message_id=7006)
+    await officer.press(f"c1:rsw:{case.id}:06193")
+    clock.at += timedelta(minutes=3)
+    await other.press(f"c1:ack:{case.id}")  # the new ward acted: it is theirs now
+    reply = await officer.press(f"c1:rund:{case.id}:06187")
+    assert reply is not None and reply.callback_text == t("vi", "officer.undo_too_late")
+    assert (await the_case(hotline)).ward_code == "06193"
 
 
 async def test_foreign_group_is_refused_and_changes_nothing(hotline: Hotline) -> None:
@@ -373,6 +412,7 @@ async def test_reassigned_case_is_nobodys_until_the_new_ward_takes_it(hotline: H
     await officer.press(f"c1:rsg:{case.id}")
     await prompt_sent(hotline, officer, 7010)
     await officer.text("Cao Lộc", reply_to_message_id=7010)
+    await officer.press(f"c1:rsw:{case.id}:06193")  # confirmed
     case = await the_case(hotline)
     assert case.ward_code == "06193" and case.handled_by is None and case.acknowledged_at is None
 

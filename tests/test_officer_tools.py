@@ -410,6 +410,7 @@ async def test_a_foreign_ward_group_changes_nothing_by_press_or_prompt_reply(
     await ward.press(f"c1:rsg:{case.id}")
     await prompt_sent(hotline, ward, 7710)
     await ward.text("Cao Lộc", reply_to_message_id=7710)
+    await ward.press(f"c1:rsw:{case.id}:06193")  # confirmed
     assert (await the_case(hotline)).ward_code == "06193"
     await ward.new_messages()
     await foreign.new_messages()
@@ -518,6 +519,7 @@ async def test_a_reassigned_case_starts_afresh_at_the_new_ward(hotline: Hotline)
     await prov.new_messages()
     await prov.press(f"c1:rsg:{case.id}")
     await reply_to_prompt(hotline, prov, 7901, "Cao Lộc")
+    await prov.press(f"c1:rsw:{case.id}:06193")  # confirmed
     case = await the_case(hotline)
     assert case.ward_code == "06193" and case.assignee is None
     assert case.escalated_at is None and case.escalation_reason is None

@@ -87,7 +87,7 @@ async def test_commands_need_a_reason_a_closed_case_and_the_right_group(
     assert (await officer.texts()) == [t("vi", "publication.usage")]
     stranger = await link_group(hotline, "-2003", ward="05977")
     await stranger.command("khongcongkhai", f"{case.code} không muốn")
-    assert "Không tìm thấy vụ việc" in (await stranger.texts())[0]
+    assert "Không tìm thấy phản ánh" in (await stranger.texts())[0]
 
     await officer.command("khongcongkhai", f"{case.code.lower()} Bảo vệ người tố giác")
     texts = await officer.texts()

@@ -196,6 +196,7 @@ async def test_contact_reaches_only_the_groups_of_the_case_ward(hotline: Hotline
     await prompt_sent(hotline, province, 7002)
     await mark(set())
     await province.text("Cao Lộc", reply_to_message_id=7002)
+    await province.press(f"c1:rsw:{case.id}:06193")  # confirmed
     (card,) = [m for m in await cao_loc.new_messages() if m.kind == "message"]
     assert leaks(card.payload["text"]) == []
     assert t("vi", "card.contact_ward_only") in card.payload["text"]
@@ -214,6 +215,7 @@ async def test_contact_reaches_only_the_groups_of_the_case_ward(hotline: Hotline
     await cao_loc.press(f"c1:rsg:{case.id}")
     await prompt_sent(hotline, cao_loc, 7004)
     await cao_loc.text("Tam Thanh", reply_to_message_id=7004)
+    await cao_loc.press(f"c1:rsw:{case.id}:05986")  # confirmed
     assert (await the_case(hotline)).ward_code == TAM_THANH
     assert all(leaks(str(m.payload)) == [] for m in await cao_loc.new_messages())
     assert all(leaks(str(m.payload)) == [] for m in await tam_thanh.new_messages())
@@ -342,6 +344,7 @@ async def test_forged_tampered_replayed_and_foreign_button_data_change_nothing(
     await officer.press(f"c1:rsg:{other_ward_case.id}")  # ...sent on to Cao Lộc
     await prompt_sent(hotline, officer, 7550)
     await officer.text("Cao Lộc", reply_to_message_id=7550)
+    await officer.press(f"c1:rsw:{other_ward_case.id}:06193")  # confirmed
     assert (await the_case_by_id(hotline, other_ward_case.id)).ward_code == "06193"
     await officer.new_messages()
     await foreign.new_messages()

@@ -174,10 +174,8 @@ async def test_report_from_zalo_handled_on_telegram(
     await telegram.wait_idle()
     result = "Đã lập biên bản, yêu cầu xưởng dừng xả thải."
     telegram.send_text(OFFICER, result, chat=WARD_GROUP, reply_to_message_id=prompt["message_id"])
-    await telegram.wait_for_message(
-        WARD_GROUP.id, lambda m: "c1:rok:" in str(m.get("reply_markup"))
-    )
-    press(telegram, "c1:rok:")  # the officer checks the preview and sends it
+    await telegram.wait_for_message(WARD_GROUP.id, has("Xem lại trước khi gửi"))
+    press(telegram, "c1:rok:")  # «Gửi» on the preview of what the reporter will read
     await lan.hears(has(code, result))
     await lan.hears(has(code, "1. ", "2. ", "Trả lời 1 hoặc 2"))
     await lan.says("co", has(t("vi", "intake.sat_thanks", code=code)))
