@@ -317,7 +317,16 @@ async def test_a_burst_of_200_new_cases_draws_no_429(hotline: Hotline, api: Fake
 async def test_the_same_burst_without_the_limiter_is_refused(
     hotline: Hotline, api: FakeBotAPI
 ) -> None:
-    """The control: the fake server does enforce the limits the burst test relies on."""
+    """The control: the fake server does enforce the limits the burst test relies on.
+
+    The group's window is Telegram's own minute here, not the scaled one: 40 messages in
+    a minute are refused however slowly a busy machine sends them."""
+    api.enforce_rate_limits(
+        per_chat_interval=1.0 * SCALE,
+        per_chat_burst=10,
+        per_group_per_window=(20, 60.0),
+        global_per_window=(30, 1.0 * SCALE),
+    )
     await link_group(hotline, "-1001", "06187")
     await file_cases(hotline, 40, ["06187"])
     sender = await run_sender(hotline, api, RateLimiter.unlimited())
@@ -334,23 +343,28 @@ async def test_the_same_burst_without_the_limiter_is_refused(
 
 async def test_a_strict_channel_costs_a_couple_of_429s_then_none(hotline: Hotline) -> None:
     """Telegram granting no burst at all while the limiter assumes 10: the first chats
-    refused teach it, every message still arrives once, and the 429s stop."""
+    refused teach it, every message still arrives once, and the 429s stop.
+
+    The interval is a quarter of a second, not the scaled 20 ms: two messages sent back to
+    back to a chat must fall inside it however busy the machine is (at 20 ms a slow sender
+    spaced them by itself and was never refused)."""
+    interval = 0.25
     async with FakeBotAPI() as fake:
         for chat_id in WARDS.values():
             fake.register_chat(FakeChat(chat_id, type="supergroup", title=f"Tổ {chat_id}"))
-        fake.enforce_rate_limits(per_chat_interval=1.0 * SCALE, per_chat_burst=1)
+        fake.enforce_rate_limits(per_chat_interval=interval, per_chat_burst=1)
         for ward, chat_id in WARDS.items():
             await link_group(hotline, str(chat_id), ward)
         codes = await file_cases(hotline, 60, list(WARDS))
         limiter = RateLimiter(
-            chat_interval_s=1.0 * SCALE, chat_burst=10, group_limit=None, global_limit=None
+            chat_interval_s=interval, chat_burst=10, group_limit=None, global_limit=None
         )
         sender = await run_sender(hotline, fake, limiter)
         task = asyncio.create_task(sender.run())
         try:
             await fake.wait_until(
                 lambda: sum(len(fake.chat_messages(c)) for c in WARDS.values()) >= 64,
-                timeout=60,
+                timeout=90,
                 what="every card delivered",
             )
         finally:
