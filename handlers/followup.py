@@ -305,6 +305,12 @@ async def try_answer(turn: Turn, reporter: Reporter) -> bool:
     if ev.reply_to_message_id is None or ev.kind not in ("text", "media"):
         return False
     ref = await services.find_message(turn.session, ev.channel, ev.chat_id, ev.reply_to_message_id)
+    if ref is None and ev.reply_to_bot:
+        # Answered before the sender recorded the question's id (a quick reporter): the
+        # question on its way to this chat is the one answered.
+        ref = await services.question_in_flight(
+            turn.session, ev.channel, ev.chat_id, ev.reply_to_message_id, ev.reply_to_text
+        )
     if ref is None or ref.purpose != "question":
         return False
     case = await services.get_case(turn.session, ref.case_id)

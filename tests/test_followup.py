@@ -17,9 +17,10 @@ from sqlmodel import col, select
 from bot import db, services
 from bot.app import Hotline
 from bot.i18n import t
+from handlers.events import Outgoing
 from handlers.followup import MODE_STATES
 from handlers.intake import STEPS
-from models.enums import CaseAction, CaseStatus
+from models.enums import CaseAction, CaseStatus, OutboxStatus
 from models.tables import Case, CaseEvent, Conversation, Evidence, Outbox
 from tests.conftest import make_settings
 from tests.harness import JPEG, Person, advance_to, buttons
@@ -272,6 +273,38 @@ async def test_an_answer_reaches_the_ward_under_the_case(hl: Hotline) -> None:
     await citizen.photos(JPEG, reply_to_message_id=8001)
     # ... and the card (queued, not yet recorded as sent here) is updated with it.
     assert [m.kind for m in await ward.new_messages()] == ["message", "album", "edit"]
+
+
+async def test_an_answer_before_the_question_was_recorded_is_an_answer(hl: Hotline) -> None:
+    """A quick reporter answers while the sender has not yet recorded the question's id
+    (it is being sent, or Telegram / Zalo accepted it a moment ago): the question on its
+    way to the chat is the one answered, not an idle text."""
+    ward = await link_group(hl, "-1001")
+    citizen = Person(hl, "1001")
+    case = await file_at(citizen)
+    async with db.session_scope(hl.sessionmaker) as s:
+        row = await s.get(Case, case.id)
+        assert row is not None
+        await services.note_event(s, row, CaseAction.ASK, actor="telegram:9 Cán bộ", note=QUESTION)
+        question = await services.enqueue(
+            s,
+            "telegram",
+            Outgoing(
+                chat_id=citizen.chat_id,
+                text=QUESTION,
+                case_id=case.id,
+                force_reply=True,
+                track={"purpose": "question", "question": QUESTION},
+            ),
+        )
+        question.status = OutboxStatus.SENDING.value  # claimed by the sender, on the wire
+    await ward.new_messages()
+    await citizen.new_messages()
+    await citizen.text("Khoảng 19 giờ đến 22 giờ.", reply_to_message_id=8100, reply_to_bot=True)
+    (confirmation,) = await citizen.texts()
+    assert case.code in confirmation and "câu trả lời" in confirmation
+    (message,) = await ward.new_messages()
+    assert QUESTION in message.payload["text"] and "19 giờ đến 22 giờ" in message.payload["text"]
 
 
 async def test_an_answer_about_a_closed_case_is_not_passed_on(hl: Hotline) -> None:

@@ -219,6 +219,47 @@ async def prompt_sent_with_text(
     return None
 
 
+async def question_in_flight(
+    session: AsyncSession,
+    channel: str,
+    chat_id: str,
+    message_id: int,
+    text: str | None,
+) -> MessageRef | None:
+    """An officer's question being sent to (or just sent to) a reporter's chat whose id is
+    not recorded yet, as a (transient) remembered message: for an answer that arrives
+    before the sender recorded the question. With `text` (what the answer replies to, where
+    the channel tells it), only a question of that text."""
+    stmt = (
+        select(Outbox)
+        .where(
+            Outbox.channel == channel,
+            Outbox.chat_id == chat_id,
+            Outbox.kind == "message",
+            col(Outbox.case_id).is_not(None),
+            col(Outbox.status).in_([OutboxStatus.SENDING.value, OutboxStatus.SENT.value]),
+        )
+        .order_by(col(Outbox.id).desc())
+        .limit(20)
+    )
+    for row in (await session.exec(stmt)).all():
+        track = row.payload.get("track") or {}
+        if track.get("purpose") != "question":
+            continue
+        shown = {str(track.get("plain") or "").strip(), str(row.payload.get("text", "")).strip()}
+        if text is not None and text.strip() not in shown:
+            continue
+        return MessageRef(
+            channel=channel,
+            chat_id=chat_id,
+            message_id=message_id,
+            case_id=row.case_id or 0,
+            purpose="question",
+            extra={k: v for k, v in track.items() if k != "purpose"},
+        )
+    return None
+
+
 async def latest_tracked(
     session: AsyncSession, channel: str, chat_id: str, case_id: int, purpose: str
 ) -> dict[str, Any] | None:
