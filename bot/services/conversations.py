@@ -51,7 +51,7 @@ async def load_conversation(
         Conversation.channel == channel, Conversation.user_id == user_id
     )
     conv = (await session.exec(stmt)).first()
-    session.info[_key(channel, user_id)] = conv
+    remember_conversation(session, channel, user_id, conv)
     return conv
 
 
@@ -68,7 +68,7 @@ async def save_conversation(
     if conv is None:
         conv = Conversation(channel=channel, user_id=user_id, chat_id=chat_id, state=state)
         session.add(conv)
-        session.info[_key(channel, user_id)] = conv
+        remember_conversation(session, channel, user_id, conv)
     conv.state = state
     conv.chat_id = chat_id
     conv.data = dict(data)  # a new object so SQLAlchemy sees the JSON change
@@ -83,4 +83,4 @@ async def clear_conversation(session: AsyncSession, channel: str, user_id: str) 
     if conv is not None:
         await session.delete(conv)
         await session.flush()
-    session.info[_key(channel, user_id)] = None
+    remember_conversation(session, channel, user_id, None)
