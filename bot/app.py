@@ -68,6 +68,8 @@ class Hotline:
             duplicate_radius_m=settings.duplicate_radius_m,
             duplicate_hours=settings.duplicate_hours,
             agency_name=settings.agency_name,
+            notice_hold_s=settings.notice_hold_s,
+            evidence_ack_hold_s=settings.evidence_ack_hold_s,
             case_url=functools.partial(case_url, settings) if settings.public_url else None,
         )
         self.transports: dict[str, Transport] = {}

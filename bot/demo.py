@@ -17,10 +17,15 @@ from bot.app import Hotline
 from bot.channels import Receiver, telegram_channel
 from bot.channels.runner import ChannelRunner
 from bot.fakes.telegram import ApiCall, FakeBotAPI, FakeChat, FakeUser, tiny_png
+from bot.i18n import t
 from bot.settings import Settings
 
 DEMO_PROVINCE = "20"  # Lạng Sơn
 KY_LUA = (21.85926, 106.75417)
+
+# The demo's officer acts at machine speed: the reporter's progress notice is still held
+# for the next one (bot/services/notices.py), for a second instead of five.
+DEMO_SETTINGS: dict[str, Any] = {"notice_hold_s": 1.0}
 
 
 @asynccontextmanager
@@ -40,7 +45,7 @@ async def local_polling(
         media_dir=workdir / "media",
         bot_token=SecretStr(api.token),
         telegram_api_url=api.base_url,
-        **overrides,
+        **{**DEMO_SETTINGS, **overrides},
     )
     await db.upgrade_async(url)
     hotline = Hotline(settings)
@@ -182,7 +187,7 @@ async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
                 )
                 await api.wait_for_message(group.id, lambda m: "location" in m)
                 ack = _button_data(api, card, "c1:ack:")
-                say("👮 Officer (group)", "[presses] 👀 Tiếp nhận")
+                say("👮 Officer (group)", f"[presses] {t('vi', 'btn.ack')}")
                 api.press_button(officer, card, ack, chat=group)
                 await api.wait_for_message(
                     citizen.id, lambda m: "đã được cán bộ tiếp nhận" in m["text"]
@@ -192,7 +197,7 @@ async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
                     m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
                 )
                 close = _button_data(api, card, "c1:cls:")
-                say("👮 Officer (group)", "[presses] ✅ Đóng với kết quả")
+                say("👮 Officer (group)", f"[presses] {t('vi', 'btn.close')}")
                 api.press_button(officer, card, close, chat=group)
                 prompt = await api.wait_for_message(
                     group.id, lambda m: "TRẢ LỜI" in m.get("text", "")
@@ -209,7 +214,7 @@ async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
                     group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
                 )
                 await api.wait_idle()
-                say("👮 Officer (group)", "[presses] ✅ Gửi")
+                say("👮 Officer (group)", f"[presses] {t('vi', 'btn.result_send')}")
                 api.press_button(
                     officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
                 )
@@ -246,7 +251,7 @@ async def local_zalo_hotline(
         telegram_api_url=telegram.base_url,
         zalo_bot_token=SecretStr(zalo.token),
         zalo_api_url=zalo.base_url,
-        **overrides,
+        **{**DEMO_SETTINGS, **overrides},
     )
     await db.upgrade_async(url)
     hotline = Hotline(settings)
@@ -335,14 +340,14 @@ async def run_zalo_demo(verbose: bool = True) -> int:
                     group.id, lambda m: case_code in m.get("text", "")
                 )
                 say("👮 Officer (Telegram group)", "[sees the card: 📱 Gửi qua Zalo]")
-                say("👮 Officer (Telegram group)", "[presses] 👀 Tiếp nhận")
+                say("👮 Officer (Telegram group)", f"[presses] {t('vi', 'btn.ack')}")
                 api.press_button(officer, card, _button_data(api, card, "c1:ack:"), chat=group)
                 await bot_says(has("đã được cán bộ tiếp nhận"))
                 await api.wait_idle()
                 card = next(
                     m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
                 )
-                say("👮 Officer (Telegram group)", "[presses] ✅ Đóng với kết quả")
+                say("👮 Officer (Telegram group)", f"[presses] {t('vi', 'btn.close')}")
                 api.press_button(officer, card, _button_data(api, card, "c1:cls:"), chat=group)
                 prompt = await api.wait_for_message(
                     group.id, lambda m: "TRẢ LỜI" in m.get("text", "")
@@ -358,7 +363,7 @@ async def run_zalo_demo(verbose: bool = True) -> int:
                     group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
                 )
                 await api.wait_idle()
-                say("👮 Officer (Telegram group)", "[presses] ✅ Gửi")
+                say("👮 Officer (Telegram group)", f"[presses] {t('vi', 'btn.result_send')}")
                 api.press_button(
                     officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
                 )

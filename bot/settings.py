@@ -87,6 +87,19 @@ class Settings(BaseSettings):
     duplicate_hours: float = Field(
         default=48.0, ge=0, description="how recent an open case must be to be a duplicate, h"
     )
+    # Messages held a moment so that the next ones join them (bot/services/notices.py).
+    notice_hold_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="a reporter's progress notice waits this long for the next one, s",
+    )
+    evidence_ack_hold_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="the evidence step's photo count waits this long for the next photo, s",
+    )
     # Outbound rate limits, kept below Telegram's so it never has to enforce them.
     send_chat_interval_s: float = Field(
         default=1.0, ge=0, description="seconds between messages to one chat"

@@ -16,13 +16,14 @@ from bot.i18n import t
 from handlers.audience import Audience, nobody
 from handlers.context import OFFICER_LOCALE, local_time
 from handlers.events import Button
-from models.enums import OPEN_STATUSES, CaseStatus, Category, LocationSource, Nature
+from models.enums import OPEN_STATUSES, CaseAction, CaseStatus, Category, LocationSource, Nature
 from models.tables import Case, Evidence
 from models.types import utcnow
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
+    from bot.geo import Gazetteer
     from handlers.context import Turn
 
 STATUS_EMOJI = {
@@ -90,6 +91,8 @@ def render_card(
     now: datetime | None = None,
     joined: int = 0,
     merged_into: str | None = None,
+    reassigned_from: str | None = None,
+    no_ward_group: bool = False,
 ) -> CardText:
     """The officers' card (HTML; every piece of user text escaped), made to fit one message.
 
@@ -110,11 +113,26 @@ def render_card(
     who = escape(
         audience.reporter(case.contact_shared, case.contact_phone, case.contact_ward_code)
     )
-    lines: list[str | _Line] = [
-        _title(case),
-        t(loc, "card.category", value=t(loc, f"category.{case.category}")),
-        t(loc, "card.ward", value=escape(ward_name)),
-    ]
+    # Laid out for a glance on a phone: what and where first, with the citizen's own words;
+    # then who reported and who is on it; the times (when it came in, what is due) last.
+    now = now or utcnow()
+    lines: list[str | _Line] = [_title(case), *urgency_lines(case)]
+    lines.append(
+        t(
+            loc,
+            "card.what_where",
+            category=t(loc, f"category.{case.category}"),
+            ward=escape(ward_name),
+        )
+    )
+    description = audience.text(case.description)
+    lines.append(
+        _Line(
+            t(loc, "card.description_mark"),
+            _Field("description", t(loc, "card.description"), description),
+            "",
+        )
+    )
     if _get(case, "location_source") == LocationSource.GPS.value and case.latitude is not None:
         lines.append(t(loc, "card.where", value=escape(_where(case))))
     else:
@@ -132,30 +150,19 @@ def render_card(
     lines.append(t(loc, "card.reporter", value=who))
     if case.channel == "zalo":
         lines.append(t(loc, "zalo.card_source"))
-    lines.append(t(loc, "card.filed", value=local_time(case.filed_at)))
-    lines.extend(deadline_lines(case, now or utcnow()))
-    if case.handled_by and not case.assignee:
+    # Officer tools (handlers/officer_tools.py): "Người xử lý" is the officer who took the
+    # case on, and only them; any other officer's action reads as the last update.
+    if case.assignee:
+        lines.append(t(loc, "card.assignee", who=escape(_officer(case.assignee))))
+    if case.handled_by:
         lines.append(
             t(
                 loc,
-                "card.handled_by",
+                "card.last_update",
                 who=escape(_officer(case.handled_by)),
                 at=local_time(case.updated_at),
             )
         )
-    # Officer tools (handlers/officer_tools.py): who took the case on ("Người xử lý"; the
-    # last officer to act then reads as the last update), escalation, referral.
-    if case.assignee:
-        lines.append(t(loc, "card.assignee", who=escape(_officer(case.assignee))))
-        if case.handled_by:
-            lines.append(
-                t(
-                    loc,
-                    "card.last_update",
-                    who=escape(_officer(case.handled_by)),
-                    at=local_time(case.updated_at),
-                )
-            )
     if case.escalated_at is not None:
         lines.append(
             _line(
@@ -189,12 +196,16 @@ def render_card(
         lines.append(t(loc, "card.reopened", n=case.reopened_count))
     if case.merged_into_id is not None:
         lines.append(t(loc, "card.merged_into", code=escape(merged_into or "?")))
+    # Where the case came from, and why the Sở holds it: facts of the case, so they are on
+    # every redraw (card_extras() reads them), not only on the first card.
+    if reassigned_from:
+        lines.append(t(loc, "card.reassigned_from", ward=escape(reassigned_from)))
+    if no_ward_group and status in OPEN_STATUSES:
+        lines.append(t(loc, "card.no_ward_group"))
     if note:
         lines.append(f"<i>{escape(note)}</i>")
-    lines.append("")
-    lines.append(t(loc, "card.description"))
-    description = audience.text(case.description)
-    lines.append(_Line("", _Field("description", t(loc, "card.description"), description), ""))
+    lines.append(t(loc, "card.filed", value=local_time(case.filed_at)))
+    lines.extend(due_lines(case, now))
     return _fit(case, lines)
 
 
@@ -429,15 +440,21 @@ def urgency_suggested(case: Case) -> bool:
     return case.nature == Nature.NOW.value and case.category in URGENT_CATEGORIES
 
 
-def deadline_lines(case: Case, now: datetime) -> list[str]:
-    """The card's urgency mark and the deadlines the case still owes (overdue ones marked)."""
+def urgency_lines(case: Case) -> list[str]:
+    """The card's urgency mark (under its title): urgent, or urgency suggested."""
+    if not deadlines.watched(case):
+        return []
+    if case.urgent:
+        return [t(OFFICER_LOCALE, "card.urgent")]
+    if urgency_suggested(case):
+        return [t(OFFICER_LOCALE, "card.urgent_suggested")]
+    return []
+
+
+def due_lines(case: Case, now: datetime) -> list[str]:
+    """The deadlines the case still owes (overdue ones marked), at the card's foot."""
     loc = OFFICER_LOCALE
     lines: list[str] = []
-    if deadlines.watched(case):
-        if case.urgent:
-            lines.append(t(loc, "card.urgent"))
-        elif urgency_suggested(case):
-            lines.append(t(loc, "card.urgent_suggested"))
     for name, due in deadlines.pending(case):
         key = "card.due_overdue" if due <= now else "card.due"
         lines.append(t(loc, key, label=t(loc, f"card.deadline_{name}"), value=local_time(due)))
@@ -502,14 +519,27 @@ def reject_reason_buttons(case: Case) -> list[list[Button]]:
 SATISFACTION_KEYS = {"yes": "card.satisfied", "no": "card.not_satisfied"}
 
 
-async def card_extras(session: AsyncSession, case: Case) -> dict[str, Any]:
-    """What render_card() needs from other rows: how many reporters joined the case, and
-    the code of the case it was merged into."""
+async def card_extras(
+    session: AsyncSession, case: Case, gazetteer: Gazetteer | None = None
+) -> dict[str, Any]:
+    """What render_card() needs from other rows: how many reporters joined the case, the
+    code of the case it was merged into, the ward it was transferred from (the log book's
+    last reassignment to its present ward), and whether its ward has no officer group (so
+    the province group holds the card in its stead)."""
     merged_into = None
     if case.merged_into_id is not None:
         target = await services.get_case(session, case.merged_into_id)
         merged_into = target.code if target else None
+    reassigned_from = None
+    last = await services.latest_case_event(session, case.id or 0, CaseAction.REASSIGN)
+    if last is not None and last.note:
+        old, _, new = last.note.partition(" -> ")
+        if new == case.ward_code and old != new:
+            ward = gazetteer.ward(old) if gazetteer is not None else None
+            reassigned_from = ward.name if ward else old
     return {
         "joined": await services.count_case_reporters(session, case.id or 0),
         "merged_into": merged_into,
+        "reassigned_from": reassigned_from,
+        "no_ward_group": not await services.ward_groups(session, case.ward_code),
     }

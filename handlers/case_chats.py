@@ -17,12 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import outbox, services
 from bot.i18n import t
+from bot.services.notices import send_held
 from handlers import cards
 from handlers.audience import Audience, audience_of
 from handlers.context import OFFICER_LOCALE, Turn
 from handlers.events import Button, Outgoing
 from handlers.limits import limits_for
-from models.enums import OPEN_STATUSES, CaseStatus, EvidenceKind
+from models.enums import OPEN_STATUSES, CaseStatus, EvidenceKind, OutboxPriority
 from models.tables import Case, Evidence, GroupLink, Outbox, Reporter
 
 log = logging.getLogger(__name__)
@@ -37,16 +38,61 @@ CHAT_ROWS: list[ChatRowsProvider] = []
 
 
 def card_buttons_for(case: Case, link: GroupLink | None) -> list[list[Button]]:
-    """The card's buttons in one chat: `cards.card_buttons(case)`, then the per-chat rows."""
-    rows = cards.card_buttons(case)
-    if case.merged_into_id is not None:
-        return rows  # a merged case is handled under the case it joined: no buttons
-    for provider in CHAT_ROWS:
-        rows.extend(provider(case, link))
-    if ward_stands_aside(case, link):
-        allowed = WARD_OPS_AFTER_TAKE_OVER
-        rows = [kept for row in rows if (kept := [b for b in row if _op(b) in allowed])]
+    """The card's buttons in one chat, laid out for a phone (`compact`): the status actions
+    of `cards.card_buttons(case)` and the per-chat rows, those the chat may press."""
+    return compact(case, _chat_buttons(case, link))
+
+
+def more_buttons_for(case: Case, link: GroupLink | None) -> list[list[Button]]:
+    """What «Thêm…» opens in place of the card's buttons: the actions `compact` kept off the
+    card, two to a row, and «⬅️ Quay lại» back to the card's own buttons."""
+    shown = {b.data for row in card_buttons_for(case, link) for b in row}
+    rest = [b for b in _chat_buttons(case, link) if b.data not in shown]
+    if not rest:
+        return card_buttons_for(case, link)
+    rows = _rows(rest)
+    rows.append([Button(t(OFFICER_LOCALE, "btn.back"), f"c1:back:{case.id}")])
     return rows
+
+
+def _chat_buttons(case: Case, link: GroupLink | None) -> list[Button]:
+    """Every button the card may carry in this chat, in their order of importance."""
+    rows = cards.card_buttons(case)
+    if case.merged_into_id is None:  # a merged case is handled under the case it joined
+        for provider in CHAT_ROWS:
+            rows.extend(provider(case, link))
+    buttons = [b for row in rows for b in row]
+    if ward_stands_aside(case, link):
+        buttons = [b for b in buttons if _op(b) in WARD_OPS_AFTER_TAKE_OVER]
+    return buttons
+
+
+# A card is read on a phone, in a group where several cases are on screen at once: at most
+# six buttons in at most three rows. The actions that move a case along come first, in
+# this order: the Sở's decision on a case a ward sent up (take over, send back), then
+# acknowledge, verify, close with a result, reject, ask the reporter. The others (take on,
+# note, urgency, reassign, escalate, refer) wait behind «Thêm…», which shows them in place
+# of the card's buttons (`more_buttons_for`).
+CARD_MAX_BUTTONS = 6
+CARD_ROW_WIDTH = 2
+PRIMARY_OPS = ("tkov", "sndbk", "ack", "vfy", "cls", "rej", "ask")
+OP_MORE = "more"
+
+
+def compact(case: Case, buttons: list[Button]) -> list[list[Button]]:
+    """`buttons` as at most CARD_MAX_BUTTONS in rows of CARD_ROW_WIDTH: all of them when
+    they fit, else the primary ones and «Thêm…» for the rest."""
+    if len(buttons) <= CARD_MAX_BUTTONS:
+        return _rows(buttons)
+    rank = {op: i for i, op in enumerate(PRIMARY_OPS)}
+    primary = sorted((b for b in buttons if _op(b) in rank), key=lambda b: rank[_op(b)])
+    shown = primary[: CARD_MAX_BUTTONS - 1]
+    more = Button(t(OFFICER_LOCALE, "btn.more"), f"c1:{OP_MORE}:{case.id}")
+    return _rows([*shown, more])
+
+
+def _rows(buttons: list[Button]) -> list[list[Button]]:
+    return [buttons[i : i + CARD_ROW_WIDTH] for i in range(0, len(buttons), CARD_ROW_WIDTH)]
 
 
 # Once the Sở has taken a case over, its ward may still write internal notes for the Sở
@@ -70,14 +116,13 @@ def _op(button: Button) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-async def dispatch_new_case(turn: Turn, case: Case, *, note: str | None = None) -> None:
+async def dispatch_new_case(turn: Turn, case: Case) -> None:
     """Send a new (or reassigned) case to its ward's groups, else to the province groups."""
     groups = await services.ward_groups(turn.session, case.ward_code)
-    if not groups:
+    if not groups:  # the card says so itself (cards.card_extras: no_ward_group)
         groups = await services.ward_groups_of_province(turn.session, case.province_code)
-        note = " ".join(filter(None, [note, t(OFFICER_LOCALE, "card.no_ward_group")]))
     for group in groups:
-        await send_card(turn, case, group, note=note)
+        await send_card(turn, case, group, note=None)
 
 
 async def send_card(turn: Turn, case: Case, group: GroupLink, note: str | None) -> None:
@@ -221,7 +266,7 @@ async def card_text(
         audience=audience,
         note=note,
         now=limits_for(turn.deps).now(),  # the core's clock: which deadlines are overdue
-        **await cards.card_extras(turn.session, case),  # joined reporters, merged into
+        **await cards.card_extras(turn.session, case, turn.deps.gazetteer),
     )
 
 
@@ -304,6 +349,10 @@ async def queue_card_more(
         )
 
 
+# A reporter's notices of progress, held for the next ones (bot/services/notices.py).
+HELD_NOTICES = frozenset({"notify.acknowledged", "notify.verifying", "notify.taken"})
+
+
 async def notify_reporter(
     turn: Turn,
     case: Case,
@@ -325,10 +374,17 @@ async def notify_reporter(
         text = t(locale, key, code=case.code, **texts)
         if public_url:
             text = f"{text}\n\n{t(locale, 'publication.result_link', url=public_url)}"
-        await services.enqueue(
+        # An officer's quick succession of actions reaches the reporter as one message:
+        # progress is held a few seconds for what follows; anything else goes at once,
+        # taking a held notice with it.
+        await send_held(
             turn.session,
             reporter.channel,
             Outgoing(chat_id=reporter.chat_id, text=text, case_id=case.id),
+            purpose="notice",
+            hold_s=turn.deps.notice_hold_s if key in HELD_NOTICES else 0.0,
+            join="append",
+            priority=OutboxPriority.HELD,
         )
         if media:
             await services.enqueue(

@@ -42,6 +42,11 @@ class HotlineDeps:
     deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)  # bot/deadlines.py
     agency_name: str | None = None  # heading of the reports (HOTLINE_AGENCY_NAME)
     result_correction_minutes: int = 10  # "Sửa kết quả" works this long after sending
+    # Held so that the next ones join them (bot/services/notices.py), seconds: a reporter's
+    # progress notices (HOTLINE_NOTICE_HOLD_S) and the photo count of the evidence step
+    # (HOTLINE_EVIDENCE_ACK_HOLD_S).
+    notice_hold_s: float = 5.0
+    evidence_ack_hold_s: float = 2.0
     # A case's public page (bot.web.public.site.case_url); None without HOTLINE_PUBLIC_URL.
     case_url: Callable[[str], str | None] | None = None
 

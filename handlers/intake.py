@@ -13,10 +13,11 @@ from typing import Any
 from bot import services
 from bot.geo import LocateResult, fold, parse_coordinates
 from bot.i18n import SUPPORTED, t
+from bot.services.notices import send_held
 from handlers import audience, cards, case_chats, conversation, duplicates, filing, followup
 from handlers.context import Turn, local_time
 from handlers.conversation import Markup
-from handlers.events import Button, KeyButton
+from handlers.events import Button, KeyButton, Outgoing
 from handlers.evidence import store_files
 from handlers.language import detect_language
 from models.enums import Category, LocationSource, Nature
@@ -603,12 +604,24 @@ async def _on_evidence(turn: Turn, data: dict[str, Any]) -> None:
     await conversation.save_state(turn, "evidence", data)
     photos = sum(1 for item in evidence if item["kind"] == "photo")
     others = len(evidence) - photos
-    await turn.send(
-        "intake.evidence_received",
-        photos=photos,
-        max_photos=deps.max_photos,
-        others=others,
-        buttons=[[_evidence_button(turn, data)]],
+    # Photos sent one by one (Zalo has no albums) get one count, not one each: the count
+    # waits a moment for the next photo, which replaces it (bot/services/notices.py).
+    await send_held(
+        turn.session,
+        ev.channel,
+        Outgoing(
+            chat_id=ev.chat_id,
+            text=turn.text(
+                "intake.evidence_received",
+                photos=photos,
+                max_photos=deps.max_photos,
+                others=others,
+            ),
+            buttons=[[_evidence_button(turn, data)]],
+        ),
+        purpose="evidence_ack",
+        hold_s=deps.evidence_ack_hold_s,
+        join="replace",
     )
 
 

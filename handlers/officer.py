@@ -17,8 +17,10 @@ from bot.i18n import t
 from bot.media import FileTooLarge
 from handlers import cards
 from handlers.case_chats import (
+    OP_MORE,
     WARD_OPS_AFTER_TAKE_OVER,
     dispatch_new_case,
+    more_buttons_for,
     notify_contact_kept,
     notify_reporter,
     refresh_cards,
@@ -42,6 +44,7 @@ CORE_OPS = frozenset(
     {"ack", "vfy", "cls", "rej", "rjr", "back", "rsg", OP_PICK_WARD}
     | {"rok", "redit", "rfix"}  # the result's confirm step and correction (OP_*_RESULT)
     | {"rund"}  # undo a reassignment (OP_UNDO_REASSIGN)
+    | {OP_MORE}  # «Thêm…»: the card's other actions
 )
 
 # ---------------------------------------------------------------- extension points
@@ -112,6 +115,7 @@ RESULT_MAX = 3000
 OP_SEND_RESULT, OP_EDIT_RESULT, OP_FIX_RESULT = "rok", "redit", "rfix"
 OP_UNDO_REASSIGN = "rund"
 PREVIEW = "result_preview"  # the tracked purpose of the "what the reporter will read" message
+PREVIEW_DONE = "pvx:"  # + the message id: one spent preview, edited once (MessageRef purpose)
 # Buttons on messages that are not cards (the ward list, the result's preview and the
 # "closed" notice): a press on them must not make the message a card.
 NOT_ON_CARDS = frozenset(
@@ -305,6 +309,10 @@ async def _on_button(turn: Turn, link: GroupLink) -> None:
         elif op == "back":
             turn.answer("officer.ok")
             await refresh_cards(turn, case, chat_id=turn.event.chat_id)
+        elif op == OP_MORE:  # the card's other actions, in this chat only
+            await refresh_cards(
+                turn, case, buttons=more_buttons_for(case, link), chat_id=turn.event.chat_id
+            )
         elif op == "rsg":
             await ask_for_text(turn, case, "reassign", "officer.prompt_reassign")
         elif op in (OP_SEND_RESULT, OP_EDIT_RESULT):
@@ -492,12 +500,46 @@ async def _on_result_button(turn: Turn, case: Case, op: str) -> None:
         turn.answer("officer.stale_button", alert=True)
         return
     action, reason = str(draft["action"]), str(draft.get("reason") or "")
+    shown = _reporter_text(turn, case, action, str(draft["text"]), reason)
     if op == OP_EDIT_RESULT:
+        await _settle_preview(turn, case, "officer.result_preview_dropped", shown)
         key = "officer.prompt_result" if action == "resolve" else "officer.prompt_reject"
         extra = {"reason": reason} if action == "reject" else {}
         await ask_for_text(turn, case, action, key, **extra)
         return
+    await _settle_preview(turn, case, "officer.result_preview_sent", shown)
     await _apply_result(turn, case, action, str(draft["text"]), reason, draft.get("photos") or [])
+
+
+async def _settle_preview(turn: Turn, case: Case, key: str, shown: str) -> None:
+    """The pressed preview loses its «Gửi»/«Sửa» buttons and says what became of it (sent,
+    or dropped for a new text), so nobody presses a spent preview later. Only that message
+    is edited: the chat may hold other previews of the case, with other texts."""
+    ev = turn.event
+    if ev.message_id is None:
+        return
+    purpose = f"{PREVIEW_DONE}{ev.message_id}"
+    await services.remember_message(
+        turn.session, ev.channel, ev.chat_id, ev.message_id, case.id or 0, purpose
+    )
+    await services.enqueue(
+        turn.session,
+        ev.channel,
+        Outgoing(
+            chat_id=ev.chat_id,
+            kind="edit",
+            edit_purpose=purpose,
+            text=t(
+                OFFICER_LOCALE,
+                key,
+                code=case.code,
+                at=local_time(limits_for(turn.deps).now()),
+                text=shown,
+            ),
+            buttons=[],
+            case_id=case.id,
+        ),
+    )
 
 
 async def _apply_result(
@@ -740,15 +782,7 @@ async def _reassign(turn: Turn, case: Case, ward_code: str, *, undoing: bool = F
         ward=new_ward.name,
         buttons=[] if undoing else undo,
     )
-    await dispatch_new_case(
-        turn,
-        case,
-        note=t(
-            OFFICER_LOCALE,
-            "card.reassigned_from",
-            ward=old_ward.name if old_ward else "?",
-        ),
-    )
+    await dispatch_new_case(turn, case)  # the card says where it came from (card_extras)
     await notify_reporter(turn, case, "notify.reassigned", ward=new_ward.name)
     await notify_contact_kept(turn, case)
 

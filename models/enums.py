@@ -106,6 +106,10 @@ class OutboxPriority(IntEnum):
     NORMAL = 0
     # Answers to commands typed in a group (/open, /overdue, /case, /report, /help...).
     COMMAND = 1
+    # A reporter's notice held a few seconds so that the next ones join it
+    # (bot/services/notices.py): it never makes the chat's other messages wait, and the
+    # case's next message to the chat moves it up and sends it at once.
+    HELD = 2
 
 
 OPEN_STATUSES = frozenset({CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.VERIFYING})

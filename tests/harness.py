@@ -93,9 +93,9 @@ class Person:
         """Send /name args."""
         return await self.send("command", command=name, text=args)
 
-    async def press(self, data: str) -> Reply | None:
-        """Press an inline button."""
-        return await self.send("button", button_data=data)
+    async def press(self, data: str, **kw: Any) -> Reply | None:
+        """Press an inline button (`message_id`: of the message that carries it)."""
+        return await self.send("button", button_data=data, **kw)
 
     async def location(self, lat: float, lon: float) -> Reply | None:
         """Share a GPS pin."""
@@ -179,6 +179,26 @@ class Person:
 def buttons(row: Outbox) -> list[str]:
     """Callback data of an outbox message's inline buttons."""
     return [b["data"] for line in row.payload.get("buttons", []) for b in line]
+
+
+async def card_actions(officer: Person, card: Outbox) -> list[str]:
+    """Every action a card offers its chat: its own buttons and, when it has «Thêm…», those
+    that pressing it shows. The press's redraw is taken as read: the officer's later
+    `new_messages()` do not see it."""
+    datas = buttons(card)
+    more = next((d for d in datas if d.startswith("c1:more:")), None)
+    if more is None:
+        return datas
+    before = len(await officer.new_messages(card.chat_id))
+    await officer.press(more)
+    rows = await officer.new_messages(card.chat_id)
+    (edit,) = rows[before:]
+    assert edit.kind == "edit" and edit.payload["text"] == card.payload["text"]
+    if card.chat_id == officer.chat_id and officer._seen_outbox == before:
+        officer._seen_outbox = len(rows)
+    shown = [d for d in buttons(edit) if not d.startswith("c1:back:")]
+    assert f"c1:back:{more.split(':')[2]}" in buttons(edit)
+    return [d for d in datas if d != more] + shown
 
 
 KY_LUA = (21.85926, 106.75417)  # the centroid of Phường Kỳ Lừa, Lạng Sơn

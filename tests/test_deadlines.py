@@ -22,7 +22,7 @@ from handlers import cards
 from models.enums import CaseAction, CaseStatus
 from models.tables import Case, DeadlineAlert, DigestRun, Outbox
 from tests.conftest import make_settings
-from tests.harness import Person, advance_to, buttons, file_report
+from tests.harness import Person, advance_to, buttons, card_actions, file_report
 from tests.test_officer import card_sent, link_group
 
 # 01:00 in Vietnam (UTC+7) on 4 March 2030: the acknowledgement deadline (2 h) falls before
@@ -245,9 +245,9 @@ async def test_happening_now_odour_suggests_urgency_on_the_card(
     assert (case.category, case.nature) == ("odour", "now") and not case.urgent
     card = texts(await officer.new_messages(), case.code)[0]
     assert "💡 Đề xuất xử lý khẩn cấp" in card
-    assert f"c1:urg:{case.id}:on" in buttons(
-        next(r for r in await officer.new_messages(officer.chat_id) if r.case_id == case.id)
-    )
+    sent = await officer.new_messages(officer.chat_id)
+    card_row = next(r for r in sent if r.case_id == case.id)
+    assert f"c1:urg:{case.id}:on" in await card_actions(officer, card_row)
     noise = await new_case(hotline, category="noise", nature="now")
     rendered = cards.render_card(noise, ward_name="Phường Kỳ Lừa", evidence=[], now=T0)
     assert "Đề xuất" not in rendered.html  # noise is not urgent by itself
@@ -428,7 +428,7 @@ async def test_urgent_button_recomputes_the_verification_deadline(
     (edit,) = [r for r in await ward.new_messages() if r.kind == "edit"]
     assert "🚨 KHẨN CẤP" in edit.payload["text"]
     assert "⏳ Hạn xác minh: 06:00 04/03/2030" in edit.payload["text"]
-    assert f"c1:urg:{case.id}:off" in buttons(edit)
+    assert f"c1:urg:{case.id}:off" in await card_actions(ward, edit)
     await ward.press(f"c1:urg:{case.id}:on")  # pressed twice: nothing more
     assert (await load(hotline, case.id)).verify_due_at == T0 + 5 * H
 
@@ -616,7 +616,8 @@ async def test_case_shows_card_and_log_book_within_the_group_area(
     card, book = await ward.new_messages()
     assert card.payload["html"] and card.payload["track"] == {"purpose": "card"}
     assert code in card.payload["text"] and "+84912345678" in card.payload["text"]
-    assert f"c1:ack:{case.id}" in buttons(card) and f"c1:urg:{case.id}:on" in buttons(card)
+    assert f"c1:ack:{case.id}" in buttons(card)
+    assert f"c1:urg:{case.id}:on" in await card_actions(ward, card)
     log = book.payload["text"]
     assert book.payload["html"] and f"Sổ nhật ký phản ánh <b>{code}</b>" in log
     assert "Người phản ánh · Gửi phản ánh" in log

@@ -258,21 +258,33 @@ async def test_a_result_is_confirmed_before_it_goes_and_can_be_corrected_briefly
     assert (await the_case(hotline)).status == CaseStatus.NEW
     assert await citizen.new_messages() == []  # nothing goes before «Gửi»
 
-    await officer.press(f"c1:redit:{case.id}")  # «Sửa»: the prompt again
+    await officer.press(f"c1:redit:{case.id}", message_id=8001)  # «Sửa»: the prompt again
+    # The spent preview (that message, and only it) loses its buttons and says so.
+    dropped = next(r for r in await officer.new_messages() if r.kind == "edit")
+    assert dropped.payload["edit_purpose"] == "pvx:8001" and buttons(dropped) == []
+    assert "Bản xem trước này không được gửi" in dropped.payload["text"]
+    assert "Đã nhắc nhở cơ sở" in dropped.payload["text"]
     await prompt_sent(hotline, officer, 7011)
     await officer.new_messages()
     result = "Đã kiểm tra hiện trường, yêu cầu cơ sở dừng đốt rác, phạt 5 triệu đồng."
     await officer.text(result, reply_to_message_id=7011)
     (preview,) = await officer.new_messages()
     assert result in preview.payload["text"]
-    reply = await officer.press(f"c1:rok:{case.id}")
+    reply = await officer.press(f"c1:rok:{case.id}", message_id=8002)
     assert reply is not None and reply.callback_text == t("vi", "officer.result_sent")
+    async with hotline.sessionmaker() as session:
+        (ref,) = await services.messages_of_case(session, case.id or 0, "-1001", "pvx:8002")
+    assert ref.message_id == 8002
     case = await the_case(hotline)
     assert case.status == CaseStatus.RESOLVED and case.result_text == result
     told = (await citizen.texts())[0]
     assert result in told and "Đã nhắc nhở" not in told
     assert f"https://hotline.example.vn/results/{case.code}" in told  # its public page
-    closed_ok = next(r for r in await officer.new_messages() if "Đã đóng" in r.payload["text"])
+    rows = await officer.new_messages()
+    sent = next(r for r in rows if r.payload.get("edit_purpose") == "pvx:8002")
+    assert buttons(sent) == [] and sent.payload["text"].startswith("✅ Đã gửi lúc")
+    assert result in sent.payload["text"]
+    closed_ok = next(r for r in rows if "Đã đóng" in r.payload["text"])
     assert buttons(closed_ok) == [f"c1:rfix:{case.id}"]
 
     clock.at += timedelta(minutes=5)  # within the correction window

@@ -15,7 +15,7 @@ from handlers.officer_tools import parse_referral, tool_rows
 from models.enums import CaseStatus
 from models.tables import Case, CaseEvent, Evidence, GroupLink, Outbox
 from models.types import utcnow
-from tests.harness import JPEG, Person, buttons, file_report
+from tests.harness import JPEG, Person, buttons, card_actions, file_report
 from tests.test_officer import card_sent, link_group, prompt_sent, the_case
 from tests.test_security import NAME, PHONE, domain_state, leaks
 
@@ -203,7 +203,8 @@ async def test_escalate_and_take_over_keep_the_reporter_confidential(
         m for m in await ward.new_messages(WARD) if m.payload["track"] == {"purpose": "card"}
     )
     assert PHONE in card.payload["text"]
-    assert f"c1:esc:{case.id}" in buttons(card) and f"c1:tkov:{case.id}" not in buttons(card)
+    actions = await card_actions(ward, card)
+    assert f"c1:esc:{case.id}" in actions and f"c1:tkov:{case.id}" not in actions
     assert await prov.new_messages() == []  # ...and the province has none yet
 
     await ward.press(f"c1:esc:{case.id}")
@@ -215,8 +216,9 @@ async def test_escalate_and_take_over_keep_the_reporter_confidential(
     assert line.note == case.escalation_reason and line.to_status == "new"
     ward_rows = await ward.new_messages()
     edit = next(m for m in ward_rows if m.kind == "edit")
-    assert "Đã chuyển Sở" in edit.payload["text"] and f"c1:esc:{case.id}" not in buttons(edit)
     assert ward_rows[-1].payload["text"] == t("vi", "officer.escalated_ok", code=case.code)
+    assert "Đã chuyển Sở" in edit.payload["text"]
+    assert f"c1:esc:{case.id}" not in await card_actions(ward, edit)
     prov_card, album, _pin = await prov.new_messages()
     assert prov_card.kind == "message" and album.kind == "album"
     text = prov_card.payload["text"]
@@ -226,8 +228,8 @@ async def test_escalate_and_take_over_keep_the_reporter_confidential(
         and "Phường Kỳ Lừa đề nghị Sở" in text
     )
     assert t("vi", "card.contact_ward_only") in text
-    assert {f"c1:tkov:{case.id}", f"c1:sndbk:{case.id}"} <= set(buttons(prov_card))
-    assert f"c1:esc:{case.id}" not in buttons(prov_card)
+    assert buttons(prov_card)[:2] == [f"c1:tkov:{case.id}", f"c1:sndbk:{case.id}"]
+    assert f"c1:esc:{case.id}" not in await card_actions(prov, prov_card)
 
     # Escalating again is refused, from the button and from a prompt answered late.
     reply = await ward.press(f"c1:esc:{case.id}")
@@ -311,7 +313,7 @@ async def test_send_back_returns_the_case_with_the_reason_and_it_may_go_up_again
     ward_edit = next(m for m in ward_rows if m.kind == "edit")
     assert "Đã chuyển Sở" not in ward_edit.payload["text"]
     assert "Sở đang xử lý" not in ward_edit.payload["text"]
-    assert f"c1:esc:{case.id}" in buttons(ward_edit)
+    assert f"c1:esc:{case.id}" in await card_actions(ward, ward_edit)
     prov_rows = await prov.new_messages()
     assert prov_rows[-1].payload["text"] == t(
         "vi", "officer.send_back_ok", code=case.code, ward="Phường Kỳ Lừa"
@@ -479,10 +481,61 @@ def test_tool_buttons_follow_the_chat_and_the_case() -> None:
         assert tool_rows(escalated, link) == []
     for status in (CaseStatus.RESOLVED, CaseStatus.REJECTED):
         assert tool_rows(_case(status=status.value), ward) == []
-    # The whole card in the province's chat: core buttons, then the tools, each ≤ 64 bytes.
+    # The whole card in the province's chat: the status actions and the Sở's take-over on
+    # the card, the rest behind «Thêm…»; every callback ≤ 64 bytes.
     datas = [b.data for row in case_chats.card_buttons_for(escalated, prov) for b in row]
     assert "c1:ack:999999999999" in datas and "c1:tkov:999999999999" in datas
-    assert all(len(d.encode()) <= 64 and officer.CALLBACK_RE.match(d) for d in datas)
+    assert "c1:more:999999999999" in datas and "c1:take:999999999999" not in datas
+    more = [b.data for row in case_chats.more_buttons_for(escalated, prov) for b in row]
+    assert "c1:take:999999999999" in more and more[-1] == "c1:back:999999999999"
+    assert all(len(d.encode()) <= 64 and officer.CALLBACK_RE.match(d) for d in datas + more)
+
+
+def test_a_card_fits_a_phone_and_keeps_every_action_one_press_away() -> None:
+    """At most six buttons in at most three rows on every card, in every kind of chat; what
+    is not on the card is behind «Thêm…», and nothing is lost or shown twice."""
+    ward = GroupLink(
+        channel="telegram", chat_id="-1", ward_code="06187", province_code="20", linked_by="x"
+    )
+    prov = GroupLink(
+        channel="telegram", chat_id="-2", ward_code=None, province_code="20", linked_by="x"
+    )
+    now = utcnow()
+    variants = [
+        {},
+        {"escalated_at": now, "escalation_reason": "r"},
+        {"escalated_at": now, "escalation_reason": "r", "province_owned": True},
+        {"urgent": True},
+        {"category": "odour", "nature": "now"},
+    ]
+    seen_more = 0
+    for status in CaseStatus:
+        for fields in variants:
+            for link in (ward, prov):
+                case = _case(status=status.value, **fields)
+                rows = case_chats.card_buttons_for(case, link)
+                assert len(rows) <= 3 and all(1 <= len(row) <= 2 for row in rows)
+                shown = [b.data for row in rows for b in row]
+                assert len(shown) <= 6 and len(set(shown)) == len(shown)
+                every = [b.data for b in case_chats._chat_buttons(case, link)]
+                more = f"c1:more:{case.id}"
+                if more not in shown:
+                    assert sorted(shown) == sorted(every)
+                    continue
+                seen_more += 1
+                behind = [b.data for row in case_chats.more_buttons_for(case, link) for b in row]
+                assert behind[-1] == f"c1:back:{case.id}"
+                offered = [d for d in shown if d != more] + behind[:-1]
+                assert sorted(offered) == sorted(every)
+                # What moves a case along stays on the card, most pressing first.
+                ops = [d.split(":")[1] for d in every]
+                primary = [op for op in case_chats.PRIMARY_OPS if op in ops]
+                assert [d.split(":")[1] for d in shown[:-1]] == primary[:5]
+                if "tkov" not in ops:  # unless the Sở has a case sent up to decide on
+                    assert {"ack", "vfy", "cls", "rej"} & set(ops) <= {
+                        d.split(":")[1] for d in shown
+                    }
+    assert seen_more  # the open cases' cards do have more than six actions
 
 
 def test_parse_referral() -> None:
@@ -526,4 +579,4 @@ async def test_a_reassigned_case_starts_afresh_at_the_new_ward(hotline: Hotline)
     assert not case.province_owned
     card = next(m for m in await cao_loc.new_messages() if m.kind == "message")
     assert "Người xử lý" not in card.payload["text"] and "Sở" not in card.payload["text"]
-    assert f"c1:esc:{case.id}" in buttons(card)
+    assert f"c1:esc:{case.id}" in await card_actions(cao_loc, card)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,16 @@ async def test_an_ordinary_group_gets_no_topics(api: FakeBotAPI, hotline: Hotlin
     assert api.topics == {} and "message_thread_id" not in card
     assert not any(c.method == "createForumTopic" for c in api.calls)
     # Things said "under the case" reply to its card in an ordinary group.
-    case_id = re.findall(r"c1:note:(\d+)", str(card))[0]
+    case_id = re.findall(r"c1:ack:(\d+)", str(card))[0]
+    # «Ghi chú» is behind «Thêm…», which redraws the card's buttons in place.
+    api.press_button(OFFICER, card, f"c1:more:{case_id}", chat=group)
+
+    def current() -> dict[str, Any]:
+        return next(
+            m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
+        )
+
+    await api.wait_until(lambda: f"c1:note:{case_id}" in str(api.inline_buttons(current())))
     api.press_button(OFFICER, card, f"c1:note:{case_id}", chat=group)
     prompt = await api.wait_for_message(group.id, lambda m: "force_reply" in str(m))
     await api.wait_idle()

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, update
+from sqlalchemy import and_, case, exists, func, literal, not_, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +16,7 @@ from models.enums import OutboxPriority, OutboxStatus
 from models.tables import (
     Outbox,
 )
+from models.types import UTCDateTime, utcnow
 
 _ANSWERING = "outbox_answering_command"  # session.info key: (channel, chat_id)
 
@@ -63,7 +64,17 @@ async def enqueue(
                 col(Outbox.status).in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value]),
                 col(Outbox.priority) > int(priority),
             )
-            .values(priority=int(priority))
+            .values(
+                priority=int(priority),
+                # a held notice (bot/services/notices.py) goes now, ahead of this row
+                next_attempt_at=case(
+                    (
+                        col(Outbox.priority) == int(OutboxPriority.HELD),
+                        literal(utcnow(), UTCDateTime()),
+                    ),
+                    else_=col(Outbox.next_attempt_at),
+                ),
+            )
             .execution_options(synchronize_session=False)
         )
     # Inserted with the event's other rows at commit (one multi-row INSERT for all the
