@@ -266,6 +266,46 @@ def test_a_card_with_nothing_to_shorten_is_one_message() -> None:
     assert "✂️" not in text
 
 
+def test_a_card_reads_at_a_glance() -> None:
+    """What and where first, with the citizen's words; the filing time named as such, with
+    the deadlines at the foot; "Người xử lý" only for the officer who took the case on."""
+    case = Case(
+        id=1,
+        code="PA20-000001",
+        province_code="20",
+        seq=1,
+        ward_code="06187",
+        category="odour",
+        status="acknowledged",
+        address="số 1 Trần Đăng Ninh",
+        location_source="address",
+        nature="now",
+        description="Mùi hôi nồng nặc mỗi tối từ xưởng.",
+        description_language="vi",
+        reporter_id=1,
+        channel="telegram",
+        filed_at=T0,
+        updated_at=T0,
+        verify_due_at=T0 + timedelta(hours=24),
+        handled_by="telegram:7 Cán bộ Minh",
+    )
+    lines = _format(
+        render_card(case, ward_name="Phường Kỳ Lừa", evidence=[], now=T0).html, "HTML", None
+    )[0].splitlines()
+    assert lines[0] == "👀 PA20-000001 · Đã tiếp nhận"
+    assert lines[2] == "🏷 Mùi hôi · Phường Kỳ Lừa"
+    assert lines[3] == "📝 Mùi hôi nồng nặc mỗi tối từ xưởng."
+    assert lines[-2].startswith("📨 Người dân gửi lúc: ")
+    assert lines[-1].startswith("⏳ Hạn xác minh: ")
+    assert not any("Người xử lý" in line for line in lines)
+    assert "Cập nhật gần nhất: Cán bộ Minh" in "\n".join(lines)
+    case.assignee = "telegram:8 Cán bộ Lan"
+    text = _format(
+        render_card(case, ward_name="Phường Kỳ Lừa", evidence=[], now=T0).html, "HTML", None
+    )[0]
+    assert "Người xử lý: Cán bộ Lan" in text and "Cập nhật gần nhất: Cán bộ Minh" in text
+
+
 async def test_a_long_result_goes_under_the_card_once(hotline: Hotline) -> None:
     """A card that fitted when filed can outgrow the limit later (a 3,000-character result
     full of quotes): the redraw still fits, and what it shortened follows in full, once."""

@@ -137,6 +137,17 @@ async def test_case_without_ward_group_goes_to_province_group(hotline: Hotline) 
     await file_report(Person(hotline, "1001"), photos=0)
     card, _pin = await province.new_messages()
     assert "chưa liên kết nhóm cán bộ" in card.payload["text"]
+    # Why the Sở holds it stays on the card as it changes, until the ward has a group.
+    case = await the_case(hotline)
+    await card_sent(hotline, "-2000", case.id or 0)
+    await province.press(f"c1:ack:{case.id}")
+    (edit,) = [m for m in await province.new_messages() if m.kind == "edit"]
+    assert "chưa liên kết nhóm cán bộ" in edit.payload["text"]
+    ward = await link_group(hotline, "-1001")
+    await ward.command("case", case.code)
+    await province.press(f"c1:vfy:{case.id}")
+    (edit,) = [m for m in await province.new_messages() if m.kind == "edit"]
+    assert "chưa liên kết nhóm cán bộ" not in edit.payload["text"]
 
 
 async def test_acknowledge_then_close_with_result_notifies_reporter(hotline: Hotline) -> None:
@@ -330,6 +341,10 @@ async def test_reassign_to_another_ward(hotline: Hotline) -> None:
         and "Được chuyển từ Phường Kỳ Lừa" in new_card.payload["text"]
     )
     assert any("Xã Cao Lộc" in t for t in await citizen.texts())
+    # Where it came from is a fact of the case: every redraw of its card keeps it.
+    await other.press(f"c1:more:{case.id}")
+    (redrawn,) = [m for m in await other.new_messages() if m.kind == "edit"]
+    assert "Được chuyển từ Phường Kỳ Lừa" in redrawn.payload["text"]
     # The former ward may no longer act on it.
     reply = await officer.press(f"c1:ack:{case.id}")
     assert reply is not None and reply.callback_alert
