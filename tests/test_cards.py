@@ -295,7 +295,7 @@ def test_a_card_reads_at_a_glance() -> None:
     assert lines[0] == "👀 PA20-000001 · Đã tiếp nhận"
     assert lines[2] == "🏷 Mùi hôi · Phường Kỳ Lừa"
     assert lines[3] == "📝 Mùi hôi nồng nặc mỗi tối từ xưởng."
-    assert lines[-2].startswith("📨 Người dân gửi lúc: ")
+    assert lines[-2].startswith("📨 Phản ánh gửi lúc: ")
     assert lines[-1].startswith("⏳ Hạn xác minh: ")
     assert not any("Người xử lý" in line for line in lines)
     assert "Cập nhật gần nhất: Cán bộ Minh" in "\n".join(lines)

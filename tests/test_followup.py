@@ -346,7 +346,7 @@ async def test_yes_is_recorded_once(hl: Hotline) -> None:
     await card_sent(hl, "-1001", case.id or 0)
     await resolve(hl, officer, case, 7004)
     question = (await citizen.new_messages())[-1]
-    assert "Vấn đề đã được giải quyết chưa?" in question.payload["text"]
+    assert "vấn đề đã được giải quyết chưa?" in question.payload["text"]
     assert buttons(question) == [f"c1:sat:{case.id}:yes", f"c1:sat:{case.id}:no"]
     await officer.new_messages()
     toast = await citizen.press(f"c1:sat:{case.id}:yes")

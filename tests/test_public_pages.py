@@ -85,7 +85,7 @@ async def test_results_list_closed_cases_newest_first_with_filters(site: tuple) 
     base, codes, _ = site
     _, html, _ = await get(base, "/results")
     page = text_of(html)
-    assert "Có 3 vụ việc" in page
+    assert "Có 3 phản ánh" in page
     order = [m for m in re.findall(r"PA20-\d{6}", page)]
     # Closed newest first: the late one (303 h), the published one (10 h), the hidden (6 h).
     assert order[:3] == [codes.late, codes.public, codes.hidden]
@@ -96,9 +96,9 @@ async def test_results_list_closed_cases_newest_first_with_filters(site: tuple) 
     _, category, _ = await get(base, "/results?category=wastewater")
     assert re.findall(r"PA20-\d{6}", text_of(category)) == [codes.public]
     _, month, _ = await get(base, "/results?month=2026-11")
-    assert "Có 3 vụ việc" in text_of(month)
+    assert "Có 3 phản ánh" in text_of(month)
     _, other, _ = await get(base, "/results?month=2026-10")
-    assert "Có 0 vụ việc" in text_of(other)
+    assert "Có 0 phản ánh" in text_of(other)
 
 
 async def test_results_are_paginated(site: tuple) -> None:
@@ -130,7 +130,7 @@ async def test_results_are_paginated(site: tuple) -> None:
                 s, case, CaseAction.RESOLVE, actor="x", now=T0 + timedelta(days=2, minutes=i)
             )
     _, first, _ = await get(base, "/results")
-    assert "Có 23 vụ việc" in text_of(first) and "Trang 1/2" in text_of(first)
+    assert "Có 23 phản ánh" in text_of(first) and "Trang 1/2" in text_of(first)
     assert 'rel="next" href="/results?page=2"' in first and "Kết quả số 19" in first
     _, second, _ = await get(base, "/results?page=2")
     assert 'rel="prev" href="/results"' in second and "Trang 2/2" in text_of(second)
@@ -349,4 +349,4 @@ async def test_a_merged_duplicate_shows_the_case_it_joined_and_is_not_listed(
     _, html, _ = await get(base, f"/results/{codes.late}")
     assert f"Phản ánh {codes.public}" in text_of(html) and PUBLIC_RESULT in html
     _, listing, _ = await get(base, "/results")
-    assert codes.late not in listing and "Có 2 vụ việc" in text_of(listing)
+    assert codes.late not in listing and "Có 2 phản ánh" in text_of(listing)
