@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from bot import services
@@ -123,7 +124,10 @@ async def handle_private(turn: Turn, reporter: Reporter) -> None:
         # An empty or blank message, whatever the step.
         await conversation.refuse(turn, state, data)
         return
-    if state in STEPS and ev.kind == "text" and is_back(ev.text):
+    if state in STEPS and (
+        (ev.kind == "text" and is_back(ev.text))
+        or (ev.kind == "button" and ev.button_data == BACK_BUTTON)
+    ):
         await go_back(turn, state, data)  # "quay lai" is never taken as a ward or a text
         return
     await registered.handle(turn, data)
@@ -285,6 +289,22 @@ async def _send_my_cases(turn: Turn, reporter: Reporter) -> None:
 async def _start_report(turn: Turn, data: dict[str, Any]) -> None:
     await conversation.save_state(turn, "category", data)
     await conversation.prompt_step(turn, "category", data)
+
+
+BACK_BUTTON = "c1:back"  # «⬅️ Quay lại» in a report's step (an officer's has a case id)
+
+
+def _with_back(turn: Turn, state: str, data: dict[str, Any], markup: Markup) -> Markup:
+    """Every step after the first offers «⬅️ Quay lại» (typing "quay lai" works too): a
+    button under the step's own, or a key of its keyboard where the step has one (a
+    message carries buttons or a keyboard, not both). Not while a field is being changed
+    from the summary, which the step's answer returns to."""
+    if state not in STEPS or state == STEPS[0] or data.get("editing"):
+        return markup
+    if markup.keyboard:
+        return replace(markup, keyboard=[*markup.keyboard, [KeyButton(turn.text("btn.back"))]])
+    back = Button(turn.text("btn.back"), BACK_BUTTON)
+    return replace(markup, buttons=[*(markup.buttons or []), [back]])
 
 
 def _markup(turn: Turn, state: str, data: dict[str, Any]) -> Markup:
@@ -550,12 +570,13 @@ def _ward_rows(turn: Turn, data: dict[str, Any]) -> list[list[Button]]:
 
 async def _ask_ward(turn: Turn, data: dict[str, Any]) -> None:
     gaz = turn.deps.gazetteer
-    rows = _ward_rows(turn, data)
+    suggested = bool(_ward_rows(turn, data))
+    rows = conversation.step_markup(turn, "ward", data).buttons
     if data.get("location_source") == LocationSource.GPS.value:
         where = f"📍 {data['latitude']:.5f}, {data['longitude']:.5f}"
     else:
         where = data.get("address") or ""
-    key = "intake.confirm_ward" if rows else "intake.ask_ward_name"
+    key = "intake.confirm_ward" if suggested else "intake.ask_ward_name"
     await turn.send(key, where=where, province=gaz.province_name, buttons=rows)
 
 
@@ -764,7 +785,7 @@ def _state(name: str, handle: conversation.StepHandler) -> conversation.State:
         await _ask(turn, name, data)
 
     def markup(turn: Turn, data: dict[str, Any]) -> Markup:
-        return _markup(turn, name, data)
+        return _with_back(turn, name, data, _markup(turn, name, data))
 
     def need(turn: Turn) -> str:
         return _need_text(turn, name)

@@ -506,3 +506,40 @@ async def test_typing_back_goes_to_the_step_before(hotline: Hotline, typed: str)
     await citizen.text(typed)  # not taken as a ward's name
     assert await citizen.state() == "location"
     assert "Bước 2/7" in (await citizen.texts())[0]
+
+
+STEPS_AFTER_THE_FIRST = ["location", "ward", "evidence", "description", "nature", "source"]
+
+
+@pytest.mark.parametrize("step", STEPS_AFTER_THE_FIRST + ["contact"])
+async def test_every_step_after_the_first_has_a_way_back(hotline: Hotline, step: str) -> None:
+    """«⬅️ Quay lại» under each step's question (a key of its keyboard where it has one),
+    and pressing it asks the step before again, keeping what was answered."""
+    citizen = Person(hotline, "5005")
+    await advance_to(citizen, step)
+    asked = (await citizen.new_messages())[-1]
+    keys = [k["text"] for row in asked.payload["keyboard"] for k in row]
+    if keys:  # location and contact: a keyboard, so the way back is one of its keys
+        assert keys[-1] == "⬅️ Quay lại" and buttons(asked) == []
+        await citizen.text(keys[-1])
+    else:
+        assert buttons(asked)[-1] == "c1:back"
+        assert asked.payload["buttons"][-1] == [{"text": "⬅️ Quay lại", "data": "c1:back"}]
+        await citizen.press("c1:back")
+    steps = ["category", *STEPS_AFTER_THE_FIRST, "contact"]
+    before = steps[steps.index(step) - 1]
+    assert await citizen.state() == before
+    again = (await citizen.new_messages())[-1]
+    numbers = {"category": 1, "location": 2, "evidence": 3, "description": 4, "nature": 5}
+    if before == "ward":  # the location's ward, asked again with its suggestions
+        assert "c1:ward:06187" in buttons(again)
+    else:
+        assert f"Bước {numbers.get(before, 6)}/7" in again.payload["text"]
+    assert (await citizen.draft())["category"] == "odour"
+
+
+async def test_the_first_step_has_no_way_back(hotline: Hotline) -> None:
+    citizen = Person(hotline, "5006")
+    await citizen.command("report")
+    asked = (await citizen.new_messages())[-1]
+    assert "Bước 1/7" in asked.payload["text"] and "c1:back" not in buttons(asked)
