@@ -239,26 +239,32 @@ def test_any_post_under_a_case_is_split_within_the_limit_and_whole(head: str, bo
     assert whole(shown, f"{head}\n{body}".strip() if body.strip() else head)
 
 
+def plain_case(**fields: Any) -> Case:
+    """A filed case of one ward, typed address, nothing long; `fields` change it."""
+    values: dict[str, Any] = {
+        "id": 1,
+        "code": "PA20-000001",
+        "province_code": "20",
+        "seq": 1,
+        "ward_code": "06187",
+        "category": "odour",
+        "status": "new",
+        "address": "số 1 <Trần Đăng Ninh> & chợ",
+        "location_source": "address",
+        "nature": "now",
+        "description": 'Mùi hôi "nồng" & khói <đen> mỗi tối.',
+        "description_language": "vi",
+        "reporter_id": 1,
+        "channel": "telegram",
+        "filed_at": T0,
+        "updated_at": T0,
+        "verify_due_at": T0,
+    }
+    return Case(**{**values, **fields})
+
+
 def test_a_card_with_nothing_to_shorten_is_one_message() -> None:
-    case = Case(
-        id=1,
-        code="PA20-000001",
-        province_code="20",
-        seq=1,
-        ward_code="06187",
-        category="odour",
-        status="new",
-        address="số 1 <Trần Đăng Ninh> & chợ",
-        location_source="address",
-        nature="now",
-        description='Mùi hôi "nồng" & khói <đen> mỗi tối.',
-        description_language="vi",
-        reporter_id=1,
-        channel="telegram",
-        filed_at=T0,
-        updated_at=T0,
-        verify_due_at=T0,
-    )
+    case = plain_case()
     rendered = render_card(case, ward_name="Phường Kỳ Lừa", evidence=[], now=T0)
     assert rendered.sections == ()
     text, _ = _format(rendered.html, "HTML", None)
@@ -269,23 +275,10 @@ def test_a_card_with_nothing_to_shorten_is_one_message() -> None:
 def test_a_card_reads_at_a_glance() -> None:
     """What and where first, with the citizen's words; the filing time named as such, with
     the deadlines at the foot; "Người xử lý" only for the officer who took the case on."""
-    case = Case(
-        id=1,
-        code="PA20-000001",
-        province_code="20",
-        seq=1,
-        ward_code="06187",
-        category="odour",
+    case = plain_case(
         status="acknowledged",
         address="số 1 Trần Đăng Ninh",
-        location_source="address",
-        nature="now",
         description="Mùi hôi nồng nặc mỗi tối từ xưởng.",
-        description_language="vi",
-        reporter_id=1,
-        channel="telegram",
-        filed_at=T0,
-        updated_at=T0,
         verify_due_at=T0 + timedelta(hours=24),
         handled_by="telegram:7 Cán bộ Minh",
     )

@@ -12,7 +12,7 @@ from bot import services
 from bot.app import Hotline
 from bot.i18n import t
 from models.enums import OutboxPriority, OutboxStatus
-from models.tables import Outbox
+from models.tables import Case, Outbox
 from models.types import utcnow
 from tests.harness import JPEG, Person, advance_to, file_report
 from tests.test_officer import link_group, prompt_sent, the_case
@@ -35,14 +35,19 @@ async def all_sent(hotline: Hotline, chat_id: str) -> None:
         await s.commit()
 
 
-async def test_an_officers_quick_actions_reach_the_reporter_as_one_message(
-    hotline: Hotline,
-) -> None:
+async def reported(hotline: Hotline) -> tuple[Person, Person, Case]:
+    """A ward group's officer, and a citizen whose report it received (read so far)."""
     officer = await link_group(hotline, "-1001")
     citizen = Person(hotline, "1001")
     await file_report(citizen, photos=0)
-    case = await the_case(hotline)
     await citizen.new_messages()
+    return officer, citizen, await the_case(hotline)
+
+
+async def test_an_officers_quick_actions_reach_the_reporter_as_one_message(
+    hotline: Hotline,
+) -> None:
+    officer, citizen, case = await reported(hotline)
 
     await officer.press(f"c1:ack:{case.id}")
     await officer.press(f"c1:take:{case.id}")
@@ -73,10 +78,7 @@ async def test_an_officers_quick_actions_reach_the_reporter_as_one_message(
 
 
 async def test_a_held_notice_holds_up_nothing_else_in_the_chat(hotline: Hotline) -> None:
-    officer = await link_group(hotline, "-1001")
-    citizen = Person(hotline, "1001")
-    await file_report(citizen, photos=0)
-    case = await the_case(hotline)
+    officer, citizen, case = await reported(hotline)
     await all_sent(hotline, citizen.chat_id)
     await officer.press(f"c1:ack:{case.id}")
     await citizen.new_messages()
@@ -95,11 +97,7 @@ async def test_the_cases_next_message_to_the_reporter_sends_the_held_notice_firs
     hotline: Hotline,
 ) -> None:
     """An officer's question to the reporter must not overtake the notice before it."""
-    officer = await link_group(hotline, "-1001")
-    citizen = Person(hotline, "1001")
-    await file_report(citizen, photos=0)
-    case = await the_case(hotline)
-    await citizen.new_messages()
+    officer, citizen, case = await reported(hotline)
     await all_sent(hotline, citizen.chat_id)
     await officer.press(f"c1:ack:{case.id}")
     await officer.press(f"c1:ask:{case.id}")
@@ -136,11 +134,7 @@ async def test_photos_sent_one_by_one_get_one_count(hotline: Hotline) -> None:
 
 async def test_no_hold_sends_each_notice_at_once(hotline: Hotline) -> None:
     hotline.deps.notice_hold_s = 0
-    officer = await link_group(hotline, "-1001")
-    citizen = Person(hotline, "1001")
-    await file_report(citizen, photos=0)
-    case = await the_case(hotline)
-    await citizen.new_messages()
+    officer, citizen, case = await reported(hotline)
     await officer.press(f"c1:ack:{case.id}")
     await officer.press(f"c1:vfy:{case.id}")
     first, second = await citizen.new_messages()
