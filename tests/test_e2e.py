@@ -7,6 +7,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -171,10 +172,19 @@ async def test_officer_acknowledges_and_closes_and_reporter_hears(
         caption="Đã xử lý: xưởng dừng xả thải.",
         reply_to_message_id=prompt["message_id"],
     )
-    await api.wait_for_message(WARD_GROUP.id, has("Xem lại trước khi gửi"))
+    preview = await api.wait_for_message(WARD_GROUP.id, has("Xem lại trước khi gửi"))
     await press(api, OFFICER, f"c1:rok:{case.id}", chat=WARD_GROUP)  # «Gửi»
     result = await api.wait_for_message(CITIZEN.id, has("Kết quả"))
     assert "xưởng dừng xả thải" in result["text"]
+
+    def spent() -> dict[str, Any]:
+        return next(
+            m for m in api.chat_messages(WARD_GROUP.id) if m["message_id"] == preview["message_id"]
+        )
+
+    # The preview that was sent says so, and has no «Gửi»/«Sửa» left to press.
+    await api.wait_until(lambda: spent()["text"].startswith("✅ Đã gửi lúc"))
+    assert api.inline_buttons(spent()) == [] and "xưởng dừng xả thải" in spent()["text"]
     await api.wait_for_message(CITIZEN.id, lambda m: "photo" in m)
     assert (await the_case(hotline)).status == CaseStatus.RESOLVED
     answers = [a for a in api.callback_answers.values() if a.get("text")]
