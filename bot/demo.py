@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,40 @@ def _button_data(api: FakeBotAPI, message: dict[str, Any], prefix: str) -> str:
     )
 
 
+RESULT = "Đã kiểm tra, lập biên bản và yêu cầu lò gạch dừng đốt; sẽ giám sát tiếp."
+
+
+async def _officer_handles(
+    api: FakeBotAPI,
+    officer: FakeUser,
+    group: FakeChat,
+    card: dict[str, Any],
+    say: Callable[[str], None],
+    reporter_hears: Callable[[str], Awaitable[object]],
+) -> None:
+    """In the ward group: acknowledge the card (the reporter hears it), close it with RESULT
+    as a reply to the prompt, and send the result from its preview."""
+    say(f"[presses] {t('vi', 'btn.ack')}")
+    api.press_button(officer, card, _button_data(api, card, "c1:ack:"), chat=group)
+    await reporter_hears("đã được cán bộ tiếp nhận")
+    await api.wait_idle()
+    card = next(m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"])
+    say(f"[presses] {t('vi', 'btn.close')}")
+    api.press_button(officer, card, _button_data(api, card, "c1:cls:"), chat=group)
+    prompt = await api.wait_for_message(group.id, lambda m: "TRẢ LỜI" in m.get("text", ""))
+    # A person reads the prompt before replying; the bot has recorded it by then.
+    await api.wait_idle()
+    say(f"[replies] {RESULT}")
+    api.send_text(officer, RESULT, chat=group, reply_to_message_id=prompt["message_id"])
+    # The officer sees exactly what the reporter will read, then sends it.
+    preview = await api.wait_for_message(
+        group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
+    )
+    await api.wait_idle()
+    say(f"[presses] {t('vi', 'btn.result_send')}")
+    api.press_button(officer, preview, _button_data(api, preview, "c1:rok:"), chat=group)
+
+
 async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
     """Play one report and its handling on a Telegram runtime (aiogram or ptb); 0 when the
     reporter heard the result."""
@@ -186,41 +220,17 @@ async def run_demo(verbose: bool = True, library: str = "aiogram") -> int:
                     group.id, lambda m: case_code in m.get("text", "")
                 )
                 await api.wait_for_message(group.id, lambda m: "location" in m)
-                ack = _button_data(api, card, "c1:ack:")
-                say("👮 Officer (group)", f"[presses] {t('vi', 'btn.ack')}")
-                api.press_button(officer, card, ack, chat=group)
-                await api.wait_for_message(
-                    citizen.id, lambda m: "đã được cán bộ tiếp nhận" in m["text"]
-                )
-                await api.wait_idle()
-                card = next(
-                    m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
-                )
-                close = _button_data(api, card, "c1:cls:")
-                say("👮 Officer (group)", f"[presses] {t('vi', 'btn.close')}")
-                api.press_button(officer, card, close, chat=group)
-                prompt = await api.wait_for_message(
-                    group.id, lambda m: "TRẢ LỜI" in m.get("text", "")
-                )
-                # A person reads the prompt before replying; the bot has recorded it by then.
-                await api.wait_idle()
-                result = "Đã kiểm tra, lập biên bản và yêu cầu lò gạch dừng đốt; sẽ giám sát tiếp."
-                say("👮 Officer (group)", f"[replies] {result}")
-                api.send_text(
-                    officer, result, chat=group, reply_to_message_id=prompt["message_id"]
-                )
-                # The officer sees exactly what the reporter will read, then sends it.
-                preview = await api.wait_for_message(
-                    group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
-                )
-                await api.wait_idle()
-                say("👮 Officer (group)", f"[presses] {t('vi', 'btn.result_send')}")
-                api.press_button(
-                    officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
+                await _officer_handles(
+                    api,
+                    officer,
+                    group,
+                    card,
+                    lambda what: say("👮 Officer (group)", what),
+                    lambda text: api.wait_for_message(citizen.id, lambda m: text in m["text"]),
                 )
                 done = await api.wait_for_message(citizen.id, lambda m: "Kết quả" in m["text"])
                 await api.wait_idle()
-    ok = result in done["text"]
+    ok = RESULT in done["text"]
     print(
         f"\nDemo {'finished' if ok else 'FAILED'} on {library}: case {case_code} filed, "
         f"acknowledged and closed; the reporter {'was' if ok else 'was NOT'} told the result."
@@ -340,38 +350,19 @@ async def run_zalo_demo(verbose: bool = True) -> int:
                     group.id, lambda m: case_code in m.get("text", "")
                 )
                 say("👮 Officer (Telegram group)", "[sees the card: 📱 Gửi qua Zalo]")
-                say("👮 Officer (Telegram group)", f"[presses] {t('vi', 'btn.ack')}")
-                api.press_button(officer, card, _button_data(api, card, "c1:ack:"), chat=group)
-                await bot_says(has("đã được cán bộ tiếp nhận"))
-                await api.wait_idle()
-                card = next(
-                    m for m in api.chat_messages(group.id) if m["message_id"] == card["message_id"]
-                )
-                say("👮 Officer (Telegram group)", f"[presses] {t('vi', 'btn.close')}")
-                api.press_button(officer, card, _button_data(api, card, "c1:cls:"), chat=group)
-                prompt = await api.wait_for_message(
-                    group.id, lambda m: "TRẢ LỜI" in m.get("text", "")
-                )
-                await api.wait_idle()
-                result = "Đã kiểm tra, lập biên bản và yêu cầu lò gạch dừng đốt; sẽ giám sát tiếp."
-                say("👮 Officer (Telegram group)", f"[replies] {result}")
-                api.send_text(
-                    officer, result, chat=group, reply_to_message_id=prompt["message_id"]
-                )
-                # The officer sees exactly what the reporter will read, then sends it.
-                preview = await api.wait_for_message(
-                    group.id, lambda m: "Xem lại trước khi gửi" in m.get("text", "")
-                )
-                await api.wait_idle()
-                say("👮 Officer (Telegram group)", f"[presses] {t('vi', 'btn.result_send')}")
-                api.press_button(
-                    officer, preview, _button_data(api, preview, "c1:rok:"), chat=group
+                await _officer_handles(
+                    api,
+                    officer,
+                    group,
+                    card,
+                    lambda what: say("👮 Officer (Telegram group)", what),
+                    lambda text: bot_says(has(text)),
                 )
                 done = await bot_says(has("Kết quả"))
                 await bot_says(has("đã được giải quyết chưa"))
                 thanks = await lan("1", has("Cảm ơn bạn đã xác nhận"))
                 await api.wait_idle()
-    ok = result in done["text"] and case_code in thanks["text"]
+    ok = RESULT in done["text"] and case_code in thanks["text"]
     print(
         f"\nZalo demo {'finished' if ok else 'FAILED'}: case {case_code} filed on Zalo, "
         f"handled on Telegram; the reporter {'was' if ok else 'was NOT'} told the result on Zalo."
