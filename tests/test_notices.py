@@ -45,8 +45,9 @@ async def reported(hotline: Hotline) -> tuple[Person, Person, Case]:
 
 
 async def test_an_officers_quick_actions_reach_the_reporter_as_one_message(
-    hotline: Hotline,
+    any_hotline: Hotline,
 ) -> None:
+    hotline = any_hotline
     officer, citizen, case = await reported(hotline)
 
     await officer.press(f"c1:ack:{case.id}")
@@ -77,7 +78,8 @@ async def test_an_officers_quick_actions_reach_the_reporter_as_one_message(
     assert later == [t("vi", "notify.satisfaction_question", code=case.code)]
 
 
-async def test_a_held_notice_holds_up_nothing_else_in_the_chat(hotline: Hotline) -> None:
+async def test_a_held_notice_holds_up_nothing_else_in_the_chat(any_hotline: Hotline) -> None:
+    hotline = any_hotline
     officer, citizen, case = await reported(hotline)
     await all_sent(hotline, citizen.chat_id)
     await officer.press(f"c1:ack:{case.id}")
@@ -94,8 +96,9 @@ async def test_a_held_notice_holds_up_nothing_else_in_the_chat(hotline: Hotline)
 
 
 async def test_the_cases_next_message_to_the_reporter_sends_the_held_notice_first(
-    hotline: Hotline,
+    any_hotline: Hotline,
 ) -> None:
+    hotline = any_hotline
     """An officer's question to the reporter must not overtake the notice before it."""
     officer, citizen, case = await reported(hotline)
     await all_sent(hotline, citizen.chat_id)
@@ -113,7 +116,8 @@ async def test_the_cases_next_message_to_the_reporter_sends_the_held_notice_firs
     assert [r.id for r in due if r.chat_id == citizen.chat_id] == [notice.id]
 
 
-async def test_photos_sent_one_by_one_get_one_count(hotline: Hotline) -> None:
+async def test_photos_sent_one_by_one_get_one_count(any_hotline: Hotline) -> None:
+    hotline = any_hotline
     citizen = Person(hotline, "1001")
     await advance_to(citizen, "evidence")
     await citizen.new_messages()
@@ -132,7 +136,8 @@ async def test_photos_sent_one_by_one_get_one_count(hotline: Hotline) -> None:
     assert count.priority == step.priority == OutboxPriority.NORMAL
 
 
-async def test_no_hold_sends_each_notice_at_once(hotline: Hotline) -> None:
+async def test_no_hold_sends_each_notice_at_once(any_hotline: Hotline) -> None:
+    hotline = any_hotline
     hotline.deps.notice_hold_s = 0
     officer, citizen, case = await reported(hotline)
     await officer.press(f"c1:ack:{case.id}")

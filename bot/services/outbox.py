@@ -41,7 +41,10 @@ async def enqueue(
     (`answering_command`), else NORMAL. Rows of one case in one chat keep their order
     whatever their classes: rows of the case still waiting in a later class are moved up
     to this row's class, so that it cannot overtake them (an action's card edit must not
-    go before the card that /case re-sends, or it would miss it).
+    go before the card that /case re-sends, or it would miss it), and a reporter's notice
+    held for the next one (bot/services/notices.py) goes now, before this row. Only the
+    first class has later ones to move: the rows of a case in the later classes belong to
+    different chats (group commands' answers; reporters' held notices).
     """
     if priority is None:
         answering = session.info.get(_ANSWERING) == (channel, message.chat_id)
@@ -54,7 +57,7 @@ async def enqueue(
         case_id=case_id if case_id is not None else message.case_id,
         priority=int(priority),
     )
-    if row.case_id is not None and priority < max(OutboxPriority):
+    if row.case_id is not None and priority == OutboxPriority.NORMAL:
         await session.exec(  # type: ignore[call-overload]
             update(Outbox)
             .where(
