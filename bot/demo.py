@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -89,7 +90,7 @@ def _printer(api: FakeBotAPI, names: dict[int, str]) -> Callable[[ApiCall], None
         if not call.ok or not call.method.startswith(("send", "edit")):
             return
         chat = names.get(int(call.params.get("chat_id", 0) or 0), "?")
-        verb = "edits card" if call.method.startswith("edit") else "→"
+        verb = "edits a message in" if call.method.startswith("edit") else "→"
         if call.method == "sendMediaGroup":
             body = f"[album of {len(call.params.get('media', []))} photos]"
         elif call.method == "sendPhoto":
@@ -98,7 +99,8 @@ def _printer(api: FakeBotAPI, names: dict[int, str]) -> Callable[[ApiCall], None
             body = f"[map pin {call.params.get('latitude')}, {call.params.get('longitude')}]"
         else:
             body = str(call.params.get("text") or call.params.get("caption") or "")
-            body = re.sub(r"<[^>]+>", "", body)
+            if call.params.get("parse_mode") == "HTML":  # as the person reads it
+                body = html.unescape(re.sub(r"<[^>]+>", "", body))
         markup = call.params.get("reply_markup") or {}
         buttons = [b.get("text") for row in markup.get("inline_keyboard", []) for b in row]
         keys = [k.get("text") for row in markup.get("keyboard", []) for k in row]
