@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    Float,
     Integer,
+    Interval,
     String,
     and_,
     case,
@@ -340,22 +340,315 @@ def _due(dialect: str, deadline: Deadline) -> Any:
     return type_coerce(func.coalesce(own[deadline], default), UTCDateTime())
 
 
-def _on_time(dialect: str, deadline: Deadline) -> Any:
-    done = _done(deadline)
-    return and_(done.is_not(None), done <= _due(dialect, deadline))
-
-
-def _duration_ms(dialect: str, deadline: Deadline) -> Any:
-    """Milliseconds from filing to the step, within a millisecond (for ordering only)."""
-    done = _done(deadline)
+def _duration(dialect: str, done: Any, filed_at: Any) -> Any:
+    """From filing to the step, exactly, ordered as the durations are: an integer number
+    of microseconds on SQLite (whose times are text), an interval on PostgreSQL."""
     if dialect == "sqlite":
-        return (func.julianday(done) - func.julianday(_C.filed_at)) * 86_400_000.0
-    # date_part gives a double; EXTRACT a numeric, much slower to compute with.
-    return func.date_part("epoch", done - _C.filed_at) * 1000.0
+
+        def seconds(moment: Any) -> Any:
+            return cast(func.strftime("%s", func.substr(moment, 1, 19)), Integer)
+
+        def micros(moment: Any) -> Any:
+            return cast(func.substr(moment, 21, 6), Integer)
+
+        return (seconds(done) - seconds(filed_at)) * 1_000_000 + micros(done) - micros(filed_at)
+    return done - filed_at
+
+
+def _as_timedelta(key: Any) -> timedelta:
+    """A `_duration` value as Python has it."""
+    return key if isinstance(key, timedelta) else timedelta(microseconds=int(key))
 
 
 def _count_if(condition: Any) -> Any:
     return func.sum(case((condition, 1), else_=0))
+
+
+# The parts of the report's statement, in the order its rows come: the counts, then the
+# middle rows of each deadline's durations (the medians), then the overdue list.
+_COUNTS, _MIDDLE, _OVERDUE = 0, 1, 1 + len(DEADLINES)
+_SUMS = 3 * len(DEADLINES) + 3  # per deadline: met, due, done; then the three answers
+_FIRST_SUM = 6  # part, ward, category, status, merged, current; then the count and sums
+
+
+def _report_statement(
+    dialect: str,
+    province_code: str,
+    period: Period,
+    *,
+    previous: Period | None,
+    ward_code: str | None,
+    as_of: datetime,
+    medians: bool,
+    overdue: bool,
+) -> Any:
+    """One statement for the whole report: one scan of the cases filed in the period (and
+    in the previous one, right before it), whose steps and deadlines are worked out once
+    into a materialized row set that every part reads:
+
+    - the counts by period, ward, category, status and merged, with each deadline's
+      met / due / done sums and the satisfaction answers (one GROUP BY);
+    - for each deadline's median, the one or two cases at the middle of the period's
+      durations (exact: microseconds on SQLite, intervals on PostgreSQL);
+    - the overdue list, by due time.
+
+    Rows come in that order, so the figures are known before the first overdue row, and
+    the overdue rows stream on from the same result.
+    """
+    start, end = period.bounds()
+    first = start
+    if previous is not None:
+        first, previous_end = previous.bounds()
+        if previous_end != start:
+            raise ValueError("the previous period must end where the period starts")
+    conditions = [_C.province_code == province_code, _C.filed_at >= first, _C.filed_at < end]
+    if ward_code is not None:
+        conditions.append(_C.ward_code == ward_code)
+    answered = or_(
+        _C.status == CaseStatus.RESOLVED.value,
+        _C.reopened_count > 0,
+        _C.satisfaction.is_not(None),
+    )
+    rows = (
+        select(
+            _C.code.label("code"),
+            _C.ward_code.label("ward"),
+            _C.category.label("category"),
+            _C.status.label("status"),
+            _C.merged_into_id.is_not(None).label("merged"),
+            (_C.filed_at >= start).label("current"),
+            _C.filed_at.label("filed_at"),
+            *(_done(d).label(f"done_{d}") for d in DEADLINES),
+            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
+            _C.satisfaction.label("satisfaction"),
+            answered.label("answered"),
+        )
+        .where(*conditions)
+        .cte("report_cases")
+        .prefix_with("MATERIALIZED")
+    )
+    x = rows.c
+    counted = and_(x.current, not_(x.merged))
+    sums: list[Any] = []
+    for deadline in DEADLINES:
+        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
+        on_time = and_(done.is_not(None), done <= due)
+        sums += [_count_if(on_time), _count_if(or_(on_time, due <= as_of)), func.count(done)]
+    sums += [
+        _count_if(x.satisfaction == "yes"),
+        _count_if(x.satisfaction == "no"),
+        _count_if(
+            and_(x.answered, or_(x.satisfaction.is_(None), x.satisfaction.not_in(["yes", "no"])))
+        ),
+    ]
+    key_type: Any = Integer if dialect == "sqlite" else Interval
+
+    def typed_null(kind: Any, name: str) -> Any:
+        # Typed: PostgreSQL takes an untyped NULL in a subquery for text.
+        return cast(null(), kind).label(name)
+
+    def row(
+        part: Any,
+        *,
+        group: tuple[Any, ...] | None = None,
+        totals: list[Any] | None = None,
+        key: Any = None,
+        listed: tuple[Any, Any, Any, Any] | None = None,
+    ) -> list[Any]:
+        """The columns every part has, in order: NULL where a part has nothing to say."""
+        ward, category, status, merged, current = group or (
+            None,
+            None,
+            typed_null(String, "status"),
+            typed_null(Boolean, "merged"),
+            typed_null(Boolean, "current"),
+        )
+        code, due, done, number = listed or (
+            typed_null(String, "code"),
+            typed_null(UTCDateTime(), "due"),
+            typed_null(UTCDateTime(), "done"),
+            typed_null(Integer, "n"),
+        )
+        return [
+            literal(part).label("part"),
+            ward if ward is not None else typed_null(String, "ward"),
+            category if category is not None else typed_null(String, "category"),
+            status,
+            merged,
+            current,
+            *(totals or [typed_null(Integer, f"sum_{i}") for i in range(_SUMS + 1)]),
+            key if key is not None else typed_null(key_type, "key"),
+            code,
+            due,
+            done,
+            number,
+        ]
+
+    group = (x.ward, x.category, x.status, x.merged, x.current)
+    totals = [func.count().label("sum_0"), *(s.label(f"sum_{i + 1}") for i, s in enumerate(sums))]
+    parts: list[Any] = [
+        select(*row(_COUNTS, group=group, totals=totals)).group_by(
+            x.current, x.ward, x.category, x.status, x.merged
+        )
+    ]
+    if medians:
+        greatest = func.max if dialect == "sqlite" else func.greatest
+        for index, deadline in enumerate(DEADLINES):
+            done = x[f"done_{deadline}"]
+            number = select(func.count(done)).where(counted).scalar_subquery()
+            key = _duration(dialect, done, x.filed_at)
+            middle = (
+                select(*row(_MIDDLE + index, key=key.label("key")))
+                .where(counted, done.is_not(None))
+                .order_by(key)
+                .offset(greatest((number - 1) // 2, 0))
+                .limit(2)
+                .subquery()
+            )
+            parts.append(select(middle))
+    if overdue:
+        unlisted = ((String, "status"), (Boolean, "merged"), (Boolean, "current"))
+        for index, deadline in enumerate(DEADLINES):
+            done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
+            listed = (x.code, due.label("due"), done.label("done"), literal(index).label("n"))
+            where = (x.ward, x.category, *(typed_null(kind, name) for kind, name in unlisted))
+            parts.append(
+                select(*row(_OVERDUE, group=where, listed=listed)).where(
+                    counted, not_(and_(done.is_not(None), done <= due)), due <= as_of
+                )
+            )
+    union = union_all(*parts).subquery()
+    u = union.c
+    return select(union).order_by(u.part, u.due, u.code, u.n)
+
+
+@dataclass
+class _Tally:
+    """One period's rows of the counts part, added up."""
+
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    merged: int = 0
+    sums: list[int] = field(default_factory=lambda: [0] * _SUMS)
+
+    def add(self, row: Any) -> None:
+        number, *rest = row[_FIRST_SUM : _FIRST_SUM + _SUMS + 1]
+        if row.merged:
+            self.merged += number
+            return
+        self.counts[(row.ward, row.category, row.status)] += number
+        self.sums = [a + int(b or 0) for a, b in zip(self.sums, rest, strict=True)]
+
+    def figures(
+        self,
+        period: Period,
+        ward_code: str | None,
+        as_of: datetime,
+        middles: list[float | None],
+        handling: dict[str, int],
+    ) -> Figures:
+        sums = self.sums
+        deadlines = tuple(
+            DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], sums[3 * i + 2], middles[i])
+            for i, deadline in enumerate(DEADLINES)
+        )
+        satisfied, unsatisfied, unanswered = sums[-3:]
+        return Figures(
+            period=period,
+            ward_code=ward_code,
+            as_of=as_of,
+            cases=sum(self.counts.values()),
+            merged=self.merged,
+            counts=dict(self.counts),
+            deadlines=deadlines,
+            satisfied=satisfied,
+            unsatisfied=unsatisfied,
+            unanswered=unanswered,
+            handling=handling,
+        )
+
+
+def _median(keys: list[Any], done: int) -> float | None:
+    """The median hours from the one or two middle rows of `done` durations, exactly as
+    `statistics.median` gives it over all of them."""
+    if done == 0 or not keys:
+        return None
+    ordered = sorted(_as_timedelta(key) for key in keys)
+    low, high = (done - 1) // 2, done // 2
+    middle = [ordered[0], ordered[high - low]]
+    return round(statistics.median([_hours(value) for value in middle]), 1)
+
+
+async def _read_report(
+    session: AsyncSession,
+    province_code: str,
+    period: Period,
+    *,
+    previous: Period | None,
+    ward_code: str | None,
+    as_of: datetime,
+    medians: bool = True,
+    overdue: bool = True,
+) -> tuple[Figures, Figures | None, AsyncIterator[Overdue]]:
+    """The period's figures, the previous period's (without medians), and the overdue
+    list streaming on from the same statement: read it before the session ends.
+
+    Two statements in all: the log-book counts, then `_report_statement`.
+    """
+    dialect = session.get_bind().dialect.name
+    handling = await _handling_counts(session, province_code, period, previous, ward_code)
+    stmt = _report_statement(
+        dialect,
+        province_code,
+        period,
+        previous=previous,
+        ward_code=ward_code,
+        as_of=as_of,
+        medians=medians,
+        overdue=overdue,
+    )
+    rows = _stream(session, stmt)
+    tallies = {True: _Tally(), False: _Tally()}
+    keys: list[list[Any]] = [[] for _ in DEADLINES]
+    first_overdue: Any = None
+    async for row in rows:
+        if row.part == _COUNTS:
+            tallies[bool(row.current)].add(row)
+        elif row.part < _OVERDUE:
+            keys[row.part - _MIDDLE].append(row.key)
+        else:
+            first_overdue = row
+            break  # the rest of the rows stream on to the overdue list
+    now = tallies[True]
+    middles = [
+        _median(keys[i], now.sums[3 * i + 2]) if medians else None for i in range(len(DEADLINES))
+    ]
+    figures = now.figures(period, ward_code, as_of, middles, handling[True])
+    before = None
+    if previous is not None:
+        nothing: list[float | None] = [None] * len(DEADLINES)
+        before = tallies[False].figures(previous, ward_code, as_of, nothing, handling[False])
+
+    async def overdue_list() -> AsyncIterator[Overdue]:
+        if first_overdue is None:
+            return
+        yield _overdue(first_overdue, as_of)
+        async for row in rows:
+            yield _overdue(row, as_of)
+
+    return figures, before, overdue_list()
+
+
+def _overdue(row: Any, as_of: datetime) -> Overdue:
+    finished = row.done
+    return Overdue(
+        code=row.code,
+        ward_code=row.ward,
+        category=row.category,
+        deadline=DEADLINES[row.n],
+        due_at=row.due,
+        done_at=finished,
+        late_hours=round(_hours((finished or as_of) - row.due), 1),
+    )
 
 
 async def report_figures(
@@ -367,224 +660,21 @@ async def report_figures(
     as_of: datetime,
     medians: bool = True,
 ) -> Figures:
-    """The period's figures, aggregated by the database (a few statements, any size).
+    """The period's figures, aggregated by the database (two statements, any size).
 
-    `medians=False` leaves them out (None): the previous period's summary needs none.
-
-    One GROUP BY gives the counts, the deadlines kept and the satisfaction answers; each
-    median is read from an ordered scan at its middle; the log-book counts use the index
-    on the events' action.
+    `medians=False` leaves them out (None).
     """
-    dialect = session.get_bind().dialect.name
-    merged = _C.merged_into_id.is_not(None)
-    answered = or_(
-        _C.status == CaseStatus.RESOLVED.value,
-        _C.reopened_count > 0,
-        _C.satisfaction.is_not(None),
-    )
-    # Each case's steps, deadlines and durations are worked out once, into a materialized
-    # row set, and everything is read from there in one statement: the sums (repeating
-    # the expressions in each sum costs 3x the scan) and, for each median, the few rows
-    # around the middle of the cases ordered by duration.
-    rows = (
-        select(
-            _C.id.label("id"),
-            _C.ward_code.label("ward"),
-            _C.category.label("category"),
-            _C.status.label("status"),
-            merged.label("merged"),
-            *(_done(d).label(f"done_{d}") for d in DEADLINES),
-            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
-            *(_duration_ms(dialect, d).label(f"key_{d}") for d in DEADLINES),
-            _C.satisfaction.label("satisfaction"),
-            answered.label("answered"),
-        )
-        .where(*_filed_in(province_code, period, ward_code))
-        .cte("report_cases")
-        .prefix_with("MATERIALIZED")
-    )
-    x = rows.c
-    columns: list[Any] = [
-        literal(-1).label("part"),
-        x.ward,
-        x.category,
-        x.status,
-        x.merged,
-        func.count(),
-    ]
-    for deadline in DEADLINES:
-        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
-        on_time = and_(done.is_not(None), done <= due)
-        columns += [
-            _count_if(on_time),
-            _count_if(or_(on_time, due <= as_of)),
-            func.count(done),
-        ]
-    columns += [
-        _count_if(x.satisfaction == "yes"),
-        _count_if(x.satisfaction == "no"),
-        _count_if(
-            and_(x.answered, or_(x.satisfaction.is_(None), x.satisfaction.not_in(["yes", "no"])))
-        ),
-        cast(null(), Float).label("key"),
-        cast(null(), Integer).label("id"),
-    ]
-    parts: list[Any] = [select(*columns).group_by(x.ward, x.category, x.status, x.merged)]
-    if medians:
-        # Typed NULLs: PostgreSQL takes an untyped NULL in a subquery for text.
-        types = [String, String, String, Boolean] + [Integer] * (len(columns) - 7)
-        padding: list[Any] = [
-            cast(null(), kind).label(c.key) for c, kind in zip(columns[1:-2], types, strict=True)
-        ]
-        greatest = func.max if dialect == "sqlite" else func.greatest
-        for index, deadline in enumerate(DEADLINES):
-            key = x[f"key_{deadline}"]
-            counted = select(func.count(key)).where(not_(x.merged)).scalar_subquery()
-            first = greatest((counted - 1) // 2 - _MEDIAN_MARGIN, 0)
-            window = (
-                select(literal(index).label("part"), *padding, key.label("key"), x.id)
-                .where(not_(x.merged), key.is_not(None))
-                .order_by(key)
-                .offset(first)
-                .limit(2 * _MEDIAN_MARGIN + 2)
-                .subquery()
-            )
-            parts.append(select(window))
-    counts: Counter[tuple[str, str, str]] = Counter()
-    merged_cases = 0
-    sums = [0] * (3 * len(DEADLINES) + 3)
-    windows: list[list[Any]] = [[] for _ in DEADLINES]
-    result = await session.exec(union_all(*parts))  # type: ignore[call-overload]
-    for row in result.all():
-        part, ward, category, status, is_merged, number, *rest, _key, _id = row
-        if part >= 0:
-            windows[part].append(row)
-        elif is_merged:
-            merged_cases += number
-        else:
-            counts[(ward, category, status)] += number
-            sums = [a + int(b or 0) for a, b in zip(sums, rest, strict=True)]
-    done_counts = [sums[3 * index + 2] for index in range(len(DEADLINES))]
-    middles: list[float | None] = [None] * len(DEADLINES)
-    if medians:
-        middles = await _medians(
-            session,
-            dialect,
-            _filed_in(province_code, period, ward_code),
-            done_counts,
-            windows,
-        )
-    figures = [
-        DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], done_counts[i], middles[i])
-        for i, deadline in enumerate(DEADLINES)
-    ]
-    satisfied, unsatisfied, unanswered = sums[-3:]
-    return Figures(
-        period=period,
+    figures, _, _ = await _read_report(
+        session,
+        province_code,
+        period,
+        previous=None,
         ward_code=ward_code,
         as_of=as_of,
-        cases=sum(counts.values()),
-        merged=merged_cases,
-        counts=dict(counts),
-        deadlines=tuple(figures),
-        satisfied=satisfied,
-        unsatisfied=unsatisfied,
-        unanswered=unanswered,
-        handling=await _handling_counts(session, province_code, period, ward_code),
+        medians=medians,
+        overdue=False,
     )
-
-
-_MEDIAN_MARGIN = 8  # rows read on each side of the middle
-
-
-def _middle(done: int, margin: int) -> tuple[int, int, int, int]:
-    """Ranks (from 0) of the middle value(s) and the window [first, stop) around them."""
-    low, high = (done - 1) // 2, done // 2
-    return low, high, max(low - margin, 0), min(high + margin + 1, done)
-
-
-def _exact_middle(
-    keys: list[float], exact: list[timedelta], done: int, first: int
-) -> float | None:
-    """The median from a window of the cases ordered by key, if the window decides it.
-
-    `keys` (ms, each within a millisecond of the exact duration) in their order, `exact`
-    the same cases' exact durations. It decides when every case outside the window is
-    surely below or above the middle ones; None asks for a wider window.
-    """
-    low, high = (done - 1) // 2, done // 2
-    stop = first + len(keys)
-    if not (first <= low and high < stop):
-        return None
-    ordered = sorted(exact)
-    a, b = ordered[low - first], ordered[high - first]
-    slack = 2.0  # ms
-    below_ok = first == 0 or keys[0] < a.total_seconds() * 1000 - slack
-    above_ok = stop == done or keys[-1] > b.total_seconds() * 1000 + slack
-    if below_ok and above_ok:
-        return round(statistics.median([_hours(a), _hours(b)]), 1)
-    return None
-
-
-async def _medians(
-    session: AsyncSession,
-    dialect: str,
-    where: list[Any],
-    done_counts: list[int],
-    windows: list[list[Any]],
-) -> list[float | None]:
-    """The three medians from the rows read around each middle (ordered by their key):
-    the exact durations of those few cases decide it, else a wider window is read."""
-    ids = sorted({row.id for window in windows for row in window})
-    details = select(_C.id, _C.filed_at, *(_done(d).label(f"done_{d}") for d in DEADLINES))
-    stmt = details.where(_C.id.in_(ids))
-    times = {row.id: row for row in (await session.exec(stmt)).all()}  # type: ignore[call-overload]
-    medians: list[float | None] = [None] * len(DEADLINES)
-    for index, deadline in enumerate(DEADLINES):
-        done = done_counts[index]
-        if done == 0:
-            continue
-        rows = sorted(windows[index], key=lambda r: float(r.key))
-        low = (done - 1) // 2
-        first = max(low - _MEDIAN_MARGIN, 0)
-        exact = [
-            getattr(times[row.id], f"done_{deadline}") - times[row.id].filed_at for row in rows
-        ]
-        medians[index] = _exact_middle([float(row.key) for row in rows], exact, done, first)
-        if medians[index] is None:  # many cases within a millisecond of the middle
-            medians[index] = await _median_hours(session, dialect, deadline, where, done)
-    return medians
-
-
-async def _median_hours(
-    session: AsyncSession, dialect: str, deadline: Deadline, where: list[Any], done: int
-) -> float | None:
-    """The median hours from filing to the step, exactly as `statistics.median` gives it.
-
-    The database orders the cases by a duration good to a millisecond and returns a few
-    rows around the middle; their exact durations are compared here. The window grows
-    until every case outside it is surely below or above the middle ones.
-    """
-    if done == 0:
-        return None
-    key = _duration_ms(dialect, deadline).label("key")
-    step = _done(deadline)
-    margin = _MEDIAN_MARGIN * 4
-    while True:
-        _, _, first, stop = _middle(done, margin)
-        stmt = (
-            select(key, _C.filed_at, step.label("done"))
-            .where(*where, _C.merged_into_id.is_(None), step.is_not(None))
-            .order_by(key)
-            .offset(first)
-            .limit(stop - first)
-        )
-        rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
-        keys = [float(row.key) for row in rows]
-        median = _exact_middle(keys, [row.done - row.filed_at for row in rows], done, first)
-        if median is not None:
-            return median
-        margin *= 4
+    return figures
 
 
 def _hours(delta: timedelta) -> float:
@@ -592,23 +682,31 @@ def _hours(delta: timedelta) -> float:
 
 
 async def _handling_counts(
-    session: AsyncSession, province_code: str, period: Period, ward_code: str | None
-) -> dict[str, int]:
-    """Counted cases with at least one escalate / refer / reassign / reopen line."""
+    session: AsyncSession,
+    province_code: str,
+    period: Period,
+    previous: Period | None,
+    ward_code: str | None,
+) -> dict[bool, dict[str, int]]:
+    """Counted cases with at least one escalate / refer / reassign / reopen line, in the
+    period (True) and in the previous one (False)."""
     events = _EVENTS.c
     actions = {action.value: name for name, action in _HANDLING_ACTIONS.items()}
+    start = period.bounds()[0]
+    where = _filed_in(province_code, period, ward_code)
+    if previous is not None:
+        where = [*_filed_in(province_code, previous, ward_code)[:2], *where[2:]]
+    current = (_C.filed_at >= start).label("current")
     stmt = (
-        select(events.action, func.count(func.distinct(events.case_id)))
+        select(current, events.action, func.count(func.distinct(events.case_id)))
         .join_from(_EVENTS, _CASES, events.case_id == _C.id)
-        .where(
-            events.action.in_(list(actions)),
-            _C.merged_into_id.is_(None),
-            *_filed_in(province_code, period, ward_code),
-        )
-        .group_by(events.action)
+        .where(events.action.in_(list(actions)), _C.merged_into_id.is_(None), *where)
+        .group_by(current, events.action)
     )
-    found = {actions[action]: int(n) for action, n in (await session.exec(stmt)).all()}  # type: ignore[call-overload]
-    return {name: found.get(name, 0) for name in HANDLING}
+    found: dict[bool, dict[str, int]] = {True: {}, False: {}}
+    for now, action, number in (await session.exec(stmt)).all():  # type: ignore[call-overload]
+        found[bool(now)][actions[action]] = int(number)
+    return {now: {name: found[now].get(name, 0) for name in HANDLING} for now in found}
 
 
 async def overdue_rows(
@@ -620,47 +718,17 @@ async def overdue_rows(
     as_of: datetime,
 ) -> AsyncIterator[Overdue]:
     """Each missed deadline of the period's cases, by due time, streamed from the database."""
-    dialect = session.get_bind().dialect.name
-    # One scan works out each case's steps and deadlines; the three lists come from it.
-    rows = (
-        select(
-            _C.code.label("code"),
-            _C.ward_code.label("ward_code"),
-            _C.category.label("category"),
-            *(_done(d).label(f"done_{d}") for d in DEADLINES),
-            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
-        )
-        .where(*_filed_in(province_code, period, ward_code), _C.merged_into_id.is_(None))
-        .cte("report_steps")
-        .prefix_with("MATERIALIZED")
+    _, _, rows = await _read_report(
+        session,
+        province_code,
+        period,
+        previous=None,
+        ward_code=ward_code,
+        as_of=as_of,
+        medians=False,
     )
-    x = rows.c
-    parts = []
-    for index, deadline in enumerate(DEADLINES):
-        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
-        parts.append(
-            select(
-                literal(index).label("n"),
-                x.code,
-                x.ward_code,
-                x.category,
-                due.label("due"),
-                done.label("done"),
-            ).where(not_(and_(done.is_not(None), done <= due)), due <= as_of)
-        )
-    union = union_all(*parts).subquery()
-    stmt = select(union).order_by(union.c.due, union.c.code, union.c.n)
-    async for row in _stream(session, stmt):
-        finished = row.done
-        yield Overdue(
-            code=row.code,
-            ward_code=row.ward_code,
-            category=row.category,
-            deadline=DEADLINES[row.n],
-            due_at=row.due,
-            done_at=finished,
-            late_hours=round(_hours((finished or as_of) - row.due), 1),
-        )
+    async for row in rows:
+        yield row
 
 
 _BATCH = 2000  # rows fetched at a time when streaming
@@ -1023,11 +1091,14 @@ async def build_report(
     write the document before the session ends."""
     as_of = as_of or utcnow()
     province = gazetteer.province_code
-    figures = await report_figures(session, province, period, ward_code=ward_code, as_of=as_of)
-    previous = await report_figures(
-        session, province, previous_period(period), ward_code=ward_code, as_of=as_of, medians=False
+    figures, previous, overdue = await _read_report(
+        session,
+        province,
+        period,
+        previous=previous_period(period),
+        ward_code=ward_code,
+        as_of=as_of,
     )
-    overdue = overdue_rows(session, province, period, ward_code=ward_code, as_of=as_of)
     document = report_document(
         figures, gazetteer, previous=previous, overdue=overdue, agency=agency
     )

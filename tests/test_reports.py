@@ -7,6 +7,7 @@ import asyncio
 import csv
 import os
 import stat
+import statistics
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -924,22 +925,34 @@ async def test_sql_figures_equal_the_case_by_case_ones_on_random_data(
         assert got.overdue == len(want.overdue) > 0
 
 
-def test_a_median_window_decides_only_when_nothing_outside_can_be_nearer() -> None:
-    """The database orders by a key good to a millisecond: rows tied there may be out of
-    order, so a window decides the median only when its edges are clear of the middle."""
-    from bot.reports import _exact_middle
-
+async def test_medians_are_exact_among_durations_microseconds_apart(any_hotline: Hotline) -> None:
+    """The database orders the durations exactly (microseconds on SQLite, intervals on
+    PostgreSQL): cases a microsecond apart around 0.25 h, filed in a shuffled order, give
+    the median `statistics.median` gives, on the right side of the rounding."""
     us = timedelta(microseconds=1)
-    exact = [H + n * 100 * us for n in range(5)]  # within a millisecond of each other
-    keys = [3_600_000.0] * 5  # all the same key
-    # 11 cases, this window holds ranks 3..7: the middle (rank 5) is among tied rows whose
-    # order outside the window is unknown, so the window cannot decide.
-    assert _exact_middle(keys, exact, done=11, first=3) is None
-    # The same rows when the window reaches both ends of the data: it decides.
-    assert _exact_middle(keys, exact, done=5, first=0) == round((H + 200 * us) / H, 1)
-    # Edges clear of the middle by more than the keys' error: decided, exactly.
-    spread = [H - 10 * us * 1000, *exact, H + 10 * us * 1000]
-    spread_keys = [value.total_seconds() * 1000 for value in spread]
-    assert _exact_middle(spread_keys, spread, done=11, first=2) == 1.0
-    # A window that does not hold the middle ranks asks for a wider one.
-    assert _exact_middle(spread_keys, spread, done=30, first=0) is None
+    quarter = timedelta(minutes=15)  # 0.25 h: one microsecond decides 0.2 or 0.3
+    shifts = [2, -1, 5, 1, -3]  # microseconds after the quarter, as filed
+
+    def acknowledged(number: int, shift: int) -> Case:
+        filed = T0 + number * H + (number * 7919 % 1_000_000) * us
+        return _case(
+            filed,
+            code=f"PA20-{number + 1:06d}",
+            seq=number + 1,
+            status=CaseStatus.ACKNOWLEDGED.value,
+            acknowledged_at=filed + quarter + shift * us,
+            ack_due_at=filed + 2 * H,
+        )
+
+    # Five cases: the middle one is the quarter and a microsecond, 0.3 h once rounded; the
+    # next one below it (a microsecond under the quarter) would give 0.2.
+    cases = [acknowledged(n, shift) for n, shift in enumerate(shifts)]
+    figures = await _figures_of(any_hotline, cases, T0 + 20 * H)
+    ack = figures.deadlines[0]
+    assert (ack.done, ack.median_hours) == (5, 0.3)
+    # A sixth case: the median is the mean of the two middle ones, as Python computes it.
+    sixth = acknowledged(5, -2)
+    figures = await _figures_of(any_hotline, [sixth], T0 + 20 * H)
+    exact = sorted((quarter + shift * us).total_seconds() / 3600 for shift in [*shifts, -2])
+    assert figures.deadlines[0].done == 6
+    assert figures.deadlines[0].median_hours == round(statistics.median(exact), 1)
