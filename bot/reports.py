@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Float,
     Integer,
-    Interval,
     String,
     and_,
     case,
@@ -340,24 +340,13 @@ def _due(dialect: str, deadline: Deadline) -> Any:
     return type_coerce(func.coalesce(own[deadline], default), UTCDateTime())
 
 
-def _duration(dialect: str, done: Any, filed_at: Any) -> Any:
-    """From filing to the step, exactly, ordered as the durations are: an integer number
-    of microseconds on SQLite (whose times are text), an interval on PostgreSQL."""
+def _duration_ms(dialect: str, deadline: Deadline) -> Any:
+    """Milliseconds from filing to the step, within a millisecond (for ordering only)."""
+    done = _done(deadline)
     if dialect == "sqlite":
-
-        def seconds(moment: Any) -> Any:
-            return cast(func.strftime("%s", func.substr(moment, 1, 19)), Integer)
-
-        def micros(moment: Any) -> Any:
-            return cast(func.substr(moment, 21, 6), Integer)
-
-        return (seconds(done) - seconds(filed_at)) * 1_000_000 + micros(done) - micros(filed_at)
-    return done - filed_at
-
-
-def _as_timedelta(key: Any) -> timedelta:
-    """A `_duration` value as Python has it."""
-    return key if isinstance(key, timedelta) else timedelta(microseconds=int(key))
+        return (func.julianday(done) - func.julianday(_C.filed_at)) * 86_400_000.0
+    # date_part gives a double; EXTRACT a numeric, much slower to compute with.
+    return func.date_part("epoch", done - _C.filed_at) * 1000.0
 
 
 def _count_if(condition: Any) -> Any:
@@ -420,6 +409,7 @@ def _report_statement(
             _C.filed_at.label("filed_at"),
             *(_done(d).label(f"done_{d}") for d in DEADLINES),
             *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
+            *(_duration_ms(dialect, d).label(f"key_{d}") for d in (DEADLINES if medians else ())),
             _C.satisfaction.label("satisfaction"),
             answered.label("answered"),
         )
@@ -441,53 +431,36 @@ def _report_statement(
             and_(x.answered, or_(x.satisfaction.is_(None), x.satisfaction.not_in(["yes", "no"])))
         ),
     ]
-    key_type: Any = Integer if dialect == "sqlite" else Interval
+    columns: tuple[tuple[str, Any], ...] = (
+        ("ward", String),
+        ("category", String),
+        ("status", String),
+        ("merged", Boolean),
+        ("current", Boolean),
+        *((f"sum_{i}", Integer) for i in range(_SUMS + 1)),  # the count, then the sums
+        ("key", Float),
+        ("filed", UTCDateTime()),
+        ("code", String),
+        ("due", UTCDateTime()),
+        ("done", UTCDateTime()),
+        ("n", Integer),
+    )
 
-    def typed_null(kind: Any, name: str) -> Any:
-        # Typed: PostgreSQL takes an untyped NULL in a subquery for text.
-        return cast(null(), kind).label(name)
-
-    def row(
-        part: Any,
-        *,
-        group: tuple[Any, ...] | None = None,
-        totals: list[Any] | None = None,
-        key: Any = None,
-        listed: tuple[Any, Any, Any, Any] | None = None,
-    ) -> list[Any]:
-        """The columns every part has, in order: NULL where a part has nothing to say."""
-        ward, category, status, merged, current = group or (
-            None,
-            None,
-            typed_null(String, "status"),
-            typed_null(Boolean, "merged"),
-            typed_null(Boolean, "current"),
-        )
-        code, due, done, number = listed or (
-            typed_null(String, "code"),
-            typed_null(UTCDateTime(), "due"),
-            typed_null(UTCDateTime(), "done"),
-            typed_null(Integer, "n"),
-        )
+    def row(part: int, **given: Any) -> list[Any]:
+        """The columns every part has, in order; typed NULLs where a part has nothing to
+        say (PostgreSQL takes an untyped NULL in a subquery for text)."""
         return [
             literal(part).label("part"),
-            ward if ward is not None else typed_null(String, "ward"),
-            category if category is not None else typed_null(String, "category"),
-            status,
-            merged,
-            current,
-            *(totals or [typed_null(Integer, f"sum_{i}") for i in range(_SUMS + 1)]),
-            key if key is not None else typed_null(key_type, "key"),
-            code,
-            due,
-            done,
-            number,
+            *(
+                given[name].label(name) if name in given else cast(null(), kind).label(name)
+                for name, kind in columns
+            ),
         ]
 
-    group = (x.ward, x.category, x.status, x.merged, x.current)
-    totals = [func.count().label("sum_0"), *(s.label(f"sum_{i + 1}") for i, s in enumerate(sums))]
+    group = {name: x[name] for name in ("ward", "category", "status", "merged", "current")}
+    totals = {f"sum_{i + 1}": total for i, total in enumerate(sums)}
     parts: list[Any] = [
-        select(*row(_COUNTS, group=group, totals=totals)).group_by(
+        select(*row(_COUNTS, **group, sum_0=func.count(), **totals)).group_by(
             x.current, x.ward, x.category, x.status, x.merged
         )
     ]
@@ -496,24 +469,32 @@ def _report_statement(
         for index, deadline in enumerate(DEADLINES):
             done = x[f"done_{deadline}"]
             number = select(func.count(done)).where(counted).scalar_subquery()
-            key = _duration(dialect, done, x.filed_at)
+            key = x[f"key_{deadline}"]
+            # Only the three columns go through the sort; the NULLs are added after it.
             middle = (
-                select(*row(_MIDDLE + index, key=key.label("key")))
+                select(key.label("key"), done.label("done"), x.filed_at.label("filed"))
                 .where(counted, done.is_not(None))
                 .order_by(key)
-                .offset(greatest((number - 1) // 2, 0))
-                .limit(2)
+                .offset(greatest((number - 1) // 2 - _MEDIAN_MARGIN, 0))
+                .limit(2 * _MEDIAN_MARGIN + 2)
                 .subquery()
             )
-            parts.append(select(middle))
+            m = middle.c
+            parts.append(select(*row(_MIDDLE + index, key=m.key, done=m.done, filed=m.filed)))
     if overdue:
-        unlisted = ((String, "status"), (Boolean, "merged"), (Boolean, "current"))
         for index, deadline in enumerate(DEADLINES):
             done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
-            listed = (x.code, due.label("due"), done.label("done"), literal(index).label("n"))
-            where = (x.ward, x.category, *(typed_null(kind, name) for kind, name in unlisted))
+            listed = row(
+                _OVERDUE,
+                ward=x.ward,
+                category=x.category,
+                code=x.code,
+                due=due,
+                done=done,
+                n=literal(index),
+            )
             parts.append(
-                select(*row(_OVERDUE, group=where, listed=listed)).where(
+                select(*listed).where(
                     counted, not_(and_(done.is_not(None), done <= due)), due <= as_of
                 )
             )
@@ -567,15 +548,78 @@ class _Tally:
         )
 
 
-def _median(keys: list[Any], done: int) -> float | None:
-    """The median hours from the one or two middle rows of `done` durations, exactly as
-    `statistics.median` gives it over all of them."""
-    if done == 0 or not keys:
-        return None
-    ordered = sorted(_as_timedelta(key) for key in keys)
+_MEDIAN_MARGIN = 8  # rows read on each side of the middle
+
+
+def _middle(done: int, margin: int) -> tuple[int, int, int, int]:
+    """Ranks (from 0) of the middle value(s) and the window [first, stop) around them."""
     low, high = (done - 1) // 2, done // 2
-    middle = [ordered[0], ordered[high - low]]
-    return round(statistics.median([_hours(value) for value in middle]), 1)
+    return low, high, max(low - margin, 0), min(high + margin + 1, done)
+
+
+def _exact_middle(
+    keys: list[float], exact: list[timedelta], done: int, first: int
+) -> float | None:
+    """The median from a window of the cases ordered by key, if the window decides it.
+
+    `keys` (ms, each within a millisecond of the exact duration) in their order, `exact`
+    the same cases' exact durations. It decides when every case outside the window is
+    surely below or above the middle ones; None asks for a wider window.
+    """
+    low, high = (done - 1) // 2, done // 2
+    stop = first + len(keys)
+    if not (first <= low and high < stop):
+        return None
+    ordered = sorted(exact)
+    a, b = ordered[low - first], ordered[high - first]
+    slack = 2.0  # ms
+    below_ok = first == 0 or keys[0] < a.total_seconds() * 1000 - slack
+    above_ok = stop == done or keys[-1] > b.total_seconds() * 1000 + slack
+    if below_ok and above_ok:
+        return round(statistics.median([_hours(a), _hours(b)]), 1)
+    return None
+
+
+def _median(rows: list[Any], done: int) -> float | None:
+    """The median hours from the rows read around the middle of `done` durations (each with
+    its key, good to a millisecond, and its exact times), if they decide it."""
+    if done == 0:
+        return None
+    rows = sorted(rows, key=lambda row: float(row.key))
+    first = max((done - 1) // 2 - _MEDIAN_MARGIN, 0)
+    exact = [row.done - row.filed for row in rows]
+    return _exact_middle([float(row.key) for row in rows], exact, done, first)
+
+
+async def _median_hours(
+    session: AsyncSession, dialect: str, deadline: Deadline, where: list[Any], done: int
+) -> float | None:
+    """The median hours from filing to the step, exactly as `statistics.median` gives it.
+
+    The database orders the cases by a duration good to a millisecond and returns a few
+    rows around the middle; their exact durations are compared here. The window grows
+    until every case outside it is surely below or above the middle ones.
+    """
+    if done == 0:
+        return None
+    key = _duration_ms(dialect, deadline).label("key")
+    step = _done(deadline)
+    margin = _MEDIAN_MARGIN * 4
+    while True:
+        _, _, first, stop = _middle(done, margin)
+        stmt = (
+            select(key, _C.filed_at, step.label("done"))
+            .where(*where, _C.merged_into_id.is_(None), step.is_not(None))
+            .order_by(key)
+            .offset(first)
+            .limit(stop - first)
+        )
+        rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
+        keys = [float(row.key) for row in rows]
+        median = _exact_middle(keys, [row.done - row.filed_at for row in rows], done, first)
+        if median is not None:
+            return median
+        margin *= 4
 
 
 async def _read_report(
@@ -592,7 +636,8 @@ async def _read_report(
     """The period's figures, the previous period's (without medians), and the overdue
     list streaming on from the same statement: read it before the session ends.
 
-    Two statements in all: the log-book counts, then `_report_statement`.
+    Two statements: the log-book counts, then `_report_statement`; a third, seldom, for a
+    median the rows read around the middle do not decide.
     """
     dialect = session.get_bind().dialect.name
     handling = await _handling_counts(session, province_code, period, previous, ward_code)
@@ -608,20 +653,24 @@ async def _read_report(
     )
     rows = _stream(session, stmt)
     tallies = {True: _Tally(), False: _Tally()}
-    keys: list[list[Any]] = [[] for _ in DEADLINES]
+    windows: list[list[Any]] = [[] for _ in DEADLINES]
     first_overdue: Any = None
     async for row in rows:
         if row.part == _COUNTS:
             tallies[bool(row.current)].add(row)
         elif row.part < _OVERDUE:
-            keys[row.part - _MIDDLE].append(row.key)
+            windows[row.part - _MIDDLE].append(row)
         else:
             first_overdue = row
             break  # the rest of the rows stream on to the overdue list
     now = tallies[True]
-    middles = [
-        _median(keys[i], now.sums[3 * i + 2]) if medians else None for i in range(len(DEADLINES))
-    ]
+    middles: list[float | None] = [None] * len(DEADLINES)
+    for index, deadline in enumerate(DEADLINES if medians else ()):
+        done = now.sums[3 * index + 2]
+        middles[index] = _median(windows[index], done)
+        if middles[index] is None and done:  # many cases within a millisecond of the middle
+            where = _filed_in(province_code, period, ward_code)
+            middles[index] = await _median_hours(session, dialect, deadline, where, done)
     figures = now.figures(period, ward_code, as_of, middles, handling[True])
     before = None
     if previous is not None:
@@ -689,22 +738,31 @@ async def _handling_counts(
     ward_code: str | None,
 ) -> dict[bool, dict[str, int]]:
     """Counted cases with at least one escalate / refer / reassign / reopen line, in the
-    period (True) and in the previous one (False)."""
+    period (True) and in the previous one (False): one statement.
+
+    Each period is its own SELECT: one range over both would lead SQLite's planner to walk
+    the cases instead of the index on the events' action.
+    """
     events = _EVENTS.c
     actions = {action.value: name for name, action in _HANDLING_ACTIONS.items()}
-    start = period.bounds()[0]
-    where = _filed_in(province_code, period, ward_code)
-    if previous is not None:
-        where = [*_filed_in(province_code, previous, ward_code)[:2], *where[2:]]
-    current = (_C.filed_at >= start).label("current")
-    stmt = (
-        select(current, events.action, func.count(func.distinct(events.case_id)))
+    periods = [(True, period)] + ([(False, previous)] if previous is not None else [])
+    parts = [
+        select(
+            literal(now).label("current"),
+            events.action,
+            func.count(func.distinct(events.case_id)).label("cases"),
+        )
         .join_from(_EVENTS, _CASES, events.case_id == _C.id)
-        .where(events.action.in_(list(actions)), _C.merged_into_id.is_(None), *where)
-        .group_by(current, events.action)
-    )
+        .where(
+            events.action.in_(list(actions)),
+            _C.merged_into_id.is_(None),
+            *_filed_in(province_code, which, ward_code),
+        )
+        .group_by(events.action)
+        for now, which in periods
+    ]
     found: dict[bool, dict[str, int]] = {True: {}, False: {}}
-    for now, action, number in (await session.exec(stmt)).all():  # type: ignore[call-overload]
+    for now, action, number in (await session.exec(union_all(*parts))).all():  # type: ignore[call-overload]
         found[bool(now)][actions[action]] = int(number)
     return {now: {name: found[now].get(name, 0) for name in HANDLING} for now in found}
 

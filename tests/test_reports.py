@@ -956,3 +956,71 @@ async def test_medians_are_exact_among_durations_microseconds_apart(any_hotline:
     exact = sorted((quarter + shift * us).total_seconds() / 3600 for shift in [*shifts, -2])
     assert figures.deadlines[0].done == 6
     assert figures.deadlines[0].median_hours == round(statistics.median(exact), 1)
+
+
+def test_a_median_window_decides_only_when_nothing_outside_can_be_nearer() -> None:
+    """The database orders by a key good to a millisecond: rows tied there may be out of
+    order, so a window decides the median only when its edges are clear of the middle."""
+    from bot.reports import _exact_middle
+
+    us = timedelta(microseconds=1)
+    exact = [H + n * 100 * us for n in range(5)]  # within a millisecond of each other
+    keys = [3_600_000.0] * 5  # all the same key
+    # 11 cases, this window holds ranks 3..7: the middle (rank 5) is among tied rows whose
+    # order outside the window is unknown, so the window cannot decide.
+    assert _exact_middle(keys, exact, done=11, first=3) is None
+    # The same rows when the window reaches both ends of the data: it decides.
+    assert _exact_middle(keys, exact, done=5, first=0) == round((H + 200 * us) / H, 1)
+    # Edges clear of the middle by more than the keys' error: decided, exactly.
+    spread = [H - 10 * us * 1000, *exact, H + 10 * us * 1000]
+    spread_keys = [value.total_seconds() * 1000 for value in spread]
+    assert _exact_middle(spread_keys, spread, done=11, first=2) == 1.0
+    # A window that does not hold the middle ranks asks for a wider one.
+    assert _exact_middle(spread_keys, spread, done=30, first=0) is None
+
+
+async def test_a_median_read_again_while_the_overdue_list_streams(
+    any_hotline: Hotline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty durations within a millisecond: the rows read around the middle cannot order
+    them, so the median is read again (another statement) while the report's statement
+    still streams the overdue list; both come out whole and exact."""
+    us = timedelta(microseconds=1)
+    quarter = timedelta(minutes=15)
+    shifts = [(n * 17) % 40 for n in range(40)]  # 0..39 µs, shuffled
+    cases = []
+    for number, shift in enumerate(shifts):
+        filed = T0 + number * timedelta(minutes=1)
+        cases.append(
+            _case(
+                filed,
+                code=f"PA20-{number + 1:06d}",
+                seq=number + 1,
+                status=CaseStatus.ACKNOWLEDGED.value,
+                acknowledged_at=filed + quarter + shift * us,
+                ack_due_at=filed + timedelta(minutes=10),  # every one acknowledged late
+            )
+        )
+    async with db.session_scope(any_hotline.sessionmaker) as s:
+        reporter = await services.get_reporter(s, "telegram", "5550009")
+        for case in cases:
+            case.reporter_id = reporter.id or 0
+            s.add(case)
+    read_again: list[str] = []
+    median_hours = reports._median_hours
+
+    async def counted(*args: Any) -> float | None:
+        read_again.append(args[2])
+        return await median_hours(*args)
+
+    monkeypatch.setattr(reports, "_median_hours", counted)
+    async with db.read_scope(any_hotline.sessionmaker) as s:
+        figures, document = await reports.build_report(s, GAZ, WEEK, as_of=T0 + 20 * H)
+        overdue = [row async for row in exports.iterate(document.tables[-1].rows)]
+    assert read_again == ["ack"]
+    exact = sorted((quarter + shift * us).total_seconds() / 3600 for shift in shifts)
+    ack = figures.deadlines[0]
+    assert (ack.done, ack.missed) == (40, 40)
+    assert ack.median_hours == round(statistics.median(exact), 1)
+    assert len(overdue) == figures.overdue == 40
+    assert [row[0] for row in overdue] == [case.code for case in cases]  # by due time
