@@ -31,6 +31,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     type_coerce,
     union_all,
 )
@@ -549,6 +550,7 @@ class _Tally:
 
 
 _MEDIAN_MARGIN = 8  # rows read on each side of the middle
+_POSTGRES_WORK_MEM = "64MB"  # PostgreSQL's default, 4 MB, sorts 100,000 cases on disk
 
 
 def _middle(done: int, margin: int) -> tuple[int, int, int, int]:
@@ -636,10 +638,15 @@ async def _read_report(
     """The period's figures, the previous period's (without medians), and the overdue
     list streaming on from the same statement: read it before the session ends.
 
-    Two statements: the log-book counts, then `_report_statement`; a third, seldom, for a
-    median the rows read around the middle do not decide.
+    Two statements: the log-book counts, then `_report_statement` (on PostgreSQL after a
+    SET LOCAL of the memory its sorts may use); a third, seldom, for a median the rows read
+    around the middle do not decide.
     """
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # The statement's row set, its sorts and its GROUP BY fit in memory (hashed, not
+        # sorted on disk) for this transaction only.
+        await session.exec(text(f"SET LOCAL work_mem = '{_POSTGRES_WORK_MEM}'"))  # type: ignore[call-overload]
     handling = await _handling_counts(session, province_code, period, previous, ward_code)
     stmt = _report_statement(
         dialect,
@@ -833,6 +840,15 @@ def _period_notes(
         f"Kỳ báo cáo: phản ánh gửi {period.label} (giờ Việt Nam){where}.",
         f"Số liệu tại thời điểm {local_time(as_of)}.",
     ]
+
+
+def _category_label(category: str, labels: dict[str, str]) -> str:
+    """The category's name in the files' language, remembered in `labels` (a long list
+    asks for it at every row)."""
+    label = labels.get(category)
+    if label is None:
+        label = labels[category] = t(FILE_LOCALE, f"category.{category}")
+    return label
 
 
 def _ward_order(gazetteer: Gazetteer) -> dict[str, int]:
@@ -1085,12 +1101,13 @@ def report_document(
 
     async def overdue_cells() -> AsyncIterator[list[Cell]]:
         items = overdue if isinstance(overdue, AsyncIterator) else _aiter(overdue)
+        labels: dict[str, str] = {}
         async for o in items:
             yield [
                 o.code,
                 o.ward_code,
                 _ward_name(gazetteer, o.ward_code),
-                t(FILE_LOCALE, f"category.{o.category}"),
+                _category_label(o.category, labels),
                 DEADLINE_LABELS[o.deadline],
                 o.due_at,
                 o.done_at if o.done_at is not None else "Chưa thực hiện",
