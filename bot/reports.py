@@ -634,9 +634,11 @@ async def _read_report(
     as_of: datetime,
     medians: bool = True,
     overdue: bool = True,
+    handling: bool = True,
 ) -> tuple[Figures, Figures | None, AsyncIterator[Overdue]]:
     """The period's figures, the previous period's (without medians), and the overdue
     list streaming on from the same statement: read it before the session ends.
+    `medians`, `overdue` and `handling` (the log-book counts) False leave those out.
 
     Two statements: the log-book counts, then `_report_statement` (on PostgreSQL after a
     SET LOCAL of the memory its sorts may use); a third, seldom, for a median the rows read
@@ -647,7 +649,11 @@ async def _read_report(
         # The statement's row set, its sorts and its GROUP BY fit in memory (hashed, not
         # sorted on disk) for this transaction only.
         await session.exec(text(f"SET LOCAL work_mem = '{_POSTGRES_WORK_MEM}'"))  # type: ignore[call-overload]
-    handling = await _handling_counts(session, province_code, period, previous, ward_code)
+    handled = (
+        await _handling_counts(session, province_code, period, previous, ward_code)
+        if handling
+        else {True: {}, False: {}}
+    )
     stmt = _report_statement(
         dialect,
         province_code,
@@ -678,11 +684,11 @@ async def _read_report(
         if middles[index] is None and done:  # many cases within a millisecond of the middle
             where = _filed_in(province_code, period, ward_code)
             middles[index] = await _median_hours(session, dialect, deadline, where, done)
-    figures = now.figures(period, ward_code, as_of, middles, handling[True])
+    figures = now.figures(period, ward_code, as_of, middles, handled[True])
     before = None
     if previous is not None:
         nothing: list[float | None] = [None] * len(DEADLINES)
-        before = tallies[False].figures(previous, ward_code, as_of, nothing, handling[False])
+        before = tallies[False].figures(previous, ward_code, as_of, nothing, handled[False])
 
     async def overdue_list() -> AsyncIterator[Overdue]:
         if first_overdue is None:
@@ -791,6 +797,7 @@ async def overdue_rows(
         ward_code=ward_code,
         as_of=as_of,
         medians=False,
+        handling=False,
     )
     async for row in rows:
         yield row
