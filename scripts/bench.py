@@ -19,8 +19,10 @@ One command for every figure of docs/performance.md, each with its baseline:
 - memory: peak traced allocation while filing the reports, against the gazetteer's own;
 - report: `hotline report` (CSV and XLSX) and `hotline logbook` over a month of N seeded
   cases (100,000 by default; 1,000,000 with --million), against a raw SQL GROUP BY of the
-  same counts on the same database; statements counted, peak traced memory for the month
-  and for its first 3 days (a tenth of the cases: memory must not grow with them).
+  same counts on the same database (A), and against A plus as many rows fetched as the
+  report's overdue list has (B: the rows the GROUP BY never reads); statements counted,
+  peak traced memory for the month and for its first 3 days (a tenth of the cases: memory
+  must not grow with them).
 The machine is shared and noisy: read the ratios, not the absolute times.
 """
 
