@@ -355,7 +355,7 @@ def _count_if(condition: Any) -> Any:
 
 
 # The parts of the report's statement, in the order its rows come: the counts, then the
-# middle rows of each deadline's durations (the medians), then the overdue list.
+# rows around the middle of each deadline's durations (the medians), then the overdue list.
 _COUNTS, _MIDDLE, _OVERDUE = 0, 1, 1 + len(DEADLINES)
 _SUMS = 3 * len(DEADLINES) + 3  # per deadline: met, due, done; then the three answers
 _FIRST_SUM = 6  # part, ward, category, status, merged, current; then the count and sums
@@ -378,8 +378,8 @@ def _report_statement(
 
     - the counts by period, ward, category, status and merged, with each deadline's
       met / due / done sums and the satisfaction answers (one GROUP BY);
-    - for each deadline's median, the one or two cases at the middle of the period's
-      durations (exact: microseconds on SQLite, intervals on PostgreSQL);
+    - for each deadline's median, the few cases around the middle of the period's cases
+      ordered by duration (a key good to a millisecond), with their exact times;
     - the overdue list, by due time.
 
     Rows come in that order, so the figures are known before the first overdue row, and
@@ -722,7 +722,8 @@ async def report_figures(
     as_of: datetime,
     medians: bool = True,
 ) -> Figures:
-    """The period's figures, aggregated by the database (two statements, any size).
+    """The period's figures, aggregated by the database (a few statements, any size):
+    `_read_report` without the previous period and the overdue list.
 
     `medians=False` leaves them out (None).
     """
