@@ -31,6 +31,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     type_coerce,
     union_all,
 )
@@ -340,11 +341,6 @@ def _due(dialect: str, deadline: Deadline) -> Any:
     return type_coerce(func.coalesce(own[deadline], default), UTCDateTime())
 
 
-def _on_time(dialect: str, deadline: Deadline) -> Any:
-    done = _done(deadline)
-    return and_(done.is_not(None), done <= _due(dialect, deadline))
-
-
 def _duration_ms(dialect: str, deadline: Deadline) -> Any:
     """Milliseconds from filing to the step, within a millisecond (for ordering only)."""
     done = _done(deadline)
@@ -358,143 +354,203 @@ def _count_if(condition: Any) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-async def report_figures(
-    session: AsyncSession,
+# The parts of the report's statement, in the order its rows come: the counts, then the
+# rows around the middle of each deadline's durations (the medians), then the overdue list.
+_COUNTS, _MIDDLE, _OVERDUE = 0, 1, 1 + len(DEADLINES)
+_SUMS = 3 * len(DEADLINES) + 3  # per deadline: met, due, done; then the three answers
+_FIRST_SUM = 6  # part, ward, category, status, merged, current; then the count and sums
+
+
+def _report_statement(
+    dialect: str,
     province_code: str,
     period: Period,
     *,
-    ward_code: str | None = None,
+    previous: Period | None,
+    ward_code: str | None,
     as_of: datetime,
-    medians: bool = True,
-) -> Figures:
-    """The period's figures, aggregated by the database (a few statements, any size).
+    medians: bool,
+    overdue: bool,
+) -> Any:
+    """One statement for the whole report: one scan of the cases filed in the period (and
+    in the previous one, right before it), whose steps and deadlines are worked out once
+    into a materialized row set that every part reads:
 
-    `medians=False` leaves them out (None): the previous period's summary needs none.
+    - the counts by period, ward, category, status and merged, with each deadline's
+      met / due / done sums and the satisfaction answers (one GROUP BY);
+    - for each deadline's median, the few cases around the middle of the period's cases
+      ordered by duration (a key good to a millisecond), with their exact times;
+    - the overdue list, by due time.
 
-    One GROUP BY gives the counts, the deadlines kept and the satisfaction answers; each
-    median is read from an ordered scan at its middle; the log-book counts use the index
-    on the events' action.
+    Rows come in that order, so the figures are known before the first overdue row, and
+    the overdue rows stream on from the same result.
     """
-    dialect = session.get_bind().dialect.name
-    merged = _C.merged_into_id.is_not(None)
+    start, end = period.bounds()
+    first = start
+    if previous is not None:
+        first, previous_end = previous.bounds()
+        if previous_end != start:
+            raise ValueError("the previous period must end where the period starts")
+    conditions = [_C.province_code == province_code, _C.filed_at >= first, _C.filed_at < end]
+    if ward_code is not None:
+        conditions.append(_C.ward_code == ward_code)
     answered = or_(
         _C.status == CaseStatus.RESOLVED.value,
         _C.reopened_count > 0,
         _C.satisfaction.is_not(None),
     )
-    # Each case's steps, deadlines and durations are worked out once, into a materialized
-    # row set, and everything is read from there in one statement: the sums (repeating
-    # the expressions in each sum costs 3x the scan) and, for each median, the few rows
-    # around the middle of the cases ordered by duration.
     rows = (
         select(
-            _C.id.label("id"),
+            _C.code.label("code"),
             _C.ward_code.label("ward"),
             _C.category.label("category"),
             _C.status.label("status"),
-            merged.label("merged"),
+            _C.merged_into_id.is_not(None).label("merged"),
+            (_C.filed_at >= start).label("current"),
+            _C.filed_at.label("filed_at"),
             *(_done(d).label(f"done_{d}") for d in DEADLINES),
             *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
-            *(_duration_ms(dialect, d).label(f"key_{d}") for d in DEADLINES),
+            *(_duration_ms(dialect, d).label(f"key_{d}") for d in (DEADLINES if medians else ())),
             _C.satisfaction.label("satisfaction"),
             answered.label("answered"),
         )
-        .where(*_filed_in(province_code, period, ward_code))
+        .where(*conditions)
         .cte("report_cases")
         .prefix_with("MATERIALIZED")
     )
     x = rows.c
-    columns: list[Any] = [
-        literal(-1).label("part"),
-        x.ward,
-        x.category,
-        x.status,
-        x.merged,
-        func.count(),
-    ]
+    counted = and_(x.current, not_(x.merged))
+    sums: list[Any] = []
     for deadline in DEADLINES:
         done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
         on_time = and_(done.is_not(None), done <= due)
-        columns += [
-            _count_if(on_time),
-            _count_if(or_(on_time, due <= as_of)),
-            func.count(done),
-        ]
-    columns += [
+        sums += [_count_if(on_time), _count_if(or_(on_time, due <= as_of)), func.count(done)]
+    sums += [
         _count_if(x.satisfaction == "yes"),
         _count_if(x.satisfaction == "no"),
         _count_if(
             and_(x.answered, or_(x.satisfaction.is_(None), x.satisfaction.not_in(["yes", "no"])))
         ),
-        cast(null(), Float).label("key"),
-        cast(null(), Integer).label("id"),
     ]
-    parts: list[Any] = [select(*columns).group_by(x.ward, x.category, x.status, x.merged)]
-    if medians:
-        # Typed NULLs: PostgreSQL takes an untyped NULL in a subquery for text.
-        types = [String, String, String, Boolean] + [Integer] * (len(columns) - 7)
-        padding: list[Any] = [
-            cast(null(), kind).label(c.key) for c, kind in zip(columns[1:-2], types, strict=True)
+    columns: tuple[tuple[str, Any], ...] = (
+        ("ward", String),
+        ("category", String),
+        ("status", String),
+        ("merged", Boolean),
+        ("current", Boolean),
+        *((f"sum_{i}", Integer) for i in range(_SUMS + 1)),  # the count, then the sums
+        ("key", Float),
+        ("filed", UTCDateTime()),
+        ("code", String),
+        ("due", UTCDateTime()),
+        ("done", UTCDateTime()),
+        ("n", Integer),
+    )
+
+    def row(part: int, **given: Any) -> list[Any]:
+        """The columns every part has, in order; typed NULLs where a part has nothing to
+        say (PostgreSQL takes an untyped NULL in a subquery for text)."""
+        return [
+            literal(part).label("part"),
+            *(
+                given[name].label(name) if name in given else cast(null(), kind).label(name)
+                for name, kind in columns
+            ),
         ]
+
+    group = {name: x[name] for name in ("ward", "category", "status", "merged", "current")}
+    totals = {f"sum_{i + 1}": total for i, total in enumerate(sums)}
+    parts: list[Any] = [
+        select(*row(_COUNTS, **group, sum_0=func.count(), **totals)).group_by(
+            x.current, x.ward, x.category, x.status, x.merged
+        )
+    ]
+    if medians:
         greatest = func.max if dialect == "sqlite" else func.greatest
         for index, deadline in enumerate(DEADLINES):
+            done = x[f"done_{deadline}"]
+            number = select(func.count(done)).where(counted).scalar_subquery()
             key = x[f"key_{deadline}"]
-            counted = select(func.count(key)).where(not_(x.merged)).scalar_subquery()
-            first = greatest((counted - 1) // 2 - _MEDIAN_MARGIN, 0)
-            window = (
-                select(literal(index).label("part"), *padding, key.label("key"), x.id)
-                .where(not_(x.merged), key.is_not(None))
+            # Only the three columns go through the sort; the NULLs are added after it.
+            middle = (
+                select(key.label("key"), done.label("done"), x.filed_at.label("filed"))
+                .where(counted, done.is_not(None))
                 .order_by(key)
-                .offset(first)
+                .offset(greatest((number - 1) // 2 - _MEDIAN_MARGIN, 0))
                 .limit(2 * _MEDIAN_MARGIN + 2)
                 .subquery()
             )
-            parts.append(select(window))
-    counts: Counter[tuple[str, str, str]] = Counter()
-    merged_cases = 0
-    sums = [0] * (3 * len(DEADLINES) + 3)
-    windows: list[list[Any]] = [[] for _ in DEADLINES]
-    result = await session.exec(union_all(*parts))  # type: ignore[call-overload]
-    for row in result.all():
-        part, ward, category, status, is_merged, number, *rest, _key, _id = row
-        if part >= 0:
-            windows[part].append(row)
-        elif is_merged:
-            merged_cases += number
-        else:
-            counts[(ward, category, status)] += number
-            sums = [a + int(b or 0) for a, b in zip(sums, rest, strict=True)]
-    done_counts = [sums[3 * index + 2] for index in range(len(DEADLINES))]
-    middles: list[float | None] = [None] * len(DEADLINES)
-    if medians:
-        middles = await _medians(
-            session,
-            dialect,
-            _filed_in(province_code, period, ward_code),
-            done_counts,
-            windows,
+            m = middle.c
+            parts.append(select(*row(_MIDDLE + index, key=m.key, done=m.done, filed=m.filed)))
+    if overdue:
+        for index, deadline in enumerate(DEADLINES):
+            done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
+            listed = row(
+                _OVERDUE,
+                ward=x.ward,
+                category=x.category,
+                code=x.code,
+                due=due,
+                done=done,
+                n=literal(index),
+            )
+            parts.append(
+                select(*listed).where(
+                    counted, not_(and_(done.is_not(None), done <= due)), due <= as_of
+                )
+            )
+    union = union_all(*parts).subquery()
+    u = union.c
+    return select(union).order_by(u.part, u.due, u.code, u.n)
+
+
+@dataclass
+class _Tally:
+    """One period's rows of the counts part, added up."""
+
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    merged: int = 0
+    sums: list[int] = field(default_factory=lambda: [0] * _SUMS)
+
+    def add(self, row: Any) -> None:
+        number, *rest = row[_FIRST_SUM : _FIRST_SUM + _SUMS + 1]
+        if row.merged:
+            self.merged += number
+            return
+        self.counts[(row.ward, row.category, row.status)] += number
+        self.sums = [a + int(b or 0) for a, b in zip(self.sums, rest, strict=True)]
+
+    def figures(
+        self,
+        period: Period,
+        ward_code: str | None,
+        as_of: datetime,
+        middles: list[float | None],
+        handling: dict[str, int],
+    ) -> Figures:
+        sums = self.sums
+        deadlines = tuple(
+            DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], sums[3 * i + 2], middles[i])
+            for i, deadline in enumerate(DEADLINES)
         )
-    figures = [
-        DeadlineFigure(deadline, sums[3 * i + 1], sums[3 * i], done_counts[i], middles[i])
-        for i, deadline in enumerate(DEADLINES)
-    ]
-    satisfied, unsatisfied, unanswered = sums[-3:]
-    return Figures(
-        period=period,
-        ward_code=ward_code,
-        as_of=as_of,
-        cases=sum(counts.values()),
-        merged=merged_cases,
-        counts=dict(counts),
-        deadlines=tuple(figures),
-        satisfied=satisfied,
-        unsatisfied=unsatisfied,
-        unanswered=unanswered,
-        handling=await _handling_counts(session, province_code, period, ward_code),
-    )
+        satisfied, unsatisfied, unanswered = sums[-3:]
+        return Figures(
+            period=period,
+            ward_code=ward_code,
+            as_of=as_of,
+            cases=sum(self.counts.values()),
+            merged=self.merged,
+            counts=dict(self.counts),
+            deadlines=deadlines,
+            satisfied=satisfied,
+            unsatisfied=unsatisfied,
+            unanswered=unanswered,
+            handling=handling,
+        )
 
 
 _MEDIAN_MARGIN = 8  # rows read on each side of the middle
+_POSTGRES_WORK_MEM = "64MB"  # PostgreSQL's default, 4 MB, sorts 100,000 cases on disk
 
 
 def _middle(done: int, margin: int) -> tuple[int, int, int, int]:
@@ -526,34 +582,15 @@ def _exact_middle(
     return None
 
 
-async def _medians(
-    session: AsyncSession,
-    dialect: str,
-    where: list[Any],
-    done_counts: list[int],
-    windows: list[list[Any]],
-) -> list[float | None]:
-    """The three medians from the rows read around each middle (ordered by their key):
-    the exact durations of those few cases decide it, else a wider window is read."""
-    ids = sorted({row.id for window in windows for row in window})
-    details = select(_C.id, _C.filed_at, *(_done(d).label(f"done_{d}") for d in DEADLINES))
-    stmt = details.where(_C.id.in_(ids))
-    times = {row.id: row for row in (await session.exec(stmt)).all()}  # type: ignore[call-overload]
-    medians: list[float | None] = [None] * len(DEADLINES)
-    for index, deadline in enumerate(DEADLINES):
-        done = done_counts[index]
-        if done == 0:
-            continue
-        rows = sorted(windows[index], key=lambda r: float(r.key))
-        low = (done - 1) // 2
-        first = max(low - _MEDIAN_MARGIN, 0)
-        exact = [
-            getattr(times[row.id], f"done_{deadline}") - times[row.id].filed_at for row in rows
-        ]
-        medians[index] = _exact_middle([float(row.key) for row in rows], exact, done, first)
-        if medians[index] is None:  # many cases within a millisecond of the middle
-            medians[index] = await _median_hours(session, dialect, deadline, where, done)
-    return medians
+def _median(rows: list[Any], done: int) -> float | None:
+    """The median hours from the rows read around the middle of `done` durations (each with
+    its key, good to a millisecond, and its exact times), if they decide it."""
+    if done == 0:
+        return None
+    rows = sorted(rows, key=lambda row: float(row.key))
+    first = max((done - 1) // 2 - _MEDIAN_MARGIN, 0)
+    exact = [row.done - row.filed for row in rows]
+    return _exact_middle([float(row.key) for row in rows], exact, done, first)
 
 
 async def _median_hours(
@@ -587,28 +624,161 @@ async def _median_hours(
         margin *= 4
 
 
+async def _read_report(
+    session: AsyncSession,
+    province_code: str,
+    period: Period,
+    *,
+    previous: Period | None,
+    ward_code: str | None,
+    as_of: datetime,
+    medians: bool = True,
+    overdue: bool = True,
+    handling: bool = True,
+) -> tuple[Figures, Figures | None, AsyncIterator[Overdue]]:
+    """The period's figures, the previous period's (without medians), and the overdue
+    list streaming on from the same statement: read it before the session ends.
+    `medians`, `overdue` and `handling` (the log-book counts) False leave those out.
+
+    Two statements: the log-book counts, then `_report_statement` (on PostgreSQL after a
+    SET LOCAL of the memory its sorts may use); a third, seldom, for a median the rows read
+    around the middle do not decide.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # The statement's row set, its sorts and its GROUP BY fit in memory (hashed, not
+        # sorted on disk) for this transaction only.
+        await session.exec(text(f"SET LOCAL work_mem = '{_POSTGRES_WORK_MEM}'"))  # type: ignore[call-overload]
+    handled = (
+        await _handling_counts(session, province_code, period, previous, ward_code)
+        if handling
+        else {True: {}, False: {}}
+    )
+    stmt = _report_statement(
+        dialect,
+        province_code,
+        period,
+        previous=previous,
+        ward_code=ward_code,
+        as_of=as_of,
+        medians=medians,
+        overdue=overdue,
+    )
+    rows = _stream(session, stmt)
+    tallies = {True: _Tally(), False: _Tally()}
+    windows: list[list[Any]] = [[] for _ in DEADLINES]
+    first_overdue: Any = None
+    async for row in rows:
+        if row.part == _COUNTS:
+            tallies[bool(row.current)].add(row)
+        elif row.part < _OVERDUE:
+            windows[row.part - _MIDDLE].append(row)
+        else:
+            first_overdue = row
+            break  # the rest of the rows stream on to the overdue list
+    now = tallies[True]
+    middles: list[float | None] = [None] * len(DEADLINES)
+    for index, deadline in enumerate(DEADLINES if medians else ()):
+        done = now.sums[3 * index + 2]
+        middles[index] = _median(windows[index], done)
+        if middles[index] is None and done:  # many cases within a millisecond of the middle
+            where = _filed_in(province_code, period, ward_code)
+            middles[index] = await _median_hours(session, dialect, deadline, where, done)
+    figures = now.figures(period, ward_code, as_of, middles, handled[True])
+    before = None
+    if previous is not None:
+        nothing: list[float | None] = [None] * len(DEADLINES)
+        before = tallies[False].figures(previous, ward_code, as_of, nothing, handled[False])
+
+    async def overdue_list() -> AsyncIterator[Overdue]:
+        if first_overdue is None:
+            return
+        yield _overdue(first_overdue, as_of)
+        async for row in rows:
+            yield _overdue(row, as_of)
+
+    return figures, before, overdue_list()
+
+
+def _overdue(row: Any, as_of: datetime) -> Overdue:
+    finished = row.done
+    return Overdue(
+        code=row.code,
+        ward_code=row.ward,
+        category=row.category,
+        deadline=DEADLINES[row.n],
+        due_at=row.due,
+        done_at=finished,
+        late_hours=round(_hours((finished or as_of) - row.due), 1),
+    )
+
+
+async def report_figures(
+    session: AsyncSession,
+    province_code: str,
+    period: Period,
+    *,
+    ward_code: str | None = None,
+    as_of: datetime,
+    medians: bool = True,
+) -> Figures:
+    """The period's figures, aggregated by the database (a few statements, any size):
+    `_read_report` without the previous period and the overdue list.
+
+    `medians=False` leaves them out (None).
+    """
+    figures, _, _ = await _read_report(
+        session,
+        province_code,
+        period,
+        previous=None,
+        ward_code=ward_code,
+        as_of=as_of,
+        medians=medians,
+        overdue=False,
+    )
+    return figures
+
+
 def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
 async def _handling_counts(
-    session: AsyncSession, province_code: str, period: Period, ward_code: str | None
-) -> dict[str, int]:
-    """Counted cases with at least one escalate / refer / reassign / reopen line."""
+    session: AsyncSession,
+    province_code: str,
+    period: Period,
+    previous: Period | None,
+    ward_code: str | None,
+) -> dict[bool, dict[str, int]]:
+    """Counted cases with at least one escalate / refer / reassign / reopen line, in the
+    period (True) and in the previous one (False): one statement.
+
+    Each period is its own SELECT: one range over both would lead SQLite's planner to walk
+    the cases instead of the index on the events' action.
+    """
     events = _EVENTS.c
     actions = {action.value: name for name, action in _HANDLING_ACTIONS.items()}
-    stmt = (
-        select(events.action, func.count(func.distinct(events.case_id)))
+    periods = [(True, period)] + ([(False, previous)] if previous is not None else [])
+    parts = [
+        select(
+            literal(now).label("current"),
+            events.action,
+            func.count(func.distinct(events.case_id)).label("cases"),
+        )
         .join_from(_EVENTS, _CASES, events.case_id == _C.id)
         .where(
             events.action.in_(list(actions)),
             _C.merged_into_id.is_(None),
-            *_filed_in(province_code, period, ward_code),
+            *_filed_in(province_code, which, ward_code),
         )
         .group_by(events.action)
-    )
-    found = {actions[action]: int(n) for action, n in (await session.exec(stmt)).all()}  # type: ignore[call-overload]
-    return {name: found.get(name, 0) for name in HANDLING}
+        for now, which in periods
+    ]
+    found: dict[bool, dict[str, int]] = {True: {}, False: {}}
+    for now, action, number in (await session.exec(union_all(*parts))).all():  # type: ignore[call-overload]
+        found[bool(now)][actions[action]] = int(number)
+    return {now: {name: found[now].get(name, 0) for name in HANDLING} for now in found}
 
 
 async def overdue_rows(
@@ -620,47 +790,18 @@ async def overdue_rows(
     as_of: datetime,
 ) -> AsyncIterator[Overdue]:
     """Each missed deadline of the period's cases, by due time, streamed from the database."""
-    dialect = session.get_bind().dialect.name
-    # One scan works out each case's steps and deadlines; the three lists come from it.
-    rows = (
-        select(
-            _C.code.label("code"),
-            _C.ward_code.label("ward_code"),
-            _C.category.label("category"),
-            *(_done(d).label(f"done_{d}") for d in DEADLINES),
-            *(_due(dialect, d).label(f"due_{d}") for d in DEADLINES),
-        )
-        .where(*_filed_in(province_code, period, ward_code), _C.merged_into_id.is_(None))
-        .cte("report_steps")
-        .prefix_with("MATERIALIZED")
+    _, _, rows = await _read_report(
+        session,
+        province_code,
+        period,
+        previous=None,
+        ward_code=ward_code,
+        as_of=as_of,
+        medians=False,
+        handling=False,
     )
-    x = rows.c
-    parts = []
-    for index, deadline in enumerate(DEADLINES):
-        done, due = x[f"done_{deadline}"], x[f"due_{deadline}"]
-        parts.append(
-            select(
-                literal(index).label("n"),
-                x.code,
-                x.ward_code,
-                x.category,
-                due.label("due"),
-                done.label("done"),
-            ).where(not_(and_(done.is_not(None), done <= due)), due <= as_of)
-        )
-    union = union_all(*parts).subquery()
-    stmt = select(union).order_by(union.c.due, union.c.code, union.c.n)
-    async for row in _stream(session, stmt):
-        finished = row.done
-        yield Overdue(
-            code=row.code,
-            ward_code=row.ward_code,
-            category=row.category,
-            deadline=DEADLINES[row.n],
-            due_at=row.due,
-            done_at=finished,
-            late_hours=round(_hours((finished or as_of) - row.due), 1),
-        )
+    async for row in rows:
+        yield row
 
 
 _BATCH = 2000  # rows fetched at a time when streaming
@@ -707,6 +848,15 @@ def _period_notes(
         f"Kỳ báo cáo: phản ánh gửi {period.label} (giờ Việt Nam){where}.",
         f"Số liệu tại thời điểm {local_time(as_of)}.",
     ]
+
+
+def _category_label(category: str, labels: dict[str, str]) -> str:
+    """The category's name in the files' language, remembered in `labels` (a long list
+    asks for it at every row)."""
+    label = labels.get(category)
+    if label is None:
+        label = labels[category] = t(FILE_LOCALE, f"category.{category}")
+    return label
 
 
 def _ward_order(gazetteer: Gazetteer) -> dict[str, int]:
@@ -959,12 +1109,13 @@ def report_document(
 
     async def overdue_cells() -> AsyncIterator[list[Cell]]:
         items = overdue if isinstance(overdue, AsyncIterator) else _aiter(overdue)
+        labels: dict[str, str] = {}
         async for o in items:
             yield [
                 o.code,
                 o.ward_code,
                 _ward_name(gazetteer, o.ward_code),
-                t(FILE_LOCALE, f"category.{o.category}"),
+                _category_label(o.category, labels),
                 DEADLINE_LABELS[o.deadline],
                 o.due_at,
                 o.done_at if o.done_at is not None else "Chưa thực hiện",
@@ -1023,11 +1174,14 @@ async def build_report(
     write the document before the session ends."""
     as_of = as_of or utcnow()
     province = gazetteer.province_code
-    figures = await report_figures(session, province, period, ward_code=ward_code, as_of=as_of)
-    previous = await report_figures(
-        session, province, previous_period(period), ward_code=ward_code, as_of=as_of, medians=False
+    figures, previous, overdue = await _read_report(
+        session,
+        province,
+        period,
+        previous=previous_period(period),
+        ward_code=ward_code,
+        as_of=as_of,
     )
-    overdue = overdue_rows(session, province, period, ward_code=ward_code, as_of=as_of)
     document = report_document(
         figures, gazetteer, previous=previous, overdue=overdue, agency=agency
     )

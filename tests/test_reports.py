@@ -7,6 +7,7 @@ import asyncio
 import csv
 import os
 import stat
+import statistics
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -924,6 +925,39 @@ async def test_sql_figures_equal_the_case_by_case_ones_on_random_data(
         assert got.overdue == len(want.overdue) > 0
 
 
+async def test_medians_are_exact_among_durations_microseconds_apart(any_hotline: Hotline) -> None:
+    """The database orders the durations exactly (microseconds on SQLite, intervals on
+    PostgreSQL): cases a microsecond apart around 0.25 h, filed in a shuffled order, give
+    the median `statistics.median` gives, on the right side of the rounding."""
+    us = timedelta(microseconds=1)
+    quarter = timedelta(minutes=15)  # 0.25 h: one microsecond decides 0.2 or 0.3
+    shifts = [2, -1, 5, 1, -3]  # microseconds after the quarter, as filed
+
+    def acknowledged(number: int, shift: int) -> Case:
+        filed = T0 + number * H + (number * 7919 % 1_000_000) * us
+        return _case(
+            filed,
+            code=f"PA20-{number + 1:06d}",
+            seq=number + 1,
+            status=CaseStatus.ACKNOWLEDGED.value,
+            acknowledged_at=filed + quarter + shift * us,
+            ack_due_at=filed + 2 * H,
+        )
+
+    # Five cases: the middle one is the quarter and a microsecond, 0.3 h once rounded; the
+    # next one below it (a microsecond under the quarter) would give 0.2.
+    cases = [acknowledged(n, shift) for n, shift in enumerate(shifts)]
+    figures = await _figures_of(any_hotline, cases, T0 + 20 * H)
+    ack = figures.deadlines[0]
+    assert (ack.done, ack.median_hours) == (5, 0.3)
+    # A sixth case: the median is the mean of the two middle ones, as Python computes it.
+    sixth = acknowledged(5, -2)
+    figures = await _figures_of(any_hotline, [sixth], T0 + 20 * H)
+    exact = sorted((quarter + shift * us).total_seconds() / 3600 for shift in [*shifts, -2])
+    assert figures.deadlines[0].done == 6
+    assert figures.deadlines[0].median_hours == round(statistics.median(exact), 1)
+
+
 def test_a_median_window_decides_only_when_nothing_outside_can_be_nearer() -> None:
     """The database orders by a key good to a millisecond: rows tied there may be out of
     order, so a window decides the median only when its edges are clear of the middle."""
@@ -943,3 +977,50 @@ def test_a_median_window_decides_only_when_nothing_outside_can_be_nearer() -> No
     assert _exact_middle(spread_keys, spread, done=11, first=2) == 1.0
     # A window that does not hold the middle ranks asks for a wider one.
     assert _exact_middle(spread_keys, spread, done=30, first=0) is None
+
+
+async def test_a_median_read_again_while_the_overdue_list_streams(
+    any_hotline: Hotline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty durations within a millisecond: the rows read around the middle cannot order
+    them, so the median is read again (another statement) while the report's statement
+    still streams the overdue list; both come out whole and exact."""
+    us = timedelta(microseconds=1)
+    quarter = timedelta(minutes=15)
+    shifts = [(n * 17) % 40 for n in range(40)]  # 0..39 µs, shuffled
+    cases = []
+    for number, shift in enumerate(shifts):
+        filed = T0 + number * timedelta(minutes=1)
+        cases.append(
+            _case(
+                filed,
+                code=f"PA20-{number + 1:06d}",
+                seq=number + 1,
+                status=CaseStatus.ACKNOWLEDGED.value,
+                acknowledged_at=filed + quarter + shift * us,
+                ack_due_at=filed + timedelta(minutes=10),  # every one acknowledged late
+            )
+        )
+    async with db.session_scope(any_hotline.sessionmaker) as s:
+        reporter = await services.get_reporter(s, "telegram", "5550009")
+        for case in cases:
+            case.reporter_id = reporter.id or 0
+            s.add(case)
+    read_again: list[str] = []
+    median_hours = reports._median_hours
+
+    async def counted(*args: Any) -> float | None:
+        read_again.append(args[2])
+        return await median_hours(*args)
+
+    monkeypatch.setattr(reports, "_median_hours", counted)
+    async with db.read_scope(any_hotline.sessionmaker) as s:
+        figures, document = await reports.build_report(s, GAZ, WEEK, as_of=T0 + 20 * H)
+        overdue = [row async for row in exports.iterate(document.tables[-1].rows)]
+    assert read_again == ["ack"]
+    exact = sorted((quarter + shift * us).total_seconds() / 3600 for shift in shifts)
+    ack = figures.deadlines[0]
+    assert (ack.done, ack.missed) == (40, 40)
+    assert ack.median_hours == round(statistics.median(exact), 1)
+    assert len(overdue) == figures.overdue == 40
+    assert [row[0] for row in overdue] == [case.code for case in cases]  # by due time
