@@ -72,13 +72,17 @@ def _arrivals(reports: int, at_once: int) -> Iterator[list[dict[str, Any]]]:
 class Tenths:
     """When each tenth of the updates was handed over: wall, CPU and resident memory."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, progress: bool) -> None:
         self.total = total
+        self.progress = progress
         self.marks: list[tuple[int, float, float, float]] = []  # handled, wall, CPU, RSS
         self.mark(0)
 
     def mark(self, handled: int) -> None:
         self.marks.append((handled, time.perf_counter(), time.process_time(), _rss_mib()))
+        if self.progress and len(self.marks) > 1:
+            took = self.marks[-1][1] - self.marks[0][1]
+            print(f"  ... {handled:,} updates handled after {took:,.0f} s", flush=True)
 
     def watch(self, handled: int) -> None:
         while len(self.marks) <= 10 and handled >= self.total * len(self.marks) / 10:
@@ -92,7 +96,9 @@ class Tenths:
         return out
 
 
-async def surge(url: str, reports: int, at_once: int, sink: str, media: Path) -> None:
+async def surge(
+    url: str, reports: int, at_once: int, sink: str, media: Path, progress: bool = False
+) -> None:
     total = reports * UPDATES_PER_REPORT
     async with bench_intake.hotline_channel(url, sink, media) as (hotline, channel):
         filed_before = await bench_intake.filed_cases(hotline)
@@ -100,7 +106,7 @@ async def surge(url: str, reports: int, at_once: int, sink: str, media: Path) ->
         max_pending = hotline.settings.inbox_max_pending
         running = asyncio.create_task(dispatcher.run())
         stored = 0
-        tenths = Tenths(total)
+        tenths = Tenths(total, progress)
         paused = False
         try:
             for batch in _arrivals(reports, at_once):
@@ -139,20 +145,20 @@ async def surge(url: str, reports: int, at_once: int, sink: str, media: Path) ->
     )
 
 
-async def run(reports: int, at_once: int, postgres: str, sink: str) -> None:
+async def run(reports: int, at_once: int, postgres: str, sink: str, progress: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = postgres or f"sqlite+aiosqlite:///{Path(tmp) / 'surge.db'}"
         await db.upgrade_async(url)
         try:
-            await surge(url, reports, at_once, sink, Path(tmp) / "media")
+            await surge(url, reports, at_once, sink, Path(tmp) / "media", progress)
         finally:
             if postgres:
                 await asyncio.to_thread(db.downgrade, url, "base")
 
 
-def main_with(reports: int, at_once: int, postgres: str) -> None:
+def main_with(reports: int, at_once: int, postgres: str, *, progress: bool = False) -> None:
     with bench_intake.sink_bot_api() as sink:
-        asyncio.run(run(reports, min(at_once, reports), postgres, sink))
+        asyncio.run(run(reports, min(at_once, reports), postgres, sink, progress))
 
 
 def main() -> None:
@@ -160,8 +166,10 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--at-once", type=int, default=0, help="citizens at once (reports/10)")
     parser.add_argument("--postgres", default="", help="postgresql+asyncpg URL (wiped!)")
+    parser.add_argument("--progress", action="store_true", help="a line at each tenth")
     args = parser.parse_args()
-    main_with(args.reports, args.at_once or max(1, args.reports // 10), args.postgres)
+    at_once = args.at_once or max(1, args.reports // 10)
+    main_with(args.reports, at_once, args.postgres, progress=args.progress)
 
 
 if __name__ == "__main__":
