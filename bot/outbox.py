@@ -247,7 +247,7 @@ class OutboxSender:
         *,
         limiter: RateLimiter | None = None,
         claim_s: float = 60.0,
-        concurrency: int = 4,
+        concurrency: int = 16,
         max_attempts: int = MAX_ATTEMPTS,
         backoff_base_s: float = BASE_BACKOFF_S,
         max_backoff_s: float = MAX_BACKOFF_S,
@@ -276,6 +276,7 @@ class OutboxSender:
         self._held_back: dict[ChatKey, float] = {}
         self._upcoming: datetime | None = None
         self._full = False
+        self._bot_ready_at: float | None = None  # the bot could send nothing until then
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
@@ -293,7 +294,7 @@ class OutboxSender:
             # Clear before looking, so a wake() or stop() that lands while we look is kept.
             self._wake.clear()
             try:
-                await self._start_due()
+                await self._start_due(ahead=True)
                 timeout = self._sleep_time()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
@@ -321,24 +322,36 @@ class OutboxSender:
 
     # ------------------------------------------------------------ choosing and claiming
 
-    async def _start_due(self) -> list[asyncio.Task[bool]]:
+    async def _start_due(self, *, ahead: bool = False) -> list[asyncio.Task[bool]]:
         """Claim and start each due chat's first row that the limits allow.
 
         Looking and claiming share one short transaction (on SQLite every transaction
         takes the write lock, so fewer of them leave more room for the handlers).
+
+        `ahead` (the run loop): a chat whose own limits let it go is claimed even while the
+        bot's window is full; its row waits in the limiter and goes the moment the window
+        has room, rather than a pass (a transaction) after it. Without it (one pass,
+        `deliver_due`), only as many rows are claimed as the bot's window has room for.
         """
         self._held_back = {}
         self._upcoming = None
+        self._bot_ready_at = None
         free = self.concurrency - len(self._in_flight)
         self._full = free <= 0
         if self._full or self._stopping:
             return []
+        room = self.limiter.bot_room()
+        if room <= 0 and (not ahead or self.limiter.paused_all_until > self.limiter.clock()):
+            # The bot may send nothing now (everything paused, or its window full): the
+            # outbox is not read until it may.
+            self._bot_ready_at = self.limiter.bot_ready_at()
+            return []
+        if not ahead:
+            free = int(min(free, room))
         now = utcnow()
         busy = sorted(self._in_flight)
         claims: list[_Claim] = []
         async with session_scope(self._sessionmaker) as session:
-            # What becomes due later: a finishing delivery or wake() may call us sooner.
-            self._upcoming = await services.next_outbox_due_at(session, busy, after=now)
             taken: set[ChatKey] = set()  # claimed by this pass, or by another sender
             while not self._full:
                 seen = sorted({*busy, *self._held_back, *taken})
@@ -350,7 +363,8 @@ class OutboxSender:
                     key = (row.channel, row.chat_id)
                     transport = self._transports.get(row.channel)
                     group = transport.is_group(row.chat_id) if transport is not None else False
-                    ready = self.limiter.ready_at(key, group=group)
+                    # The chat's own limits (the bot's were looked at above).
+                    ready = self.limiter.chat_ready_at(key, group=group)
                     if ready > self.limiter.clock():
                         self._held_back[key] = ready  # its budget is spent: others go on
                         continue
@@ -360,6 +374,12 @@ class OutboxSender:
                         claims.append(claim)
                 if len(rows) < self.batch:
                     break
+            self._full = len(claims) >= free
+            if not self._full:
+                # When the next row becomes due, to sleep until then (with every slot taken,
+                # a delivery finishing wakes the loop first: no need to look).
+                mine = sorted({*busy, *taken})
+                self._upcoming = await services.next_outbox_due_at(session, mine, after=now)
         started: list[asyncio.Task[bool]] = []
         for claim in claims:  # committed: the claims hold
             task = asyncio.create_task(self._deliver(claim), name=f"outbox-{claim.row.id}")
@@ -377,10 +397,12 @@ class OutboxSender:
         (each of which may let its chat's next row go) interrupt the sleep."""
         if self._full:
             return self.idle_poll_s
+        now = self.limiter.clock()
+        if self._bot_ready_at is not None:
+            return max(0.0, min(self.idle_poll_s, self._bot_ready_at - now))
         waits = [self.idle_poll_s]
         if self._upcoming is not None:
             waits.append((self._upcoming - utcnow()).total_seconds())
-        now = self.limiter.clock()
         waits.extend(ready - now for ready in self._held_back.values())
         return max(0.0, min(waits))
 
