@@ -224,6 +224,7 @@ async def bench_under_intake(
             await bench_intake.store_batch(hotline, channel, arrivals[start : start + 100])
         dispatcher = bench_intake.dispatcher_of(hotline, channel)
         sender = hotline.sender
+        cpu, started = time.process_time(), time.perf_counter()
         tasks = [asyncio.create_task(dispatcher.run()), asyncio.create_task(sender.run())]
         targets = {str(chat) for chat in backlog}
         ours = lambda: [c for c in _messages(api) if str(c.chat_id) in targets]  # noqa: E731
@@ -237,6 +238,7 @@ async def bench_under_intake(
             dispatcher.stop()
             sender.stop()
             await asyncio.gather(*tasks)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - started
         await bench_intake.check_all_filed(hotline, filed_before, citizens)
         mine = ours()
         during = [c for c in _messages(api) if mine[0].time <= c.time <= mine[-1].time]
@@ -248,7 +250,8 @@ async def bench_under_intake(
             f"delivery while {citizens} citizens report at once ({label}): "
             f"{len(during)} messages ({len(during) - len(mine)} of them replies to the "
             f"citizens) at {(len(during) - 1) / span:5.1f} msg/s = "
-            f"{allowed / span:4.2f}x the allowed rate; {api.rate_limited} x 429"
+            f"{allowed / span:4.2f}x the allowed rate; {api.rate_limited} x 429; this process "
+            f"used {cpu:.0f} s CPU in {wall:.0f} s (intake and delivery)"
         )
 
 

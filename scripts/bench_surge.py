@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -157,6 +158,9 @@ async def run(reports: int, at_once: int, postgres: str, sink: str, progress: bo
 
 
 def main_with(reports: int, at_once: int, postgres: str, *, progress: bool = False) -> None:
+    # A long run may be stopped with SIGTERM: exit through the finally blocks (the sink's
+    # process is ended, the database closed).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with bench_intake.sink_bot_api() as sink:
         asyncio.run(run(reports, min(at_once, reports), postgres, sink, progress))
 
