@@ -58,7 +58,12 @@ transaction begins IMMEDIATE, which serialises the claims as well. Rate limits a
 per process: give each of N senders 1/N of them.
 
 Within one process up to `concurrency` chats are served at once (one row per chat at a
-time), so a slow upload or a timeout in one chat holds up no other chat.
+time; 16 by default, HOTLINE_SEND_CONCURRENCY: enough to keep Telegram's 30 a second while
+calls take half a second), so a slow upload or a timeout in one chat holds up no other chat.
+The run loop claims a chat's row as soon as the chat's own limits let it go, even while the
+bot's window is full: the row then waits in the limiter and goes the moment the window has
+room, not a pass later. A pass that could claim nothing (everything paused; or, in
+`deliver_due`, the window full) does not read the outbox.
 
 When a message to a reporter is refused for good (blocked, account deleted) or given up
 after MAX_ATTEMPTS, the officers of the case's ward are told, in the same transaction that

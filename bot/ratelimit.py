@@ -36,6 +36,12 @@ what the channel actually grants, and tells apart what a refusal means:
 So a strict per-chat model costs a handful of 429s at start and none after, and one chat's
 limit never stops the others.
 
+What a chat's own limits allow (`chat_ready_at`: its pause, spacing and group window) and
+what the bot's do (`bot_ready_at`, `bot_room`: a pause of everything, the global window) are
+asked apart too: the sender claims a row when its chat may go and lets it wait here for the
+bot's window. A wait for a moment already known is an exact sleep (a send finishing never
+makes room sooner); only a wait for a send in flight is woken by its end.
+
 The clock is injectable (`clock=`), so the arithmetic is tested without sleeping. The
 limiter belongs to one process: with several senders, give each a share of the limits.
 """
