@@ -58,12 +58,13 @@ transaction begins IMMEDIATE, which serialises the claims as well. Rate limits a
 per process: give each of N senders 1/N of them.
 
 Within one process up to `concurrency` chats are served at once (one row per chat at a
-time; 16 by default, HOTLINE_SEND_CONCURRENCY: enough to keep Telegram's 30 a second while
-calls take half a second), so a slow upload or a timeout in one chat holds up no other chat.
-The run loop claims a chat's row as soon as the chat's own limits let it go, even while the
-bot's window is full: the row then waits in the limiter and goes the moment the window has
-room, not a pass later. A pass that could claim nothing (everything paused; or, in
-`deliver_due`, the window full) does not read the outbox.
+time; 48 by default, HOTLINE_SEND_CONCURRENCY: enough to keep Telegram's 30 a second while
+each row takes 1.5 s from claim to record in a busy process), so a slow upload or a timeout
+in one chat holds up no other chat. The run loop claims a chat's row as soon as the chat's
+own limits let it go, even while the bot's window is full, up to CLAIM_AHEAD rows beyond the
+window's room: such a row waits in the limiter and goes the moment the window has room, not
+a pass later. A pass that could claim nothing (everything paused; the window full and rows
+already waiting; or, in `deliver_due`, the window full) does not read the outbox.
 
 When a message to a reporter is refused for good (blocked, account deleted) or given up
 after MAX_ATTEMPTS, the officers of the case's ward are told, in the same transaction that
@@ -105,6 +106,7 @@ from models.types import utcnow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+CLAIM_AHEAD = 4  # rows the run loop claims beyond the bot's room (they wait for it)
 BASE_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 300.0
 ChatKey = tuple[str, str]  # (channel, chat_id)
@@ -252,7 +254,7 @@ class OutboxSender:
         *,
         limiter: RateLimiter | None = None,
         claim_s: float = 60.0,
-        concurrency: int = 16,
+        concurrency: int = 48,
         max_attempts: int = MAX_ATTEMPTS,
         backoff_base_s: float = BASE_BACKOFF_S,
         max_backoff_s: float = MAX_BACKOFF_S,
@@ -282,6 +284,7 @@ class OutboxSender:
         self._upcoming: datetime | None = None
         self._full = False
         self._bot_ready_at: float | None = None  # the bot could send nothing until then
+        self._awaiting_room = 0  # calls of claimed rows waiting for the limits
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
@@ -353,6 +356,13 @@ class OutboxSender:
             return []
         if not ahead:
             free = int(min(free, room))
+        else:
+            # Ahead of the window, but not far: rows already waiting for room count, and a
+            # few more than the room are enough to have the next ones ready when it opens.
+            free = int(min(free, max(0, room + CLAIM_AHEAD - self._awaiting_room)))
+            if free <= 0:
+                self._bot_ready_at = self.limiter.bot_ready_at()
+                return []
         now = utcnow()
         busy = sorted(self._in_flight)
         claims: list[_Claim] = []
@@ -476,13 +486,18 @@ class OutboxSender:
         """Wait for the rate limits, unless the sender stops first (SenderStopping)."""
         if self._stopping:
             raise SenderStopping
+        reservation = self.limiter.try_reserve(claim.key, group=claim.group, cost=messages)
+        if reservation is not None:
+            return reservation
         acquiring = asyncio.ensure_future(
             self.limiter.acquire(claim.key, group=claim.group, cost=messages)
         )
         stopped = asyncio.ensure_future(self._stopped.wait())
+        self._awaiting_room += 1
         try:
             await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._awaiting_room -= 1
             stopped.cancel()
         if acquiring.done():
             return acquiring.result()
