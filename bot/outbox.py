@@ -361,7 +361,13 @@ class OutboxSender:
             # few more than the room are enough to have the next ones ready when it opens.
             free = int(min(free, max(0, room + CLAIM_AHEAD - self._awaiting_room)))
             if free <= 0:
-                self._bot_ready_at = self.limiter.bot_ready_at()
+                # Enough rows wait for the window: sleep until it has room, or until one of
+                # them is sent and finishes (that wakes the loop).
+                ready = self.limiter.bot_ready_at()
+                if ready > self.limiter.clock():
+                    self._bot_ready_at = ready
+                else:
+                    self._full = True
                 return []
         now = utcnow()
         busy = sorted(self._in_flight)
@@ -493,11 +499,15 @@ class OutboxSender:
             self.limiter.acquire(claim.key, group=claim.group, cost=messages)
         )
         stopped = asyncio.ensure_future(self._stopped.wait())
-        self._awaiting_room += 1
+        # Counted when it waits for the bot's window, not for its own chat's limits (a
+        # group's minute must not keep other chats from being claimed ahead).
+        for_the_bot = self.limiter.chat_ready_at(claim.key, group=claim.group, cost=messages)
+        waits = int(for_the_bot <= self.limiter.clock())
+        self._awaiting_room += waits
         try:
             await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._awaiting_room -= 1
+            self._awaiting_room -= waits
             stopped.cancel()
         if acquiring.done():
             return acquiring.result()
