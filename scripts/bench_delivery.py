@@ -199,12 +199,12 @@ async def bench_model(name: str, burst: int, chats: int, per_chat: int) -> float
 
 
 async def bench_under_intake(
-    url: str, label: str, chats: int, per_chat: int, citizens: int
+    url: str, label: str, chats: int, per_chat: int, citizens: int, media: Path
 ) -> None:
     """The many chats' backlog delivered while `citizens` report at once, in one process."""
     async with (
         FakeBotAPI(token=bench_intake.TOKEN) as api,
-        bench_intake.hotline_channel(url, api.base_url, Path(tempfile.mkdtemp()) / "media") as (
+        bench_intake.hotline_channel(url, api.base_url, media) as (
             hotline,
             channel,
         ),
@@ -288,7 +288,7 @@ async def under_intake(chats: int, per_chat: int, citizens: int, postgres: str) 
         for url, label in targets:
             await db.upgrade_async(url)
             try:
-                await bench_under_intake(url, label, chats, per_chat, citizens)
+                await bench_under_intake(url, label, chats, per_chat, citizens, Path(tmp) / label)
             finally:
                 if url.startswith("postgresql"):
                     await asyncio.to_thread(db.downgrade, url, "base")
