@@ -83,6 +83,7 @@ class Hotline:
                 global_limit=(settings.send_global_per_second, 1.0),
             ),
             claim_s=settings.outbox_claim_s,
+            concurrency=settings.send_concurrency,
         )
         # Per-chat turns, only while someone holds or waits for one (a map of every chat
         # ever seen would grow for as long as the bot runs).

@@ -58,7 +58,13 @@ transaction begins IMMEDIATE, which serialises the claims as well. Rate limits a
 per process: give each of N senders 1/N of them.
 
 Within one process up to `concurrency` chats are served at once (one row per chat at a
-time), so a slow upload or a timeout in one chat holds up no other chat.
+time; 48 by default, HOTLINE_SEND_CONCURRENCY: enough to keep Telegram's 30 a second while
+each row takes 1.5 s from claim to record in a busy process), so a slow upload or a timeout
+in one chat holds up no other chat. The run loop claims a chat's row as soon as the chat's
+own limits let it go, even while the bot's window is full, up to CLAIM_AHEAD rows beyond the
+window's room: such a row waits in the limiter and goes the moment the window has room, not
+a pass later. A pass that could claim nothing (everything paused; the window full and rows
+already waiting; or, in `deliver_due`, the window full) does not read the outbox.
 
 When a message to a reporter is refused for good (blocked, account deleted) or given up
 after MAX_ATTEMPTS, the officers of the case's ward are told, in the same transaction that
@@ -100,6 +106,7 @@ from models.types import utcnow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+CLAIM_AHEAD = 4  # rows the run loop claims beyond the bot's room (they wait for it)
 BASE_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 300.0
 ChatKey = tuple[str, str]  # (channel, chat_id)
@@ -247,7 +254,7 @@ class OutboxSender:
         *,
         limiter: RateLimiter | None = None,
         claim_s: float = 60.0,
-        concurrency: int = 4,
+        concurrency: int = 48,
         max_attempts: int = MAX_ATTEMPTS,
         backoff_base_s: float = BASE_BACKOFF_S,
         max_backoff_s: float = MAX_BACKOFF_S,
@@ -276,6 +283,8 @@ class OutboxSender:
         self._held_back: dict[ChatKey, float] = {}
         self._upcoming: datetime | None = None
         self._full = False
+        self._bot_ready_at: float | None = None  # the bot could send nothing until then
+        self._awaiting_room = 0  # calls of claimed rows waiting for the limits
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
@@ -293,7 +302,7 @@ class OutboxSender:
             # Clear before looking, so a wake() or stop() that lands while we look is kept.
             self._wake.clear()
             try:
-                await self._start_due()
+                await self._start_due(ahead=True)
                 timeout = self._sleep_time()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
@@ -321,24 +330,49 @@ class OutboxSender:
 
     # ------------------------------------------------------------ choosing and claiming
 
-    async def _start_due(self) -> list[asyncio.Task[bool]]:
+    async def _start_due(self, *, ahead: bool = False) -> list[asyncio.Task[bool]]:
         """Claim and start each due chat's first row that the limits allow.
 
         Looking and claiming share one short transaction (on SQLite every transaction
         takes the write lock, so fewer of them leave more room for the handlers).
+
+        `ahead` (the run loop): a chat whose own limits let it go is claimed even while the
+        bot's window is full; its row waits in the limiter and goes the moment the window
+        has room, rather than a pass (a transaction) after it. Without it (one pass,
+        `deliver_due`), only as many rows are claimed as the bot's window has room for.
         """
         self._held_back = {}
         self._upcoming = None
+        self._bot_ready_at = None
         free = self.concurrency - len(self._in_flight)
         self._full = free <= 0
         if self._full or self._stopping:
             return []
+        room = self.limiter.bot_room()
+        if room <= 0 and (not ahead or self.limiter.paused_all_until > self.limiter.clock()):
+            # The bot may send nothing now (everything paused, or its window full): the
+            # outbox is not read until it may.
+            self._bot_ready_at = self.limiter.bot_ready_at()
+            return []
+        if not ahead:
+            free = int(min(free, room))
+        else:
+            # Ahead of the window, but not far: rows already waiting for room count, and a
+            # few more than the room are enough to have the next ones ready when it opens.
+            free = int(min(free, max(0, room + CLAIM_AHEAD - self._awaiting_room)))
+            if free <= 0:
+                # Enough rows wait for the window: sleep until it has room, or until one of
+                # them is sent and finishes (that wakes the loop).
+                ready = self.limiter.bot_ready_at()
+                if ready > self.limiter.clock():
+                    self._bot_ready_at = ready
+                else:
+                    self._full = True
+                return []
         now = utcnow()
         busy = sorted(self._in_flight)
         claims: list[_Claim] = []
         async with session_scope(self._sessionmaker) as session:
-            # What becomes due later: a finishing delivery or wake() may call us sooner.
-            self._upcoming = await services.next_outbox_due_at(session, busy, after=now)
             taken: set[ChatKey] = set()  # claimed by this pass, or by another sender
             while not self._full:
                 seen = sorted({*busy, *self._held_back, *taken})
@@ -350,7 +384,8 @@ class OutboxSender:
                     key = (row.channel, row.chat_id)
                     transport = self._transports.get(row.channel)
                     group = transport.is_group(row.chat_id) if transport is not None else False
-                    ready = self.limiter.ready_at(key, group=group)
+                    # The chat's own limits (the bot's were looked at above).
+                    ready = self.limiter.chat_ready_at(key, group=group)
                     if ready > self.limiter.clock():
                         self._held_back[key] = ready  # its budget is spent: others go on
                         continue
@@ -360,6 +395,12 @@ class OutboxSender:
                         claims.append(claim)
                 if len(rows) < self.batch:
                     break
+            self._full = len(claims) >= free
+            if not self._full:
+                # When the next row becomes due, to sleep until then (with every slot taken,
+                # a delivery finishing wakes the loop first: no need to look).
+                mine = sorted({*busy, *taken})
+                self._upcoming = await services.next_outbox_due_at(session, mine, after=now)
         started: list[asyncio.Task[bool]] = []
         for claim in claims:  # committed: the claims hold
             task = asyncio.create_task(self._deliver(claim), name=f"outbox-{claim.row.id}")
@@ -377,10 +418,12 @@ class OutboxSender:
         (each of which may let its chat's next row go) interrupt the sleep."""
         if self._full:
             return self.idle_poll_s
+        now = self.limiter.clock()
+        if self._bot_ready_at is not None:
+            return max(0.0, min(self.idle_poll_s, self._bot_ready_at - now))
         waits = [self.idle_poll_s]
         if self._upcoming is not None:
             waits.append((self._upcoming - utcnow()).total_seconds())
-        now = self.limiter.clock()
         waits.extend(ready - now for ready in self._held_back.values())
         return max(0.0, min(waits))
 
@@ -449,13 +492,22 @@ class OutboxSender:
         """Wait for the rate limits, unless the sender stops first (SenderStopping)."""
         if self._stopping:
             raise SenderStopping
+        reservation = self.limiter.try_reserve(claim.key, group=claim.group, cost=messages)
+        if reservation is not None:
+            return reservation
         acquiring = asyncio.ensure_future(
             self.limiter.acquire(claim.key, group=claim.group, cost=messages)
         )
         stopped = asyncio.ensure_future(self._stopped.wait())
+        # Counted when it waits for the bot's window, not for its own chat's limits (a
+        # group's minute must not keep other chats from being claimed ahead).
+        for_the_bot = self.limiter.chat_ready_at(claim.key, group=claim.group, cost=messages)
+        waits = int(for_the_bot <= self.limiter.clock())
+        self._awaiting_room += waits
         try:
             await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._awaiting_room -= waits
             stopped.cancel()
         if acquiring.done():
             return acquiring.result()

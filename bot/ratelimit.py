@@ -36,6 +36,12 @@ what the channel actually grants, and tells apart what a refusal means:
 So a strict per-chat model costs a handful of 429s at start and none after, and one chat's
 limit never stops the others.
 
+What a chat's own limits allow (`chat_ready_at`: its pause, spacing and group window) and
+what the bot's do (`bot_ready_at`, `bot_room`: a pause of everything, the global window) are
+asked apart too: the sender claims a row when its chat may go and lets it wait here for the
+bot's window. A wait for a moment already known is an exact sleep (a send finishing never
+makes room sooner); only a wait for a send in flight is woken by its end.
+
 The clock is injectable (`clock=`), so the arithmetic is tested without sleeping. The
 limiter belongs to one process: with several senders, give each a share of the limits.
 """
@@ -189,11 +195,12 @@ class RateLimiter:
 
     # ------------------------------------------------------------ asking
 
-    def ready_at(self, key: Hashable, *, group: bool, cost: int = 1) -> float:
-        """The earliest clock time a send of `cost` messages to `key` may start."""
+    def chat_ready_at(self, key: Hashable, *, group: bool, cost: int = 1) -> float:
+        """The earliest clock time the chat's own limits let a send of `cost` messages to
+        `key` start: its pause, its spacing, its group's window (the bot's apart)."""
         now = self.clock()
         chat = self._chats.get(key)
-        moments = [now, self._paused_all_until]
+        moments = [now]
         if chat is not None:
             moments.append(chat.paused_until)
             moments.append(chat.tat - self._tolerance(chat))
@@ -201,9 +208,34 @@ class RateLimiter:
             window = self._groups.get(key)
             if window is not None:
                 moments.append(window.ready_at(now, cost))
+        return max(moments)
+
+    def bot_ready_at(self, cost: int = 1) -> float:
+        """The earliest clock time the bot as a whole may start a send of `cost` messages,
+        whatever its chat: a pause of everything, and the global window."""
+        now = self.clock()
+        moments = [now, self._paused_all_until]
         if self._global is not None:
             moments.append(self._global.ready_at(now, cost))
         return max(moments)
+
+    def bot_room(self) -> float:
+        """How many one-message sends the bot as a whole may start now (inf: unlimited)."""
+        now = self.clock()
+        if self._paused_all_until > now:
+            return 0
+        if self._global is None:
+            return math.inf
+        return max(0, self._global.limit - self._global.count(now))
+
+    @property
+    def paused_all_until(self) -> float:
+        """Until when nothing at all may be sent (a 429 for the whole bot)."""
+        return self._paused_all_until
+
+    def ready_at(self, key: Hashable, *, group: bool, cost: int = 1) -> float:
+        """The earliest clock time a send of `cost` messages to `key` may start."""
+        return max(self.chat_ready_at(key, group=group, cost=cost), self.bot_ready_at(cost))
 
     def delay(self, key: Hashable, *, group: bool, cost: int = 1) -> float:
         """Seconds until a send of `cost` messages to `key` may start (0: now)."""
@@ -253,13 +285,14 @@ class RateLimiter:
             if reservation is not None:
                 return reservation
             wait = self.delay(key, group=group, cost=cost)
-            self._changed.clear()
-            # NEVER: something in flight must finish first; finish() wakes us.
-            timeout = None if math.isinf(wait) else max(wait, 0.001)
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
-                pass
+            if math.isinf(wait):
+                # NEVER: something in flight must finish first; finish() wakes us.
+                self._changed.clear()
+                await self._changed.wait()
+            else:
+                # A finite wait is exact: a send finishing never makes room sooner (it
+                # trades its place in flight for a stamp, and moves its chat's spacing on).
+                await asyncio.sleep(max(wait, 0.001))
 
     # ------------------------------------------------------------ the channel said no
 

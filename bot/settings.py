@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     )
     send_group_per_minute: int = Field(default=20, ge=1, description="messages per group/min")
     send_global_per_second: int = Field(default=30, ge=1, description="messages per second")
+    # Chats the outbox sender serves at once (one row each, from its claim to its record).
+    # Enough to keep the global budget full while each takes its time: 30 a second with
+    # 1.5 s per row (a busy process: intake shares its event loop) needs 45.
+    send_concurrency: int = Field(default=48, ge=1, le=256, description="chats sent to at once")
     # A sender holds a row it is delivering this long; after a crash the row is retried.
     outbox_claim_s: float = Field(default=60.0, gt=0, description="delivery claim, seconds")
     # The inbox queue (bot/inbox.py): chats handled at once, and the backlog of stored,

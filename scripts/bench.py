@@ -2,6 +2,7 @@
 
     python scripts/bench.py [--reports N] [--postgres URL] [--report-cases N | --million]
                             [--citizens N] [--skip-delivery] [--only-report]
+                            [--surge [--surge-reports N]]
 
 One command for every figure of docs/performance.md, each with its baseline:
 
@@ -11,8 +12,13 @@ One command for every figure of docs/performance.md, each with its baseline:
 - intake in the core only: a whole citizen report (13 events, real handlers, real SQLite
   file) per event, against the baseline of one empty transaction on the same database;
 - delivery (scripts/bench_delivery.py): the outbox sender against a fake Bot API enforcing
-  a bursty and a strict per-chat limit (rate as a ratio of the allowed rate, 429s, what was
-  learned), and the cost per message with 5,000 rows waiting against none;
+  a bursty and a strict per-chat limit (rate as a ratio of the allowed rate, the fastest
+  schedule the fake accepts; 429s, what was learned), many chats and few, the same while
+  `--citizens` report at once in the same process, and the cost per message with 5,000
+  rows waiting against none;
+- the surge, only with --surge since it is long (scripts/bench_surge.py): `--surge-reports`
+  reports (10,000 by default, 110,000 updates) through the real inbound path, every one
+  checked filed, throughput of the last tenth against the first, resident memory;
 - locate: our ward suggestion for typed addresses, against one raw
   vietnamadminunits.parse_address call on the same addresses; a GPS pin located with the
   province's grid, against the full scan over every centroid of the country (same results);
@@ -47,6 +53,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench_delivery  # noqa: E402  (scripts/)
 import bench_intake as bench_intake_channel  # noqa: E402  (scripts/)
+import bench_surge  # noqa: E402  (scripts/)
 
 from bot import db  # noqa: E402
 from bot.app import Hotline  # noqa: E402
@@ -457,6 +464,8 @@ def main() -> None:
     parser.add_argument("--skip-logbook", action="store_true", help="time the report only")
     parser.add_argument("--citizens", type=int, default=100, help="intake: citizens at once")
     parser.add_argument("--skip-delivery", action="store_true", help="skip the sender's bench")
+    parser.add_argument("--surge", action="store_true", help="the surge too (long)")
+    parser.add_argument("--surge-reports", type=int, default=10_000, help="reports in the surge")
     args = parser.parse_args()
     report_cases = 1_000_000 if args.million else args.report_cases
     logbook_too = not args.skip_logbook
@@ -482,10 +491,11 @@ def main() -> None:
         db.downgrade(args.postgres, "base")
         asyncio.run(bench_duplicates(args.postgres, "PostgreSQL"))
     if not args.skip_delivery:
-        for name, burst in bench_delivery.MODELS.items():
-            asyncio.run(bench_delivery.bench_model(name, burst, 60, 10))
-        asyncio.run(bench_delivery.bench_backlog(60, 5, 5000))
+        bench_delivery.run_all(60, 10, args.citizens, args.postgres, 5000)
     _run_report_benches(args.postgres, report_cases, logbook_too)
+    if args.surge:
+        reports = args.surge_reports
+        bench_surge.main_with(reports, max(1, reports // 10), "", progress=True)
 
 
 def _run_report_benches(postgres: str, cases: int, logbook_too: bool) -> None:

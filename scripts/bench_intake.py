@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -210,10 +212,9 @@ async def baseline(url: str, chats: list[list[dict[str, Any]]]) -> tuple[float, 
 
 
 # ------------------------------------------------------------------------------ hotline
-async def hotline_intake(
-    url: str, chats: list[list[dict[str, Any]]], sink: str, media: Path
-) -> tuple[float, float, float]:
-    """The receiver's store and the dispatcher's handling, through the real channel."""
+@asynccontextmanager
+async def hotline_channel(url: str, sink: str, media: Path) -> AsyncIterator[tuple[Hotline, Any]]:
+    """The hotline and its real Telegram channel (started), answering to the sink Bot API."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
@@ -225,40 +226,82 @@ async def hotline_intake(
     hotline = Hotline(settings)
     library = getattr(settings, "telegram_library", "aiogram")
     channel = telegram_channel(hotline, TOKEN, sink, library)
+    try:
+        await channel.start()
+        yield hotline, channel
+    finally:
+        await channel.close()
+        await hotline.close()
+
+
+def dispatcher_of(hotline: Hotline, channel: Any) -> InboxDispatcher:
+    """The inbox dispatcher the hotline runs, with its default concurrency."""
+    return InboxDispatcher(
+        hotline.sessionmaker, channel, concurrency=hotline.settings.inbox_concurrency
+    )
+
+
+def arrival_order(chats: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """As getUpdates answers when these citizens report at once: chats interleaved."""
+    return [raw for step in zip(*chats, strict=True) for raw in step]
+
+
+async def store_batch(hotline: Hotline, channel: Any, batch: list[dict[str, Any]]) -> None:
+    """What the receiver does with one getUpdates answer: one transaction for the batch."""
+    arrivals = []
+    for raw in batch:
+        route = channel.route(raw)
+        arrivals.append(Arrival(raw["update_id"], raw, route.chat_key, route.group_key, False))
+    async with db.session_scope(hotline.sessionmaker) as session:
+        await services.store_inbound(session, "telegram", arrivals)
+
+
+async def filed_cases(hotline: Hotline) -> int:
+    async with db.read_scope(hotline.sessionmaker) as session:
+        return await session.scalar(select(func.count()).select_from(Case)) or 0
+
+
+async def check_all_filed(hotline: Hotline, filed_before: int, reports: int) -> None:
+    """Every stored update handled and every report filed, else the bench is invalid."""
+    filed = await filed_cases(hotline) - filed_before
+    async with db.read_scope(hotline.sessionmaker) as session:
+        left = await session.scalar(
+            select(func.count())
+            .select_from(InboundUpdate)
+            .where(InboundUpdate.processed_at.is_(None))  # type: ignore[union-attr]
+        )
+    if left:
+        raise SystemExit(f"{left} updates were not handled: bench invalid")
+    if filed != reports:
+        raise SystemExit(f"only {filed} of {reports} reports were filed: bench invalid")
+
+
+async def hotline_intake(
+    url: str, chats: list[list[dict[str, Any]]], sink: str, media: Path
+) -> tuple[float, float, float]:
+    """The receiver's store and the dispatcher's handling, through the real channel."""
     statements = 0
 
     def count(*_: Any) -> None:
         nonlocal statements
         statements += 1
 
-    event.listen(hotline.engine.sync_engine, "before_cursor_execute", count)
     total = sum(len(c) for c in chats)
-    try:
-        await channel.start()
-        async with db.read_scope(hotline.sessionmaker) as session:
-            filed_before = await session.scalar(select(func.count()).select_from(Case)) or 0
-        dispatcher = InboxDispatcher(
-            hotline.sessionmaker, channel, concurrency=settings.inbox_concurrency
-        )
+    async with hotline_channel(url, sink, media) as (hotline, channel):
+        event.listen(hotline.engine.sync_engine, "before_cursor_execute", count)
+        filed_before = await filed_cases(hotline)
+        dispatcher = dispatcher_of(hotline, channel)
         # As getUpdates answers: batches of 100 updates, in arrival order (chats interleaved).
-        arrival_order = [raw for step in zip(*chats, strict=True) for raw in step]
+        arrivals = arrival_order(chats)
         statements = 0
         cpu, wall = time.process_time(), time.perf_counter()
         for start in range(0, total, 100):
-            batch = arrival_order[start : start + 100]
-            arrivals = []
-            for raw in batch:
-                route = channel.route(raw)
-                arrivals.append(
-                    Arrival(raw["update_id"], raw, route.chat_key, route.group_key, False)
-                )
-            async with db.session_scope(hotline.sessionmaker) as session:
-                await services.store_inbound(session, "telegram", arrivals)
+            await store_batch(hotline, channel, arrivals[start : start + 100])
         running = asyncio.create_task(dispatcher.run())
         # Done when every update was handed over and no chat is in hand (read in memory:
         # watching the table would add to what is measured); checked in the table after.
         waited = 0.0
-        while dispatcher.handled < total or dispatcher._in_hand:  # noqa: SLF001
+        while dispatcher.handled < total or dispatcher.in_hand:
             await asyncio.sleep(0.005)
             waited += 0.005
             if waited > 300:
@@ -267,21 +310,7 @@ async def hotline_intake(
         per_update_statements = statements / total
         dispatcher.stop()
         await running
-        async with db.read_scope(hotline.sessionmaker) as session:
-            filed_after = await session.scalar(select(func.count()).select_from(Case)) or 0
-            filed = filed_after - filed_before
-            left = await session.scalar(
-                select(func.count())
-                .select_from(InboundUpdate)
-                .where(InboundUpdate.processed_at.is_(None))  # type: ignore[union-attr]
-            )
-        if left:
-            raise SystemExit(f"{left} updates were not handled: bench invalid")
-        if filed != len(chats):
-            raise SystemExit(f"only {filed} of {len(chats)} reports were filed: bench invalid")
-    finally:
-        await channel.close()
-        await hotline.close()
+        await check_all_filed(hotline, filed_before, len(chats))
     return cpu, wall, per_update_statements
 
 
@@ -325,8 +354,9 @@ def main() -> None:
     main_with(args.citizens, args.postgres)
 
 
-def main_with(citizens: int, postgres: str) -> None:
-    """Start the sink Bot API in a process of its own, then measure."""
+@contextmanager
+def sink_bot_api() -> Iterator[str]:
+    """A sink Bot API in a process of its own (its work is not counted); yields its URL."""
     port = _free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
     try:
@@ -336,10 +366,16 @@ def main_with(citizens: int, postgres: str) -> None:
                     break
             except OSError:
                 time.sleep(0.1)
-        asyncio.run(run(citizens, postgres, f"http://127.0.0.1:{port}"))
+        yield f"http://127.0.0.1:{port}"
     finally:
         sink.terminate()
         sink.wait()
+
+
+def main_with(citizens: int, postgres: str) -> None:
+    """Start the sink Bot API in a process of its own, then measure."""
+    with sink_bot_api() as sink:
+        asyncio.run(run(citizens, postgres, sink))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from bot import db, services
@@ -410,6 +411,53 @@ async def test_429s_in_two_chats_pause_everything(hotline: Hotline) -> None:
     now[0] += 3.0
     assert await sender.deliver_due() == 1
     assert transport.delivered == [("3", "c1")]
+
+
+async def test_a_pass_with_the_bots_window_full_reads_nothing(hotline: Hotline) -> None:
+    """deliver_due claims no more rows than the bot's window has room for, and with none
+    it does not read the outbox at all (a pass per finishing send would, for nothing)."""
+    now = [0.0]
+    limiter = RateLimiter(chat_interval_s=0.0, global_limit=(2, 1.0), clock=lambda: now[0])
+    transport = ScriptedTransport()
+    hotline.add_transport(transport)
+    sender = new_sender(hotline, limiter=limiter, idle_poll_s=600)
+    for chat in ("1", "2", "3"):
+        await queue(hotline, chat, f"m{chat}")
+    assert await sender.deliver_due() == 2  # the window's room, not the three due
+    statements = []
+    listener = lambda *_: statements.append(1)  # noqa: E731
+    event.listen(hotline.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        assert await sender.deliver_due() == 0
+    finally:
+        event.remove(hotline.engine.sync_engine, "before_cursor_execute", listener)
+    assert statements == []
+    assert sender._sleep_time() == pytest.approx(1.0)  # until the window has room
+    now[0] += 1.0
+    assert await sender.deliver_due() == 1
+    assert sorted(transport.delivered) == [("1", "m1"), ("2", "m2"), ("3", "m3")]
+
+
+async def test_the_run_loop_claims_ahead_of_the_bots_window(hotline: Hotline) -> None:
+    """While the bot's window is full, the run loop still claims a chat whose own limits
+    let it go: the row waits in the limiter, not in the table, and goes when there is room."""
+    now = [0.0]
+    limiter = RateLimiter(chat_interval_s=0.0, global_limit=(1, 0.05), clock=lambda: now[0])
+    reservation = limiter.try_reserve(("telegram", "9"), group=False)
+    assert reservation is not None
+    limiter.finish(reservation)  # the window is full for 50 ms of the test's clock
+    transport = ScriptedTransport()
+    hotline.add_transport(transport)
+    sender = new_sender(hotline, limiter=limiter, idle_poll_s=600)
+    await queue(hotline, "1", "a1")
+    (task,) = await sender._start_due(ahead=True)
+    (row,) = await rows(hotline)
+    assert row.status == OutboxStatus.SENDING.value  # claimed
+    await asyncio.sleep(0.1)
+    assert transport.delivered == [] and not task.done()  # waiting for the window
+    now[0] += 0.05
+    assert await asyncio.wait_for(task, 5) is True
+    assert transport.delivered == [("1", "a1")]
 
 
 async def test_stopping_puts_back_a_row_still_waiting_for_the_limits(hotline: Hotline) -> None:

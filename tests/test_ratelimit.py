@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -14,8 +17,10 @@ from bot.app import Hotline
 from bot.channels.telegram.delivery import TelegramTransport
 from bot.channels.telegram_aiogram import AiogramOps
 from bot.fakes.telegram import FakeBotAPI, FakeChat
+from bot.fakes.telegram.limits import _FloodControl
 from bot.outbox import OutboxSender
 from bot.ratelimit import NEVER, RateLimiter, SlidingWindow
+from bot.settings import Settings
 from handlers.context import Turn
 from handlers.events import Event
 from handlers.officer import dispatch_new_case
@@ -211,6 +216,72 @@ async def test_acquire_waits_for_a_send_in_flight() -> None:
     limiter.clock.now += 1.0  # type: ignore[attr-defined]
     second = await asyncio.wait_for(waiting, 5)
     assert second.key == "b"
+
+
+def test_the_bot_wide_limits_apart_from_each_chats() -> None:
+    clock = Clock()
+    limiter = RateLimiter(chat_interval_s=1.0, chat_burst=1, global_limit=(3, 1.0), clock=clock)
+    assert limiter.bot_room() == 3
+    assert send(limiter, "a") and send(limiter, "b")
+    assert limiter.bot_room() == 1 and limiter.bot_ready_at() == clock.now
+    assert limiter.chat_ready_at("a", group=False) == clock.now + 1.0  # its spacing
+    assert limiter.chat_ready_at("c", group=False) == clock.now
+    assert send(limiter, "c")
+    assert limiter.bot_room() == 0 and limiter.bot_ready_at() == clock.now + 1.0
+    assert limiter.chat_ready_at("d", group=False) == clock.now  # "d" itself may go
+    assert limiter.ready_at("d", group=False) == clock.now + 1.0  # the bot may not
+    limiter.pause_all(5.0)
+    assert limiter.bot_room() == 0 and limiter.paused_all_until == clock.now + 5.0
+    assert RateLimiter.unlimited(clock).bot_room() == math.inf
+
+
+def test_the_default_limits_never_draw_a_429_and_keep_near_the_allowed_rate() -> None:
+    """The hotline's default limits against the fake's strict model of Telegram (one
+    message a second per chat and no burst, 20 a minute per group, 30 a second overall),
+    on a virtual clock: 40 private chats and 5 groups always have a message waiting, each
+    call reaches Telegram up to 50 ms after it starts and returns up to 50 ms after that.
+    Telegram never refuses one, and the bot sends at least 0.9x its 30 a second."""
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    clock = Clock(0.0)
+    limiter = RateLimiter(
+        chat_interval_s=defaults.send_chat_interval_s,
+        chat_burst=defaults.send_chat_burst,
+        group_limit=(defaults.send_group_per_minute, 60.0),
+        global_limit=(defaults.send_global_per_second, 1.0),
+        clock=clock,
+    )
+    telegram = _FloodControl(1.0, 1, (20, 60.0), (30, 1.0))
+    rng = random.Random(13)
+    chats = list(range(1, 41)) + [-1, -2, -3, -4, -5]
+    events: list[tuple[float, int, str, Any]] = []  # (when, order, what, detail)
+    accepted = refused = 0
+    step, order = 0.005, 0
+    for tick in range(int(20 / step)):
+        moment = tick * step
+        events.sort()
+        while events and events[0][0] <= moment:
+            when, _, what, detail = events.pop(0)
+            clock.now = when
+            if what == "arrives":
+                chat = detail
+                if telegram.wait(chat, 1, when) > 0:
+                    refused += 1
+                else:
+                    telegram.count(chat, 1, when)
+                    accepted += 1
+            else:
+                limiter.finish(detail)
+        clock.now = moment
+        for chat in rng.sample(chats, len(chats)):
+            reservation = limiter.try_reserve(chat, group=chat < 0)
+            if reservation is None:
+                continue
+            arrives = moment + rng.uniform(0, 0.05)
+            order += 1
+            events.append((arrives, order, "arrives", chat))
+            events.append((arrives + rng.uniform(0, 0.05), order, "returns", reservation))
+    assert refused == 0
+    assert accepted / 20 >= 0.9 * 30
 
 
 # ---------------------------------------------------------------- a burst, for real

@@ -234,15 +234,15 @@ async def claim_outbox(
         interrupted = True
     else:
         return None
+    # The claimed row comes back from the UPDATE itself (RETURNING: one statement).
     claimed = await session.exec(  # type: ignore[call-overload]
         update(Outbox)
         .where(col(Outbox.id) == row_id, condition)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .returning(Outbox)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if claimed.rowcount != 1:
-        return None
-    fresh = await session.get(Outbox, row_id, populate_existing=True)
+    fresh = claimed.scalars().first()
     return (fresh, interrupted) if fresh is not None else None
 
 
