@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 EARTH_RADIUS_M = 6_371_008.8
 MAX_OFFERED = 3
+# The nearest this many candidates are read, whatever piles up around a place; the nearest
+# MAX_OFFERED by the exact measure are among them (services.duplicate_candidates).
+READ_AT_MOST = 50
 MAX_SINGLE_SQUARES = 64  # beyond, the lookup reads each row of squares as one range
 WARD_MARGIN_KM = 0.001  # wards a hair beyond the radius are read too; distance_m decides
 JOIN_RE = re.compile(r"^c1:dup:([0-9]{1,12})$")
@@ -62,6 +65,14 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def flat_measure(here: tuple[float, float], there: tuple[float, float]) -> float:
+    """The database's ordering measure between two points (services.duplicate_candidates):
+    squared degrees, longitude shortened by the cosine of `here`'s latitude."""
+    squeeze = math.cos(math.radians(here[0]))
+    dlat, dlon = there[0] - here[0], (there[1] - here[1]) * squeeze
+    return dlat * dlat + dlon * dlon
 
 
 def position(
@@ -128,7 +139,13 @@ async def find_duplicates(
         reporter_id=reporter_id,
         box=box,
         squares=squares(box),
-        wards=[w.code for w in gaz.wards_near(*here, radius / 1000 + WARD_MARGIN_KM)],
+        wards={
+            w.code: flat_measure(here, (w.lat, w.lon))
+            for w in gaz.wards_near(*here, radius / 1000 + WARD_MARGIN_KM)
+            if w.lat is not None and w.lon is not None
+        },
+        origin=here,
+        limit=READ_AT_MOST,
     )
     near: list[tuple[float, int, Case]] = []
     for case in candidates:

@@ -170,6 +170,28 @@ async def test_only_cases_near_the_report_are_read(hl: Hotline) -> None:
     assert sorted(loaded) == sorted(c.id for c in found)  # it loaded every open case: 63
 
 
+async def test_a_pile_of_reports_at_one_place_is_read_only_as_far_as_offered(
+    hl: Hotline,
+) -> None:
+    """A surge at one factory: the nearest are offered, and no more than READ_AT_MOST of
+    the cases piled up there are loaded (before: every one, at every Confirm)."""
+    pile = [await add_case(hl, f"3{n:03d}", "06187", at=north(300)) for n in range(70)]
+    nearer = [await add_case(hl, f"4{n:03d}", "06187", at=north(100)) for n in range(2)]
+    with loaded_cases() as loaded:
+        found = await find(
+            hl,
+            {
+                "category": "emissions",
+                "latitude": KY_LUA[0],
+                "longitude": KY_LUA[1],
+                "ward_code": "06187",
+            },
+        )
+    # The two nearer ones, newest first, then the newest of the pile.
+    assert [c.id for c in found] == [nearer[1].id, nearer[0].id, pile[-1].id]
+    assert len(loaded) <= duplicates.READ_AT_MOST < len(pile)
+
+
 async def test_the_lookup_is_served_by_an_index(hl: Hotline) -> None:
     """The statement Confirm runs, explained by the database itself, uses the new indexes."""
     await far_away_cases(hl, 20)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, union_all
+from sqlalchemy import Float, delete, func, literal, union_all
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -113,14 +115,21 @@ async def duplicate_candidates(
     reporter_id: int,
     box: tuple[float, float, float, float],
     squares: Sequence[tuple[int, int]],
-    wards: Sequence[str],
+    wards: Mapping[str, float],
+    origin: tuple[float, float],
+    limit: int,
 ) -> list[Case]:
     """Open, unmerged cases of a category filed in a window, not filed or joined by
     `reporter_id`, that may lie near a point: pinned ones inside `box` (lat_min, lat_max,
     lon_min, lon_max) and in `squares` (ranges of geo_cell), address-only ones of `wards`.
 
     The caller measures the distance; this only narrows the rows down in the database,
-    through ix_case_dup_pin and ix_case_dup_ward (cases elsewhere are not read).
+    through ix_case_dup_pin and ix_case_dup_ward (cases elsewhere are not read), and reads
+    at most `limit` of them, the nearest to `origin` (lat, lon) first by a flat-earth
+    measure (exact enough over a few kilometres to keep the truly nearest among them; the
+    caller asks for many more than it offers). `wards` maps each ward to that measure for
+    its cases without a pin (they stand at its centroid). So a place where thousands of
+    reports pile up (a surge at one factory) costs no more than a quiet one.
     """
     lat_min, lat_max, lon_min, lon_max = box
     joined_ids = select(CaseReporter.case_id).where(CaseReporter.reporter_id == reporter_id)
@@ -136,12 +145,18 @@ async def duplicate_candidates(
         col(Case.id).not_in(joined_ids),
     )
     cell = col(Case.geo_cell)
+    lat0, lon0 = origin
+    squeeze = math.cos(math.radians(lat0))  # a degree of longitude is this much shorter
+    dlat = col(Case.latitude) - lat0
+    dlon = (col(Case.longitude) - lon0) * squeeze
+    pinned_near = (dlat * dlat + dlon * dlon).label("dup_near")
+    columns = list(Case.__table__.columns)  # type: ignore[attr-defined]
     # One SELECT per square (or row of squares) and per ward, joined by UNION ALL: each is
     # planned on its own index with equalities, which both databases pick even without
     # statistics (an OR, or an IN list, was planned on other indexes). They return no case
     # twice: squares and wards do not overlap, and only pinned cases have a square.
     branches = [
-        select(Case).where(
+        core_select(*columns, pinned_near).where(
             cell == lo if lo == hi else cell.between(lo, hi),
             *common,
             col(Case.latitude).between(lat_min, lat_max),
@@ -150,10 +165,14 @@ async def duplicate_candidates(
         for lo, hi in squares
     ]
     branches += [
-        select(Case).where(col(Case.ward_code) == ward, *common, col(Case.latitude).is_(None))
-        for ward in wards
+        core_select(*columns, literal(near, Float).label("dup_near")).where(
+            col(Case.ward_code) == ward, *common, col(Case.latitude).is_(None)
+        )
+        for ward, near in wards.items()
     ]
-    stmt = select(Case).from_statement(union_all(*branches))
+    found = union_all(*branches).subquery("found")
+    nearest = core_select(found).order_by(found.c.dup_near, found.c.id.desc()).limit(limit)
+    stmt = select(Case).from_statement(nearest)
     rows = (await session.exec(stmt)).scalars().all()  # type: ignore[call-overload]
     # The province is checked here, on the few rows read, not in SQL: given a province
     # and a filing window the planners prefer ix_case_province_filed (the reports' index),
