@@ -158,6 +158,44 @@ def _no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key, raising=False)
 
 
+# The tests that take longest (seconds on the 2-core machine, from `--durations`), matched
+# by the start of their node id. They run first; with `--maxschedchunk=1` (pyproject.toml)
+# pytest-xdist hands each worker its next test only when it is nearly done with the last, so
+# the long tests are dealt out by turns and the short ones fill the end: both workers finish
+# together, instead of one of them starting a 60-second test while the other idles (xdist's
+# default sends each worker a quarter of its share at once, consecutive tests: the long
+# ones of a module on one worker). Only the order changes; a test missing here runs after
+# these, in collection order.
+LONG_TESTS: dict[str, float] = {
+    "tests/test_crash.py::test_a_crash_loop_counts_only_against_the_update_in_hand[postgres": 80,
+    "tests/test_serve_workers.py::": 67,
+    "tests/test_crash.py::test_a_crash_loop_counts_only_against_the_update_in_hand[sqlite": 45,
+    "tests/test_crash.py::test_sigkill_after_telegram_accepted_a_message_resends_it_once[aio": 40,
+    "tests/test_crash.py::test_sigkill_loses_nothing_and_duplicates_nothing[aiogram": 38,
+    "tests/test_faults.py::": 30,
+    "tests/test_crash.py::": 20,
+    "tests/test_webhook.py::test_hotline_webhook_set_info_delete": 20,
+    "tests/test_zalo_e2e.py::": 15,
+    "tests/test_run.py::": 15,
+    "tests/test_cli.py::test_demo": 15,
+    "tests/test_browser.py::": 15,
+    "tests/test_serve_docker.py::": 10,
+    "tests/test_zalo.py::": 5,
+    "tests/test_e2e.py::": 5,
+}
+
+
+def expected_seconds(nodeid: str) -> float:
+    """How long a test is expected to take (0 unless it is one of the long ones)."""
+    return max((s for start, s in LONG_TESTS.items() if nodeid.startswith(start)), default=0.0)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first (a stable sort: every xdist worker collects the same order)."""
+    items.sort(key=lambda item: -expected_seconds(item.nodeid))
+
+
 def copy_fixture_image(dest: Path) -> None:
     """Helper for tests that need a real file on disk."""
     shutil.copy(Path(__file__).parent / "data" / "tiny.jpg", dest)
