@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import shutil
+import sqlite3
+import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +91,41 @@ def _reset_postgres(url: str) -> None:
     asyncio.run(_go())
 
 
+_template_lock = threading.Lock()
+_templates: list[Path] = []  # the migrated SQLite database of this test process, once made
+
+
+def _sqlite_template() -> Path:
+    """An SQLite database migrated to head, made once per test process."""
+    with _template_lock:
+        if not _templates:
+            folder = Path(tempfile.mkdtemp(prefix="hotline-migrated-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = folder / "template.db"
+            db.upgrade(f"sqlite+aiosqlite:///{path}")
+            # Everything in the one file (WAL mode keeps recent pages in a side file).
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _templates.append(path)
+        return _templates[0]
+
+
+async def migrate(url: str) -> None:
+    """Bring a test's database to the newest migration, as `db.upgrade_async` does.
+
+    A new SQLite file is a copy of one migrated once per test process: migrating costs about
+    a second a database, and several hundred tests start from an empty one. The migrations
+    themselves are tested in tests/test_db.py; PostgreSQL and existing files are migrated.
+    """
+    path = db.sqlite_file(url)
+    if path is None or path.exists():
+        await db.upgrade_async(url)
+        return
+    template = await asyncio.to_thread(_sqlite_template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database URL: a fresh SQLite file, or the test PostgreSQL database."""
@@ -132,7 +172,7 @@ def make_settings(url: str, media_dir: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 async def hotline(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Hotline]:
     """A hotline core over a migrated SQLite database."""
-    await db.upgrade_async(sqlite_url)
+    await migrate(sqlite_url)
     app = Hotline(make_settings(sqlite_url, tmp_path / "media"))
     yield app
     await app.close()
@@ -141,7 +181,7 @@ async def hotline(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Hotline]:
 @pytest.fixture
 async def any_hotline(db_url: str, tmp_path: Path) -> AsyncIterator[Hotline]:
     """A hotline core over each database (PostgreSQL skipped when absent)."""
-    await db.upgrade_async(db_url)
+    await migrate(db_url)
     app = Hotline(make_settings(db_url, tmp_path / "media"))
     yield app
     await app.close()
