@@ -30,7 +30,7 @@ from handlers.intake import ADDRESS_MAX, DESCRIPTION_MAX, DESCRIPTION_MIN, NEED_
 from handlers.limits import Admission, MessageRateLimiter, limits_for
 from handlers.officer import group_help_text
 from models.tables import Case, Conversation, Outbox
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 from tests.harness import JPEG, KY_LUA, Person, advance_to, file_report
 
 LONG_TEXT = ("Khói đen từ lò gạch bay khắp xóm. " * 400)[:10_000]
@@ -58,7 +58,7 @@ class Clock:
 
 async def make_hotline(tmp_path: Path, **overrides: Any) -> Hotline:
     url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    await db.upgrade_async(url)
+    await migrate(url)
     return Hotline(make_settings(url, tmp_path / "media", **overrides))
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import db
 from bot.app import Hotline
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 from tests.public_data import SECRETS, Seeded, seed, serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,7 +59,7 @@ CONTRAST_JS = """
 
 @pytest.fixture
 async def served(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, Seeded]]:
-    await db.upgrade_async(sqlite_url)
+    await migrate(sqlite_url)
     hotline = Hotline(
         make_settings(sqlite_url, tmp_path / "media", public_bot_username="langson_hotline_bot")
     )

@@ -51,7 +51,7 @@ from bot.inbox import InboxItem
 from bot.outbox import PermanentFailure, RetryLater, no_pace
 from handlers.events import FileRef
 from models.tables import InboundUpdate, Outbox
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 from tests.harness import Person, advance_to
 
 # What a failed call means for its row (base.Channel.classify).
@@ -421,7 +421,7 @@ async def kit(request: pytest.FixtureRequest) -> AsyncIterator[ChannelKit]:
 
 @pytest.fixture
 async def hotline(kit: ChannelKit, sqlite_url: str, tmp_path: Path) -> AsyncIterator[Hotline]:
-    await db.upgrade_async(sqlite_url)
+    await migrate(sqlite_url)
     app = Hotline(make_settings(sqlite_url, tmp_path / "media", **kit.settings()))
     app.media.ensure_dir()
     yield app

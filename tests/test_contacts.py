@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import db, reports, services
 from bot.app import Hotline
 from bot.geo import get_gazetteer
-from tests.test_cli import ROOT
+from tests.test_cli import ROOT, migrated
 from tests.test_cli import hotline as cli
 from tests.test_reports import seed_database
 
@@ -110,7 +110,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def test_contacts_set_validates_and_updates_only_what_is_given(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    assert cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    migrated(env)
     out = cli(
         "contacts", "set", "--ward", "6187",
         "--receive-phone", "+84 916 588 826", "--receive-email", "UBND.KyLua@LangSon.gov.vn",

@@ -21,7 +21,7 @@ from bot.scheduler import DeadlineScheduler
 from handlers import cards
 from models.enums import CaseAction, CaseStatus
 from models.tables import Case, DeadlineAlert, DigestRun, Outbox
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 from tests.harness import Person, advance_to, buttons, card_actions, file_report
 from tests.test_officer import card_sent, link_group
 
@@ -183,7 +183,7 @@ def test_a_missing_file_or_bad_setting_stops_the_start(tmp_path: Path) -> None:
 
 async def test_a_policy_file_sets_the_deadlines_of_new_cases(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
-    await db.upgrade_async(url)
+    await migrate(url)
     toml = tmp_path / "deadlines.toml"
     toml.write_text("ack_hours = 1\nverify_hours = 12\nresult_days = 5\n", encoding="utf-8")
     hotline = Hotline(make_settings(url, tmp_path / "media", deadlines_file=toml))

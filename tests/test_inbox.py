@@ -26,6 +26,7 @@ from bot.i18n import t
 from bot.inbox import InboxDispatcher
 from models.tables import Evidence, InboundUpdate, Outbox
 from models.types import utcnow
+from tests.conftest import migrate
 from tests.harness import KY_LUA, Person, store_and_forget
 
 CITIZEN = FakeUser(id=1001, first_name="Lan", language_code="vi")
@@ -45,7 +46,7 @@ async def test_updates_left_in_the_inbox_are_handled_at_start(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    await db.upgrade_async(url)
+    await migrate(url)
     api.send_command(CITIZEN, "report")
     await store_and_forget(api, url)
     async with local_hotline(api, tmp_path, database_url=url) as hotline:
@@ -60,7 +61,7 @@ async def test_an_album_interrupted_while_being_collected_is_kept_whole(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    await db.upgrade_async(url)
+    await migrate(url)
     async with local_hotline(api, tmp_path, database_url=url):
         api.send_command(CITIZEN, "report")
         await api.wait_for_message(CITIZEN.id, has("Bước 1/7"))
@@ -95,7 +96,7 @@ async def test_a_poison_update_is_given_up_after_three_starts(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    await db.upgrade_async(url)
+    await migrate(url)
     api.send_command(CITIZEN, "report")
     await store_and_forget(api, url)
     engine = db.make_engine(url)

@@ -25,7 +25,7 @@ from bot import db, services
 from bot.app import Hotline
 from bot.services import apikeys
 from models.tables import ApiKey, Case, Outbox, Reporter
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 from tests.harness import Person
 from tests.public_data import KY_LUA, PUBLIC_RESULT, SECRETS, Seeded, seed, serve
 
@@ -55,7 +55,7 @@ OFFSET_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00$")
 
 @pytest.fixture
 async def api(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, Seeded, Hotline]]:
-    await db.upgrade_async(sqlite_url)
+    await migrate(sqlite_url)
     hotline = Hotline(make_settings(sqlite_url, tmp_path / "media", open311_posts_per_hour=3))
     codes = await seed(hotline)
     async with serve(hotline) as base:

@@ -23,7 +23,7 @@ from bot.i18n import t
 from bot.services.public import public_stats
 from bot.web.public.site import case_url, month_bounds
 from models.enums import CaseAction
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 from tests.public_data import (
     DONG_KINH,
     KY_LUA,
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, Seeded, Hotline]]:
     """The known data set served on 127.0.0.1: base URL, case codes, the hotline."""
-    await db.upgrade_async(sqlite_url)
+    await migrate(sqlite_url)
     hotline = Hotline(
         make_settings(sqlite_url, tmp_path / "media", public_bot_username="@langson_hotline_bot")
     )

@@ -24,7 +24,6 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot import db
 from bot.app import Hotline
 from bot.channels.telegram.errors import TelegramApiError, TelegramNetworkError, classify
 from bot.channels.telegram_ptb import PtbChannel
@@ -33,7 +32,7 @@ from bot.fakes.telegram import FakeBotAPI, FakeUser
 from bot.inbox import InboxItem
 from bot.outbox import PermanentFailure, RetryLater, no_pace
 from models.tables import Outbox
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 
 
 def _from_httpx(error: Exception) -> NetworkError:
@@ -93,7 +92,7 @@ def test_a_migrated_group_is_not_sorted_as_on_aiogram() -> None:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[tuple[FakeBotAPI, PtbChannel, Hotline]]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    await db.upgrade_async(url)
+    await migrate(url)
     async with FakeBotAPI() as api:
         app = Hotline(make_settings(url, tmp_path / "media", bot_token=api.token))
         app.media.ensure_dir()

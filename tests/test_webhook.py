@@ -26,7 +26,7 @@ from bot.fakes.telegram import FakeBotAPI, FakeChat, FakeUser
 from bot.web.leader import Leadership, SingleProcessLock
 from bot.web.server import HotlineServer
 from models.tables import InboundUpdate
-from tests.conftest import POSTGRES_URL, _postgres_reason, make_settings
+from tests.conftest import POSTGRES_URL, _postgres_reason, make_settings, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret-Token_for-tests"
@@ -57,7 +57,7 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serving(url: str, tmp_path: Path, **settings: Any) -> AsyncIterator[Served]:
-    await db.upgrade_async(url)
+    await migrate(url)
     async with FakeBotAPI() as api:
         hotline = Hotline(
             make_settings(

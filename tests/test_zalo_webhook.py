@@ -16,13 +16,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot import db
 from bot.app import Hotline
 from bot.channels import build_channels
 from bot.fakes.zalo import FakeZaloAPI
 from bot.web.server import HotlineServer
 from models.tables import InboundUpdate
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrate
 
 SECRET = "zalo-s3cret-for-tests"
 HEADER = "X-Bot-Api-Secret-Token"
@@ -52,7 +51,7 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serving(url: str, tmp_path: Path) -> AsyncIterator[Served]:
-    await db.upgrade_async(url)
+    await migrate(url)
     async with FakeZaloAPI() as zalo:
         hotline = Hotline(
             make_settings(

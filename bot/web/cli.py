@@ -14,7 +14,7 @@ import typer
 
 if TYPE_CHECKING:
     from bot.app import Hotline
-    from bot.channels.base import Channel
+    from bot.settings import Settings
 
 webhook_app = typer.Typer(
     help="Register the channels' webhooks (a deploy step, run once).", no_args_is_help=True
@@ -84,24 +84,27 @@ def serve(
         raise typer.Exit(code)
 
 
-def _admin(hotline: Hotline, channel_name: str) -> tuple[Channel, Any]:
-    """The configured channel, and what registers its webhook."""
-    from bot.channels import build_channels
-    from bot.channels.telegram.webhook import TelegramWebhookAdmin
+def _admin(settings: Settings, channel_name: str) -> tuple[Any, Hotline | None]:
+    """What registers the configured channel's webhook, and the hotline core it was built
+    on (None for Telegram's: raw HTTP, so neither the runtime's client library nor the core
+    is imported and this deploy step starts in a second)."""
+    if channel_name == "telegram" and settings.telegram_token():
+        from bot.channels.telegram.webhook import TelegramWebhookAdmin
 
-    for channel in build_channels(hotline):
-        if channel.name == channel_name:
-            if channel_name == "telegram":
-                settings = hotline.settings
-                return channel, TelegramWebhookAdmin(
-                    settings.telegram_api_url, settings.require_token()
-                )
-            return channel, channel
+        return TelegramWebhookAdmin(settings.telegram_api_url, settings.require_token()), None
+    from bot.app import Hotline
+    from bot.channels import build_channels, zalo_channel
+
+    hotline = Hotline(settings)
+    zalo_token = settings.zalo_token()
+    if channel_name == "zalo" and zalo_token:
+        return zalo_channel(hotline, zalo_token, settings.zalo_api_url), hotline
+    if settings.telegram_token() is None and zalo_token is None:
+        build_channels(hotline)  # exits, saying that no channel is configured
     raise typer.BadParameter(f"the channel {channel_name!r} is not configured")
 
 
-def _secret_of(hotline: Hotline, channel_name: str) -> str:
-    settings = hotline.settings
+def _secret_of(settings: Settings, channel_name: str) -> str:
     if channel_name == "telegram":
         secret = settings.telegram_webhook_secret
         if secret is None or not secret.get_secret_value():
@@ -117,15 +120,13 @@ def _secret_of(hotline: Hotline, channel_name: str) -> str:
 
 def _webhook_action(channel_name: str, action: str) -> None:
     from bot import cli
-    from bot.app import Hotline
 
     settings = cli._settings()  # noqa: SLF001
     settings.require_province()
 
     async def _go() -> str:
-        hotline = Hotline(settings)
+        admin, hotline = _admin(settings, channel_name)
         try:
-            _channel, admin = _admin(hotline, channel_name)
             if action == "set":
                 if not settings.public_url:
                     typer.echo("HOTLINE_PUBLIC_URL is not set (the https base URL).", err=True)
@@ -134,7 +135,7 @@ def _webhook_action(channel_name: str, action: str) -> None:
                     typer.echo("HOTLINE_PUBLIC_URL must start with https://", err=True)
                     raise typer.Exit(2)
                 url = f"{settings.public_url}/webhook/{channel_name}"
-                await admin.set_webhook(url, _secret_of(hotline, channel_name))
+                await admin.set_webhook(url, _secret_of(settings, channel_name))
                 return f"{channel_name} webhook set to {url}"
             if action == "delete":
                 await admin.delete_webhook()
@@ -142,7 +143,8 @@ def _webhook_action(channel_name: str, action: str) -> None:
             info = await admin.webhook_info()
             return json.dumps(info, ensure_ascii=False, indent=2)
         finally:
-            await hotline.engine.dispose()
+            if hotline is not None:
+                await hotline.engine.dispose()
 
     try:
         typer.echo(asyncio.run(_go()))
