@@ -173,6 +173,8 @@ def render_card(
                 at=local_time(case.escalated_at),
             )
         )
+        if not case.province_owned:  # the Sở has not decided yet: take over or send back
+            lines.append(t(loc, "card.escalation_request", ward=escape(ward_name)))
     if case.province_owned:
         lines.append(t(loc, "card.province_owned"))
     if case.referred_to:

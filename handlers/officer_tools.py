@@ -263,12 +263,8 @@ async def on_escalate_reply(
                 reason=text,
             )
         else:  # the card as the province may see it: without the reporter's contact
-            await case_chats.send_card(
-                turn,
-                case,
-                group,
-                note=t(OFFICER_LOCALE, "card.escalation_request", ward=ward_name),
-            )
+            # (the card itself says the ward asks the Sở to decide: cards.render_card)
+            await case_chats.send_card(turn, case, group, note=None)
     await say_under_case(turn, case, "officer.escalated_ok", code=case.code)
 
 

@@ -100,8 +100,14 @@ async def test_take_shows_the_assignee_on_every_card_and_tells_the_reporter_once
     assert edit.payload["text"].count("Người xử lý") == 1
     assert "Người xử lý: Cán bộ Minh" in edit.payload["text"]
     assert "Cập nhật gần nhất: Cán bộ Lan" in edit.payload["text"]
-    (acknowledged,) = await citizen.texts()  # the acknowledgement; "taken" only once
-    assert "taken by an officer" in acknowledged
+    # The acknowledgement joined the notice held since the take (bot/services/notices.py):
+    # one message, in which "taken" is said once.
+    assert await citizen.texts() == []
+    (notice,) = [r for r in await citizen.new_messages(citizen.chat_id) if r.case_id == case.id][
+        -1:
+    ]
+    assert "taken by an officer" in notice.payload["text"]
+    assert notice.payload["text"].count("An officer is now handling") == 1
 
 
 # ---------------------------------------------------------------- notes
