@@ -371,8 +371,13 @@ async def test_sigkill_between_the_calls_of_an_album_repeats_no_call(
     api: FakeBotAPI, tmp_path: Path, telegram_library: str
 ) -> None:
     """A card's evidence takes 3 calls (the photos' album, then each document); killed after
-    the second, the restart resumes with the third: no photo or document arrives twice."""
-    bot = BotProcess(api, tmp_path, library=telegram_library)
+    the second, the restart resumes with the third: no photo or document arrives twice.
+
+    One row in flight at a time (HOTLINE_SEND_CONCURRENCY=1): the kill then falls inside
+    the album alone. With several chats served at once, the reporter's receipt could be
+    caught between Telegram's answer and its record, and be repeated: that is the one
+    documented window, pinned down by the test above, not what this test is about."""
+    bot = BotProcess(api, tmp_path, library=telegram_library, HOTLINE_SEND_CONCURRENCY="1")
     await migrate(bot.url)
     await bot.start(failpoints="outbox.between_calls=2")
     try:
