@@ -185,37 +185,58 @@ async def card_more_sections(
     return had - failed
 
 
+async def _recent_case_messages(
+    session: AsyncSession,
+    channel: str,
+    chat_id: str,
+    purpose: str,
+    limit: int,
+    statuses: list[str] | None = None,
+) -> list[tuple[Outbox, dict[str, Any]]]:
+    """The latest `limit` case messages queued for a chat (of `statuses`, if given), newest
+    first, those tracked for `purpose`, each with its track."""
+    stmt = select(Outbox).where(
+        Outbox.channel == channel,
+        Outbox.chat_id == chat_id,
+        Outbox.kind == "message",
+        col(Outbox.case_id).is_not(None),
+    )
+    if statuses is not None:
+        stmt = stmt.where(col(Outbox.status).in_(statuses))
+    stmt = stmt.order_by(col(Outbox.id).desc()).limit(limit)
+    found = []
+    for row in (await session.exec(stmt)).all():
+        track = row.payload.get("track") or {}
+        if track.get("purpose") == purpose:
+            found.append((row, track))
+    return found
+
+
+def _transient_ref(
+    row: Outbox, track: dict[str, Any], message_id: int, purpose: str
+) -> MessageRef:
+    """A queued message as a (transient, unsaved) remembered message with `message_id`."""
+    return MessageRef(
+        channel=row.channel,
+        chat_id=row.chat_id,
+        message_id=message_id,
+        case_id=row.case_id or 0,
+        purpose=purpose,
+        extra={k: v for k, v in track.items() if k != "purpose"},
+    )
+
+
 async def prompt_sent_with_text(
     session: AsyncSession, channel: str, chat_id: str, text: str, message_id: int
 ) -> MessageRef | None:
     """A ForceReply prompt recently sent to a group whose text is `text`, as a (transient)
     remembered message; for a reply that arrives before the prompt's id was recorded."""
-    stmt = (
-        select(Outbox)
-        .where(
-            Outbox.channel == channel,
-            Outbox.chat_id == chat_id,
-            Outbox.kind == "message",
-            col(Outbox.case_id).is_not(None),
-        )
-        .order_by(col(Outbox.id).desc())
-        .limit(50)
-    )
     wanted = text.strip()
-    for row in (await session.exec(stmt)).all():
-        track = row.payload.get("track") or {}
+    for row, track in await _recent_case_messages(session, channel, chat_id, "prompt", 50):
         # An HTML prompt (a mention) keeps the text as people see it in track["plain"].
         shown = track.get("plain") or row.payload.get("text", "")
-        if track.get("purpose") == "prompt" and shown.strip() == wanted:
-            extra = {k: v for k, v in track.items() if k != "purpose"}
-            return MessageRef(
-                channel=channel,
-                chat_id=chat_id,
-                message_id=message_id,
-                case_id=row.case_id or 0,
-                purpose="prompt",
-                extra=extra,
-            )
+        if shown.strip() == wanted:
+            return _transient_ref(row, track, message_id, "prompt")
     return None
 
 
@@ -230,33 +251,13 @@ async def question_in_flight(
     not recorded yet, as a (transient) remembered message: for an answer that arrives
     before the sender recorded the question. With `text` (what the answer replies to, where
     the channel tells it), only a question of that text."""
-    stmt = (
-        select(Outbox)
-        .where(
-            Outbox.channel == channel,
-            Outbox.chat_id == chat_id,
-            Outbox.kind == "message",
-            col(Outbox.case_id).is_not(None),
-            col(Outbox.status).in_([OutboxStatus.SENDING.value, OutboxStatus.SENT.value]),
-        )
-        .order_by(col(Outbox.id).desc())
-        .limit(20)
-    )
-    for row in (await session.exec(stmt)).all():
-        track = row.payload.get("track") or {}
-        if track.get("purpose") != "question":
-            continue
+    statuses = [OutboxStatus.SENDING.value, OutboxStatus.SENT.value]
+    for row, track in await _recent_case_messages(
+        session, channel, chat_id, "question", 20, statuses
+    ):
         shown = {str(track.get("plain") or "").strip(), str(row.payload.get("text", "")).strip()}
-        if text is not None and text.strip() not in shown:
-            continue
-        return MessageRef(
-            channel=channel,
-            chat_id=chat_id,
-            message_id=message_id,
-            case_id=row.case_id or 0,
-            purpose="question",
-            extra={k: v for k, v in track.items() if k != "purpose"},
-        )
+        if text is None or text.strip() in shown:
+            return _transient_ref(row, track, message_id, "question")
     return None
 
 
