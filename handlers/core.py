@@ -77,6 +77,9 @@ async def handle_event(
     ):
         return None
     turn = Turn(deps=deps, session=session, event=event, fetcher=fetcher)
+    # Whoever wrote or pressed is looking at this chat: its answers go before other chats'
+    # backlog (bot/services/outbox.py, REPLY_HEAD_START).
+    services.replying_to(session, event.channel, event.chat_id)
     if event.chat_type == "group":
         if event.kind == "command" and event.command != "link":
             # Answers to commands wait behind new cases and alerts (bot/outbox.py), and

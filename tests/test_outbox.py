@@ -140,6 +140,46 @@ async def test_delivers_in_order_per_chat(hotline: Hotline) -> None:
     )
 
 
+async def test_an_answer_goes_before_other_chats_backlog_but_not_forever(
+    any_hotline: Hotline,
+) -> None:
+    """A citizen who writes waits for the answer, not for other chats' older rows (a
+    reply used to wait up to 20 s behind a backlog of notices during a surge); older than
+    REPLY_HEAD_START, a backlog row goes first all the same; within a chat nothing moves."""
+    hotline = any_hotline
+    transport = ScriptedTransport()
+    hotline.add_transport(transport)
+    sender = new_sender(hotline, concurrency=3)
+    backlog = [str(700 + n) for n in range(12)]
+    for chat in backlog:
+        await queue(hotline, chat, f"notice to {chat}", f"second to {chat}")
+    async with db.session_scope(hotline.sessionmaker) as s:
+        stale = (await s.exec(select(Outbox).where(col(Outbox.chat_id) == backlog[5]))).all()
+        for row in stale:  # queued long ago: it waited long enough already
+            row.next_attempt_at = utcnow() - services.outbox.REPLY_HEAD_START * 2
+    # Someone else's action queues a row to the citizen: no head start for it.
+    await queue(hotline, "9001", "a notice before the citizen wrote")
+    citizen = Person(hotline, "9002")
+    await citizen.send("command", command="start")
+    reply_rows = [r for r in await rows(hotline) if r.chat_id == "9002"]
+    assert reply_rows
+    async with hotline.sessionmaker() as s:
+        order = [r.chat_id for r in await services.due_outbox(s, utcnow())]
+    assert order[:2] == [backlog[5], "9002"]
+    assert order[2:] == [*backlog[:5], *backlog[6:], "9001"]
+    assert await sender.deliver_due() == 3
+    assert [c for c, _ in transport.delivered] == [backlog[5], "9002", backlog[0]]
+    await drain(hotline, sender)
+    for chat in backlog:  # each chat's own order is untouched
+        assert [t for c, t in transport.delivered if c == chat] == [
+            f"notice to {chat}",
+            f"second to {chat}",
+        ]
+    assert [t for c, t in transport.delivered if c == "9002"] == [
+        r.payload["text"] for r in reply_rows
+    ]
+
+
 async def test_retry_after_is_honoured_and_blocks_only_that_chat(hotline: Hotline) -> None:
     transport = ScriptedTransport([RetryLater("429", delay=30, rate_limited=True)])
     hotline.add_transport(transport)

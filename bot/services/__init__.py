@@ -115,6 +115,7 @@ from bot.services.outbox import (
     finish_outbox,
     next_outbox_due_at,
     renew_outbox_claim,
+    replying_to,
 )
 from bot.services.reporters import (
     get_reporter,
@@ -202,6 +203,7 @@ __all__ = [
     "remove_case_reporters",
     "renew_inbound",
     "renew_outbox_claim",
+    "replying_to",
     "reporter_of_chat",
     "save_conversation",
     "save_ward_contact",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, not_, or_, update
@@ -19,6 +19,20 @@ from models.tables import (
 from models.types import UTCDateTime, utcnow
 
 _ANSWERING = "outbox_answering_command"  # session.info key: (channel, chat_id)
+_REPLYING = "outbox_replying_to"  # session.info key: (channel, chat_id)
+
+# How much earlier than its queuing a row answering someone's own message or press is
+# ranked among the chats' next rows (`due_outbox`): the person is looking at the chat and
+# waits for it, while a backlog of other chats' rows (notices, cards, a digest) can go a
+# little later. Bounded, so nothing waits behind newer answers for longer than this.
+REPLY_HEAD_START = timedelta(seconds=30)
+
+
+def replying_to(session: AsyncSession, channel: str, chat_id: str) -> None:
+    """The session handles a message or a press from this chat: what it queues for the chat
+    answers someone looking at it, and goes before other chats' older rows (up to
+    REPLY_HEAD_START older). It changes nothing within a chat: see `_is_head`."""
+    session.info[_REPLYING] = (channel, chat_id)
 
 
 def answering_command(session: AsyncSession, channel: str, chat_id: str) -> None:
@@ -57,6 +71,9 @@ async def enqueue(
         case_id=case_id if case_id is not None else message.case_id,
         priority=int(priority),
     )
+    if session.info.get(_REPLYING) == (channel, message.chat_id):
+        # Due now all the same; only its rank among the chats' next rows moves up.
+        row.next_attempt_at = row.created_at - REPLY_HEAD_START
     if row.case_id is not None and priority == OutboxPriority.NORMAL:
         await session.exec(  # type: ignore[call-overload]
             update(Outbox)
@@ -92,7 +109,9 @@ async def due_outbox(
     limit: int = 100,
     exclude: Sequence[tuple[str, str]] = (),
 ) -> list[Outbox]:
-    """Each chat's next undelivered row, if it is due now; lowest class first, then oldest.
+    """Each chat's next undelivered row, if it is due now; lowest class first, then the one
+    due the longest (an answer to someone's own message counts as due REPLY_HEAD_START
+    before it was queued: `replying_to`), then the oldest.
 
     Only a chat's next row (see `_is_head`: one being sent, else the oldest of the lowest
     class) can go, which keeps the per-chat order. It is due when it is pending and its
@@ -122,7 +141,7 @@ async def due_outbox(
             _is_head(),
             *_not_excluded(exclude),
         )
-        .order_by(col(Outbox.priority), col(Outbox.id))
+        .order_by(col(Outbox.priority), col(Outbox.next_attempt_at), col(Outbox.id))
         .limit(limit)
     )
     return list((await session.exec(stmt)).all())
