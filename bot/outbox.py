@@ -51,6 +51,15 @@ waiting in a later class up to its class (`services.enqueue`), so an officer's a
 a case never overtakes the card that /case sent again. Private chats have one class, so a
 conversation is never reordered.
 
+Which chat goes first, when the bot's 30 a second cannot serve them all: of the chats'
+next rows, the lowest class, then the one due the longest, then the oldest. A row that
+answers someone's own message or press (queued while the core handles an update from that
+chat: `services.replying_to`) counts as due REPLY_HEAD_START (30 s) before it was queued:
+the person is looking at the chat, and a backlog of other chats' notices and cards can go
+a moment later. So a citizen reporting during a surge of notices hears back within a
+second or two instead of after the whole backlog, and no row waits behind answers newer
+than it by more than REPLY_HEAD_START.
+
 Because claims are decided by the database, several sender processes may share one
 PostgreSQL database: each row is sent by the one sender that claimed it, and a chat whose
 next row is claimed is busy for everyone, which keeps the per-chat order. On SQLite every

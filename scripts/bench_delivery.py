@@ -28,7 +28,11 @@ the span alone would credit the first second's 30 messages to a sender and read 
 Then the same many chats while `--citizens` citizens report at once in the same process
 (intake and delivery together: the inbox dispatcher, the core and the sender, strict
 model), on SQLite and, with --postgres, on PostgreSQL: every message the fake accepted
-during the backlog's delivery (the citizens' replies included) over the allowed rate.
+during the backlog's delivery (the citizens' replies included) over the allowed rate,
+and how long the citizens' replies and the backlog's rows waited from queuing to sent
+(median, 95th percentile, longest). And a few citizens (5) reporting at a person's pace
+(each step a second after the answer to the last) while a minute's backlog of other chats'
+rows goes out: how long each waited from their update to the answer.
 
 Then the cost per message with and without a backlog: the same messages delivered while
 `--backlog` rows wait for later (retries not yet due), as a ratio of CPU time per message
@@ -39,13 +43,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import func, update
+from sqlmodel import col, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,6 +68,7 @@ from bot.fakes.telegram import ApiCall, FakeBotAPI, FakeUser  # noqa: E402
 from bot.fakes.telegram.limits import _FloodControl  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from handlers.events import Outgoing  # noqa: E402
+from models.enums import OutboxStatus  # noqa: E402
 from models.tables import Outbox  # noqa: E402
 from models.types import utcnow  # noqa: E402
 
@@ -69,6 +76,8 @@ GLOBAL_PER_S = 30
 INTERVAL_S = 1.0
 MODELS = {"bursty": 5, "strict": 1}
 FEW_CHATS, FEW_PER_CHAT = 8, 12
+# A backlog long enough (a minute at 30 a second) for a few citizens' whole reports.
+PACED_CITIZENS, PACED_PER_CHAT = 5, 30
 
 
 def ideal_span(per_chat: list[int], burst: int = 1) -> float:
@@ -234,12 +243,20 @@ async def bench_under_intake(
             )
             while dispatcher.handled < len(arrivals) or dispatcher.in_hand:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - started
+            # The citizens' last replies may still wait: each of their waits is wanted.
+            waited = 0.0
+            while await _undelivered(hotline):
+                await asyncio.sleep(0.2)
+                waited += 0.2
+                if waited > 600:
+                    raise SystemExit("the outbox did not drain in 600 s")
         finally:
             dispatcher.stop()
             sender.stop()
             await asyncio.gather(*tasks)
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - started
         await bench_intake.check_all_filed(hotline, filed_before, citizens)
+        replies, others = await _waits(hotline, {str(400_000 + i) for i in range(citizens)})
         mine = ours()
         during = [c for c in _messages(api) if mine[0].time <= c.time <= mine[-1].time]
         span = _span(during)
@@ -253,6 +270,111 @@ async def bench_under_intake(
             f"{allowed / span:4.2f}x the allowed rate; {api.rate_limited} x 429; this process "
             f"used {cpu:.0f} s CPU in {wall:.0f} s (intake and delivery)"
         )
+        print(
+            f"  waits from queuing to sent: the citizens' {len(replies)} replies "
+            f"{_quantiles(replies)}; the backlog's {len(others)} rows {_quantiles(others)}"
+        )
+
+
+async def bench_paced_replies(
+    url: str, label: str, chats: int, per_chat: int, citizens: int, media: Path
+) -> None:
+    """A few citizens reporting at a person's pace while a backlog of other chats' rows
+    goes out: how long each waits for the answer to a message or a press."""
+    async with (
+        FakeBotAPI(token=bench_intake.TOKEN) as api,
+        bench_intake.hotline_channel(url, api.base_url, media) as (hotline, channel),
+    ):
+        reporting = bench_intake._citizens(citizens, 500_000)  # noqa: SLF001
+        backlog = [700_000 + i for i in range(chats)]
+        for chat in backlog + [500_000 + i for i in range(citizens)]:
+            api.register_chat(FakeUser(chat, first_name=f"Dân{chat}"))
+        api.enforce_rate_limits(
+            per_chat_interval=INTERVAL_S, per_chat_burst=1, global_per_second=GLOBAL_PER_S
+        )
+        hotline.add_transport(channel)
+        await _queue(hotline, backlog, per_chat)
+        dispatcher = bench_intake.dispatcher_of(hotline, channel)
+        sender = hotline.sender
+        tasks = [asyncio.create_task(dispatcher.run()), asyncio.create_task(sender.run())]
+        latencies: list[float] = []
+
+        def answered(chat: int, since: float) -> bool:
+            return any(
+                c.ok and c.time >= since and str(c.params.get("chat_id")) == str(chat)
+                for c in reversed(api.calls)
+            )
+
+        async def citizen(n: int, updates: list[dict[str, object]]) -> None:
+            chat = 500_000 + n
+            await asyncio.sleep(2 + n * 0.7)  # the backlog is under way; not all at once
+            for raw in updates:
+                since = time.time()
+                await bench_intake.store_batch(hotline, channel, [raw])
+                dispatcher.wake()
+                if raw is updates[-1]:
+                    break  # "file it separately" may be an old button: no message to wait for
+                await api.wait_until(
+                    functools.partial(answered, chat, since), timeout=300, what="a reply"
+                )
+                latencies.append(time.time() - since)
+                await asyncio.sleep(1.0)  # reading, then tapping
+
+        try:
+            started = time.time()
+            await asyncio.gather(*(citizen(n, u) for n, u in enumerate(reporting)))
+            during = time.time() - started
+            targets = {str(chat) for chat in backlog}
+            left = chats * per_chat - sum(1 for c in _messages(api) if str(c.chat_id) in targets)
+        finally:
+            dispatcher.stop()
+            sender.stop()
+            await asyncio.gather(*tasks)
+        print(
+            f"replies while a backlog of {chats * per_chat} rows to {chats} other chats goes "
+            f"out ({label}): {citizens} citizens reporting at a person's pace, "
+            f"{len(latencies)} answers, each from the update stored to its first message: "
+            f"{_quantiles(latencies)} ({left} backlog rows still waiting after {during:.0f} s)"
+        )
+
+
+async def _undelivered(hotline: Hotline) -> int:
+    async with db.read_scope(hotline.sessionmaker) as session:
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(col(Outbox.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+        )
+    return int(waiting or 0)
+
+
+async def _waits(hotline: Hotline, citizens: set[str]) -> tuple[list[float], list[float]]:
+    """Seconds from each sent row's queuing to its sending: the citizens' chats, the rest."""
+    async with db.read_scope(hotline.sessionmaker) as session:
+        sent = (
+            await session.exec(
+                select(Outbox.chat_id, Outbox.created_at, Outbox.sent_at).where(
+                    col(Outbox.sent_at).is_not(None)
+                )
+            )
+        ).all()
+    replies: list[float] = []
+    others: list[float] = []
+    for chat_id, created, sent_at in sent:
+        wait = (sent_at - created).total_seconds()
+        (replies if chat_id in citizens else others).append(wait)
+    return replies, others
+
+
+def _quantiles(waits: list[float]) -> str:
+    if not waits:
+        return "(none)"
+    ordered = sorted(waits)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return f"median {at(0.5):.1f} s, p95 {at(0.95):.1f} s, max {ordered[-1]:.1f} s"
 
 
 async def bench_backlog(chats: int, per_chat: int, backlog: int) -> None:
@@ -289,6 +411,9 @@ async def under_intake(chats: int, per_chat: int, citizens: int, postgres: str) 
             await db.upgrade_async(url)
             try:
                 await bench_under_intake(url, label, chats, per_chat, citizens, Path(tmp) / label)
+                await bench_paced_replies(
+                    url, label, chats, PACED_PER_CHAT, PACED_CITIZENS, Path(tmp) / f"{label}-p"
+                )
             finally:
                 if url.startswith("postgresql"):
                     await asyncio.to_thread(db.downgrade, url, "base")
