@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, tuple_, update
+from sqlalchemy import Integer, bindparam, delete, func, or_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -19,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.tables import (
     InboundUpdate,
 )
-from models.types import utcnow
+from models.types import UTCDateTime, utcnow
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,100 @@ _HEAD_COLUMNS = (
 )
 
 
-def _pending(channel: str) -> Any:
+def _pending(channel: Any) -> Any:
     return (col(InboundUpdate.channel) == channel, col(InboundUpdate.processed_at).is_(None))
+
+
+# The statements of every update's path (the claim in the core's transaction; the
+# dispatcher's heads, take and finish) are built once, with bound parameters: building a
+# statement and its cache key again at each call cost more CPU than running it (0.93 ms
+# against 0.30 ms for the claim's UPDATE on SQLite; 0.71 against 0.19 on PostgreSQL).
+_CHANNEL: Any = bindparam("b_channel")
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_IDS: Any = bindparam("b_update_ids", expanding=True)
+
+
+@functools.cache
+def _claim_statement() -> Any:
+    return (
+        update(InboundUpdate)
+        .where(
+            *_pending(_CHANNEL),
+            col(InboundUpdate.update_id) == bindparam("b_update_id"),
+        )
+        .values(processed_at=_NOW, payload=None)  # handled: keep no personal data
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _finish_statement() -> Any:
+    return (
+        update(InboundUpdate)
+        .where(*_pending(_CHANNEL), col(InboundUpdate.update_id).in_(_IDS))
+        .values(processed_at=_NOW, payload=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _heads_statement(with_files: bool) -> Any:
+    earlier = aliased(InboundUpdate)
+    waits_behind = (
+        select(earlier.update_id)
+        .where(
+            col(earlier.channel) == col(InboundUpdate.channel),
+            col(earlier.chat_key) == col(InboundUpdate.chat_key),
+            col(earlier.processed_at).is_(None),
+            col(earlier.update_id) < col(InboundUpdate.update_id),
+        )
+        .exists()
+    )
+    stmt = (
+        sa_select(*_HEAD_COLUMNS)
+        .where(
+            *_pending(_CHANNEL),
+            ~waits_behind,
+            or_(
+                col(InboundUpdate.claimed_until).is_(None),
+                col(InboundUpdate.claimed_until) <= _NOW,
+            ),
+        )
+        .order_by(col(InboundUpdate.update_id))
+        .limit(bindparam("b_limit", type_=Integer()))
+    )
+    if not with_files:
+        stmt = stmt.where(col(InboundUpdate.has_files).is_(False))
+    return stmt
+
+
+@functools.cache
+def _take_statement() -> Any:
+    return (
+        update(InboundUpdate)
+        .where(
+            *_pending(_CHANNEL),
+            col(InboundUpdate.update_id).in_(_IDS),
+            or_(
+                col(InboundUpdate.claimed_until).is_(None),
+                col(InboundUpdate.claimed_until) <= _NOW,
+            ),
+        )
+        .values(
+            attempts=InboundUpdate.attempts + 1,
+            claimed_until=bindparam("b_until", type_=UTCDateTime()),
+        )
+        .returning(
+            col(InboundUpdate.update_id),
+            col(InboundUpdate.payload),
+            col(InboundUpdate.chat_key),
+            col(InboundUpdate.group_key),
+            col(InboundUpdate.attempts),
+            col(InboundUpdate.has_files),
+            col(InboundUpdate.received_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def store_inbound(session: AsyncSession, channel: str, arrivals: Sequence[Arrival]) -> None:
@@ -111,14 +204,7 @@ async def claim_update(
         # it read, to tell a redelivery (already processed) from an update never stored
         # (handled straight from the channel, as in tests and the demo's scripted people).
         claimed = await session.exec(  # type: ignore[call-overload]
-            update(InboundUpdate)
-            .where(
-                col(InboundUpdate.channel) == channel,
-                col(InboundUpdate.update_id) == uid,
-                col(InboundUpdate.processed_at).is_(None),
-            )
-            .values(processed_at=now, payload=None)  # handled: keep no personal data
-            .execution_options(synchronize_session=False)
+            _claim_statement(), params={"b_channel": channel, "b_update_id": uid, "b_now": now}
         )
         if claimed.rowcount == 1:
             continue
@@ -140,10 +226,8 @@ async def finish_inbound(session: AsyncSession, channel: str, update_ids: Sequen
     if not update_ids:
         return
     await session.exec(  # type: ignore[call-overload]
-        update(InboundUpdate)
-        .where(*_pending(channel), col(InboundUpdate.update_id).in_(list(update_ids)))
-        .values(processed_at=utcnow(), payload=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
+        _finish_statement(),
+        params={"b_channel": channel, "b_update_ids": list(update_ids), "b_now": utcnow()},
     )
 
 
@@ -173,33 +257,10 @@ async def inbox_heads(
     update without a chat orders with nothing: each is its own head. `with_files=False`
     leaves out heads that carry files (their lane is full).
     """
-    earlier = aliased(InboundUpdate)
-    waits_behind = (
-        select(earlier.update_id)
-        .where(
-            col(earlier.channel) == col(InboundUpdate.channel),
-            col(earlier.chat_key) == col(InboundUpdate.chat_key),
-            col(earlier.processed_at).is_(None),
-            col(earlier.update_id) < col(InboundUpdate.update_id),
-        )
-        .exists()
-    )
-    stmt = (
-        sa_select(*_HEAD_COLUMNS)
-        .where(
-            *_pending(channel),
-            ~waits_behind,
-            or_(
-                col(InboundUpdate.claimed_until).is_(None),
-                col(InboundUpdate.claimed_until) <= now,
-            ),
-        )
-        .order_by(col(InboundUpdate.update_id))
-        .limit(limit)
-    )
-    if not with_files:
-        stmt = stmt.where(col(InboundUpdate.has_files).is_(False))
-    return [InboxHead(*row) for row in (await session.exec(stmt)).all()]  # type: ignore[call-overload]
+    stmt = _heads_statement(with_files)
+    params = {"b_channel": channel, "b_now": now, "b_limit": limit}
+    rows = (await session.exec(stmt, params=params)).all()  # type: ignore[call-overload]
+    return [InboxHead(*row) for row in rows]
 
 
 async def album_items(
@@ -232,29 +293,13 @@ async def take_inbound(
     claim) or has finished are not taken."""
     if not update_ids:
         return []
-    stmt = (
-        update(InboundUpdate)
-        .where(
-            *_pending(channel),
-            col(InboundUpdate.update_id).in_(list(update_ids)),
-            or_(
-                col(InboundUpdate.claimed_until).is_(None),
-                col(InboundUpdate.claimed_until) <= now,
-            ),
-        )
-        .values(attempts=InboundUpdate.attempts + 1, claimed_until=until)
-        .returning(
-            col(InboundUpdate.update_id),
-            col(InboundUpdate.payload),
-            col(InboundUpdate.chat_key),
-            col(InboundUpdate.group_key),
-            col(InboundUpdate.attempts),
-            col(InboundUpdate.has_files),
-            col(InboundUpdate.received_at),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
+    params = {
+        "b_channel": channel,
+        "b_update_ids": list(update_ids),
+        "b_now": now,
+        "b_until": until,
+    }
+    rows = (await session.exec(_take_statement(), params=params)).all()  # type: ignore[call-overload]
     taken = [
         InboundUpdate(
             channel=channel,

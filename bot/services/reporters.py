@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, update
+import functools
+from typing import Any
+
+from sqlalchemy import bindparam, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +19,23 @@ from models.tables import (
 )
 
 
+@functools.cache
+def _reporter_statement() -> Any:
+    """Built once (every private update reads it; see services/inbox.py, _claim_statement)."""
+    return (
+        select(Reporter, Conversation)
+        .outerjoin(
+            Conversation,
+            (col(Conversation.channel) == col(Reporter.channel))
+            & (col(Conversation.user_id) == col(Reporter.user_id)),
+        )
+        .where(
+            col(Reporter.channel) == bindparam("b_channel"),
+            col(Reporter.user_id) == bindparam("b_user_id"),
+        )
+    )
+
+
 async def get_reporter(
     session: AsyncSession, channel: str, user_id: str, chat_id: str | None = None
 ) -> Reporter:
@@ -24,16 +44,8 @@ async def get_reporter(
     Their conversation in progress is read in the same statement (an outer join) and
     remembered for the transaction: nearly every private message needs both.
     """
-    stmt = (
-        select(Reporter, Conversation)
-        .outerjoin(
-            Conversation,
-            (col(Conversation.channel) == col(Reporter.channel))
-            & (col(Conversation.user_id) == col(Reporter.user_id)),
-        )
-        .where(Reporter.channel == channel, Reporter.user_id == user_id)
-    )
-    found = (await session.exec(stmt)).first()
+    params = {"b_channel": channel, "b_user_id": user_id}
+    found = (await session.exec(_reporter_statement(), params=params)).first()
     reporter = found[0] if found is not None else None
     if found is not None:
         remember_conversation(session, channel, user_id, found[1])
