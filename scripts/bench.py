@@ -14,8 +14,10 @@ One command for every figure of docs/performance.md, each with its baseline:
 - delivery (scripts/bench_delivery.py): the outbox sender against a fake Bot API enforcing
   a bursty and a strict per-chat limit (rate as a ratio of the allowed rate, the fastest
   schedule the fake accepts; 429s, what was learned), many chats and few, the same while
-  `--citizens` report at once in the same process, and the cost per message with 5,000
-  rows waiting against none;
+  `--citizens` report at once in the same process (with how long the citizens' replies and
+  the backlog waited), how long 5 citizens reporting at a person's pace wait for each
+  answer while a minute's backlog goes out, and the cost per message with 5,000 rows
+  waiting against none;
 - the surge, only with --surge since it is long (scripts/bench_surge.py): `--surge-reports`
   reports (10,000 by default, 110,000 updates) through the real inbound path, every one
   checked filed, throughput of the last tenth against the first, resident memory;
