@@ -207,6 +207,21 @@ async def bench_model(name: str, burst: int, chats: int, per_chat: int) -> float
             await hotline.close()
 
 
+def _citizens_and_backlog(
+    api: FakeBotAPI, citizens: int, first_citizen: int, chats: int
+) -> tuple[list[list[dict[str, object]]], list[int]]:
+    """Citizens' reports and the backlog's chats, known to the fake, under the strict
+    model of Telegram's limits."""
+    reporting = bench_intake._citizens(citizens, first_citizen)  # noqa: SLF001
+    backlog = [700_000 + i for i in range(chats)]
+    for chat in backlog + [first_citizen + i for i in range(citizens)]:
+        api.register_chat(FakeUser(chat, first_name=f"Dân{chat}"))
+    api.enforce_rate_limits(
+        per_chat_interval=INTERVAL_S, per_chat_burst=1, global_per_second=GLOBAL_PER_S
+    )
+    return reporting, backlog
+
+
 async def bench_under_intake(
     url: str, label: str, chats: int, per_chat: int, citizens: int, media: Path
 ) -> None:
@@ -218,13 +233,7 @@ async def bench_under_intake(
             channel,
         ),
     ):
-        reporting = bench_intake._citizens(citizens, 400_000)  # noqa: SLF001
-        backlog = [700_000 + i for i in range(chats)]
-        for chat in backlog + [400_000 + i for i in range(citizens)]:
-            api.register_chat(FakeUser(chat, first_name=f"Dân{chat}"))
-        api.enforce_rate_limits(
-            per_chat_interval=INTERVAL_S, per_chat_burst=1, global_per_second=GLOBAL_PER_S
-        )
+        reporting, backlog = _citizens_and_backlog(api, citizens, 400_000, chats)
         hotline.add_transport(channel)
         filed_before = await bench_intake.filed_cases(hotline)
         await _queue(hotline, backlog, per_chat)
@@ -285,13 +294,7 @@ async def bench_paced_replies(
         FakeBotAPI(token=bench_intake.TOKEN) as api,
         bench_intake.hotline_channel(url, api.base_url, media) as (hotline, channel),
     ):
-        reporting = bench_intake._citizens(citizens, 500_000)  # noqa: SLF001
-        backlog = [700_000 + i for i in range(chats)]
-        for chat in backlog + [500_000 + i for i in range(citizens)]:
-            api.register_chat(FakeUser(chat, first_name=f"Dân{chat}"))
-        api.enforce_rate_limits(
-            per_chat_interval=INTERVAL_S, per_chat_burst=1, global_per_second=GLOBAL_PER_S
-        )
+        reporting, backlog = _citizens_and_backlog(api, citizens, 500_000, chats)
         hotline.add_transport(channel)
         await _queue(hotline, backlog, per_chat)
         dispatcher = bench_intake.dispatcher_of(hotline, channel)
@@ -361,6 +364,8 @@ async def _waits(hotline: Hotline, citizens: set[str]) -> tuple[list[float], lis
     replies: list[float] = []
     others: list[float] = []
     for chat_id, created, sent_at in sent:
+        if sent_at is None:  # not sent (the query asks for sent rows only)
+            continue
         wait = (sent_at - created).total_seconds()
         (replies if chat_id in citizens else others).append(wait)
     return replies, others
