@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import socket
 import subprocess
 import sys
@@ -52,7 +53,7 @@ from models.tables import Case, InboundUpdate  # noqa: E402
 KY_LUA = (21.85926, 106.75417)
 TOKEN = "123456:bench-token"
 ROUNDS = 3
-_BASELINE_RUNS: list[int] = []
+_BASELINE_FILES = itertools.count(1)  # a file of its own for each baseline run
 SINK = r"""
 import sys
 from aiohttp import web
@@ -168,8 +169,7 @@ async def baseline(url: str, chats: list[list[dict[str, Any]]]) -> tuple[float, 
     else:
         import aiosqlite
 
-        _BASELINE_RUNS.append(len(_BASELINE_RUNS))  # a file of its own for each run
-        path = f"{url.split('///', 1)[1]}.baseline{len(_BASELINE_RUNS)}"
+        path = f"{url.split('///', 1)[1]}.baseline{next(_BASELINE_FILES)}"
         conn = await aiosqlite.connect(path)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("DROP TABLE IF EXISTS bench_seen")

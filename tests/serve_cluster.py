@@ -266,13 +266,17 @@ class Cluster:
         return match.group(0)
 
 
-def duplicates(api: FakeBotAPI, chat_id: int) -> list[str]:
-    """Bot messages that reached a chat more than once (same text and buttons)."""
-    seen = Counter(
+def copies(api: FakeBotAPI, chat_id: int) -> Counter[str]:
+    """How many times each bot message (its text and buttons) reached a chat."""
+    return Counter(
         repr((m.get("text") or m.get("caption"), m.get("reply_markup")))
         for m in api.chat_messages(chat_id)
     )
-    return [text for text, count in seen.items() if count > 1]
+
+
+def duplicates(api: FakeBotAPI, chat_id: int) -> list[str]:
+    """Bot messages that reached a chat more than once (same text and buttons)."""
+    return [text for text, count in copies(api, chat_id).items() if count > 1]
 
 
 def rate_limited(api: FakeBotAPI) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from bot import db, services
 from bot.fakes.telegram import FakeBotAPI, FakeUser
 from models.tables import Case, Evidence, InboundUpdate
 from tests.conftest import POSTGRES_URL, _postgres_reason, _reset_postgres
-from tests.serve_cluster import Cluster, Worker, duplicates, rate_limited
+from tests.serve_cluster import Cluster, Worker, copies, duplicates, rate_limited
 
 CITIZENS = 50
 
@@ -192,10 +191,7 @@ async def test_sigkill_of_the_sender_mid_burst_another_takes_over(
     for citizen in citizens:
         repeated = duplicates(api, citizen.id)
         assert len(repeated) <= 1, (citizen.id, repeated)
-        copies = Counter(
-            repr((m.get("text") or m.get("caption"), m.get("reply_markup")))
-            for m in api.chat_messages(citizen.id)
-        )
-        assert max(copies.values(), default=1) <= 2, (citizen.id, copies.most_common(1))
+        sent = copies(api, citizen.id)
+        assert max(sent.values(), default=1) <= 2, (citizen.id, sent.most_common(1))
     survivor_proc = survivor.proc
     assert survivor_proc is not None and survivor_proc.returncode == 0, survivor.log()
